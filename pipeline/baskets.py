@@ -1,0 +1,68 @@
+"""Clean order lines in, baskets out: one row per order, one column per product.
+
+A basket is the set of distinct products of one order: a product bought on
+three lines of the same order (or in quantity 12) counts once. Inside the
+pipeline products are integer codes into :attr:`Baskets.items` (sorted product
+ids, so sorted codes are sorted ids); strings come back only at the edges.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Baskets:
+    """A sparse boolean baskets x products matrix and the labels of its axes."""
+
+    orders: np.ndarray
+    items: np.ndarray
+    matrix: sp.csr_matrix
+    lines: int
+
+    @property
+    def count(self) -> int:
+        """Number of baskets: the denominator of every support."""
+        return self.matrix.shape[0]
+
+    def item_counts(self) -> np.ndarray:
+        """Number of baskets holding each product, by product code."""
+        return np.asarray(self.matrix.sum(axis=0)).ravel().astype(np.int64)
+
+
+def baskets_from_lines(lines: pd.DataFrame) -> Baskets:
+    """Group clean lines (``order_id``, ``product_id``) into baskets of distinct products."""
+    order_codes, orders = pd.factorize(lines["order_id"], sort=True)
+    item_codes, items = pd.factorize(lines["product_id"], sort=True)
+    data = np.ones(len(lines), dtype=bool)
+    matrix = sp.csr_matrix(
+        (data, (order_codes, item_codes)), shape=(len(orders), len(items)), dtype=bool
+    )
+    matrix.sum_duplicates()
+    baskets = Baskets(
+        orders=np.asarray(orders, dtype=object),
+        items=np.asarray(items, dtype=object),
+        matrix=matrix,
+        lines=len(lines),
+    )
+    log.info(
+        "baskets: %d baskets of %d products from %d lines (%d repeated product lines merged)",
+        baskets.count,
+        len(items),
+        len(lines),
+        len(lines) - matrix.nnz,
+    )
+    return baskets
+
+
+def product_lists(itemsets: Iterable[Sequence[int]], items: np.ndarray) -> list[list[str]]:
+    """Itemsets of product codes as lists of product ids (sorted, since codes are)."""
+    return [[str(items[code]) for code in itemset] for itemset in itemsets]

@@ -1,0 +1,211 @@
+"""The ``basket`` command: a thin layer over the library (``pipeline.run`` and friends).
+
+Each command builds the one validated :class:`~pipeline.config.Config`, calls
+the library, and prints. Library errors become a message on stderr and the
+exit code of :class:`~pipeline.errors.ExitCode`; nothing else happens here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import pandas as pd
+
+from pipeline.config import Config, load_config
+from pipeline.errors import ConfigError, PipelineError
+from pipeline.inputs import prepare_inputs
+from pipeline.logs import configure_logging
+from pipeline.lookup import offers_for_cart, offers_for_item
+from pipeline.run import RunResult, run
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _Basket(click.Group):
+    """Turns library errors into a one-line message and a documented exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PipelineError as exc:
+            click.echo(f"basket: error: {exc}", err=True)
+            ctx.exit(int(exc.exit_code))
+
+
+@click.group(cls=_Basket, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="basket-pipeline")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
+@click.option("-q", "--quiet", is_flag=True, help="Log warnings and errors only.")
+def main(verbose: bool, quiet: bool) -> None:
+    """Mine transaction exports for cross-sell recommendations.
+
+    \b
+    Exit codes: 0 ok, 1 internal error, 2 usage or config error,
+    3 input data error, 4 output error (see docs/operations.md).
+    """
+    configure_logging(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
+
+
+def config_options(command: F) -> F:
+    """The options every command that builds a Config shares, defined once."""
+    options = [
+        click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+                     help="TOML config file (configs/default.toml documents every key)."),
+        click.option("-i", "--input", "inputs", multiple=True, metavar="PATH",
+                     help="Export file or glob; repeat for several. Replaces input.paths."),
+        click.option("--catalog", metavar="PATH", help="Product catalog file. Sets catalog.path."),
+        click.option("-o", "--output", metavar="DIR", help="Output directory. Sets output.dir."),
+        click.option("--as-of", metavar="DATE", help="Use data up to this date or instant. Sets as_of."),
+        click.option("-s", "--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                     help="Override a config key, e.g. --set mine.min_support=0.01. Repeatable."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def build_config(
+    config_path: Path | None,
+    inputs: tuple[str, ...],
+    catalog: str | None,
+    output: str | None,
+    as_of: str | None,
+    overrides: tuple[str, ...],
+) -> Config:
+    """File, then --set, then the explicit flags: the last one wins."""
+    values: dict[str, Any] = {}
+    if inputs:
+        values["input.paths"] = list(inputs)
+    if catalog:
+        values["catalog.path"] = catalog
+    if output:
+        values["output.dir"] = output
+    if as_of:
+        values["as_of"] = as_of
+    return load_config(config_path, overrides, values)
+
+
+@main.command(
+    "run",
+    epilog="""\b
+Examples:
+  basket run --config configs/default.toml
+  basket run -c configs/default.toml --set mine.min_support=0.01 --as-of 2011-11-30
+  basket run --input 'exports/2026-*.csv.gz' --catalog catalog.parquet --output /srv/basket
+""",
+)
+@config_options
+@click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
+def run_command(as_json: bool, **options: Any) -> None:
+    """Run the whole pipeline and publish OUTPUT/latest."""
+    result = run(build_config(**options))
+    if as_json:
+        click.echo(json.dumps(_summary(result), indent=2))
+    else:
+        click.echo(_summary_text(result))
+
+
+@main.command(
+    "validate",
+    epilog="""\b
+Example:
+  basket validate --config configs/default.toml --input new_export.csv
+""",
+)
+@config_options
+def validate_command(**options: Any) -> None:
+    """Check exports, catalog and config without mining: exit 0 when they are usable."""
+    config = build_config(**options)
+    inputs = prepare_inputs(config)
+    cleaned = inputs.cleaned
+    lines = [
+        "Inputs are usable.",
+        *(f"  read {f.path}: {f.rows:,} rows" for f in inputs.files),
+        f"  rows kept         {len(cleaned.lines):>10,}",
+        f"  rows rejected     {len(cleaned.rejects):>10,}",
+        *(f"    {reason:<22}{n:>10,}" for reason, n in cleaned.counts.items() if n),
+        f"  baskets           {inputs.baskets.count:>10,}",
+        f"  products          {len(inputs.baskets.items):>10,}",
+    ]
+    if inputs.catalog is not None:
+        lines.append(f"  missing from catalog {len(inputs.missing_from_catalog):>7,} products")
+    click.echo("\n".join(lines))
+
+
+@main.command(
+    "recommend",
+    epilog="""\b
+Examples:
+  basket recommend --output output --item 22386
+  basket recommend --output output --cart 22386,85099B --json
+""",
+)
+@click.option("-o", "--output", "output_dir", default="output", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Output directory of runs.")
+@click.option("--item", metavar="ID", help="The product being viewed.")
+@click.option("--cart", metavar="ID,ID", help="The products in the cart, comma-separated.")
+@click.option("--segment", default="*", show_default=True, help="Customer segment ('*' = all).")
+@click.option("--limit", type=click.IntRange(min=1), help="Offers to show (default: output.top_k).")
+@click.option("--json", "as_json", is_flag=True, help="Print the offers as JSON records.")
+def recommend_command(
+    output_dir: Path, item: str | None, cart: str | None, segment: str, limit: int | None, as_json: bool
+) -> None:
+    """Print what the storefront would show for a product or a cart, read from OUTPUT/latest."""
+    if (item is None) == (cart is None):
+        raise ConfigError("give exactly one of --item ID or --cart ID,ID")
+    if item is not None:
+        offers = offers_for_item(output_dir, item, segment, limit)
+    else:
+        offers = offers_for_cart(output_dir, [p for p in (cart or "").split(",") if p.strip()], segment, limit)
+    columns = ["rank", "antecedent_key", "consequent", "consequent_name", "confidence", "lift",
+               "consequent_margin", "score"]
+    if as_json:
+        click.echo(offers[columns].to_json(orient="records", indent=2))
+    elif offers.empty:
+        click.echo("No offers.")
+    else:
+        click.echo(offers[columns].to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+
+
+def _summary(result: RunResult) -> dict[str, Any]:
+    return {
+        "run_id": result.run_id,
+        "run_dir": str(result.run_dir),
+        "latest": str(result.output_dir / "latest"),
+        "counts": result.counts,
+        "timings_seconds": {k: round(v, 3) for k, v in result.timings.items()},
+    }
+
+
+def _summary_text(result: RunResult) -> str:
+    counts = result.counts
+    rejected = ", ".join(f"{k} {v:,}" for k, v in counts["rejected"].items() if v) or "none"
+    lines = [
+        f"Published run {result.run_id}",
+        f"  output            {result.output_dir / 'latest'} -> {result.run_dir}",
+        f"  rows read         {counts['rows_in']:>10,}",
+        f"  rows rejected     {counts['rows_rejected']:>10,}  ({rejected})",
+        f"  baskets           {counts['baskets']:>10,}",
+        f"  products          {counts['products']:>10,}",
+        f"  itemsets          {counts['itemsets']:>10,}  (support >= {counts['min_count']} baskets)",
+        f"  rules             {counts['rules']:>10,}",
+        f"  recommendations   {counts['recommendations']:>10,}  for {counts['antecedents']:,} antecedents",
+    ]
+    if counts["catalog_products"] is not None:
+        lines.append(f"  missing from catalog {counts['products_missing_from_catalog']:>7,} products")
+    lines.append(f"  time              {sum(result.timings.values()):>10.1f} s")
+    top = pd.read_parquet(result.run_dir / "recommendations.parquet")
+    top = top.sort_values(["score", "consequent"], ascending=[False, True], na_position="last").head(5)
+    if not top.empty:
+        lines.append("Top offers by score:")
+        for row in top.itertuples():
+            lines.append(
+                f"  {row.antecedent_key} -> {row.consequent} ({row.consequent_name}): "
+                f"confidence {row.confidence:.2f}, lift {row.lift:.1f}, score {row.score:.3f}"
+            )
+    return "\n".join(lines)

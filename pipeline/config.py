@@ -1,0 +1,287 @@
+"""The one validated, frozen configuration object every stage receives.
+
+A run is configured by a TOML file (``configs/default.toml`` documents every
+key), then by ``--set section.key=value`` overrides and CLI flags. The result
+is validated once, here, with messages that name the key, and passed
+explicitly to each stage: no globals, no environment reads.
+
+Relative paths in a config file are resolved against the file's own folder, so
+a cron job gives the same answer whatever its working directory.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import hashlib
+import json
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pipeline.errors import ConfigError
+
+CANONICAL_COLUMNS: tuple[str, ...] = (
+    "order_id",
+    "product_id",
+    "quantity",
+    "unit_price",
+    "timestamp",
+    "customer_id",
+    "segment",
+)
+MANDATORY_COLUMNS: tuple[str, ...] = ("order_id", "product_id")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnMap(_Section):
+    """Canonical column -> the column's name in the export.
+
+    ``None`` means "use the canonical name if the file has it". A name given
+    here must exist in the file.
+    """
+
+    order_id: str | None = None
+    product_id: str | None = None
+    quantity: str | None = None
+    unit_price: str | None = None
+    timestamp: str | None = None
+    customer_id: str | None = None
+    segment: str | None = None
+
+
+class CatalogColumnMap(_Section):
+    """Catalog column -> the column's name in the catalog file."""
+
+    product_id: str | None = None
+    name: str | None = None
+    category: str | None = None
+    price: str | None = None
+    cost: str | None = None
+    margin_rate: str | None = None
+
+
+class InputConfig(_Section):
+    """Where the transaction exports are and how to read them."""
+
+    paths: tuple[str, ...] = ()
+    format: Literal["lines", "baskets"] = "lines"
+    delimiter: str = Field(",", min_length=1)
+    encoding: str = "utf-8"
+    sheet: str | int = 0
+    timestamp_format: str | None = None
+    columns: ColumnMap = ColumnMap()
+
+
+class CatalogConfig(_Section):
+    """The product catalog: names, categories, prices and costs."""
+
+    path: str | None = None
+    delimiter: str = Field(",", min_length=1)
+    encoding: str = "utf-8"
+    columns: CatalogColumnMap = CatalogColumnMap()
+    missing: Literal["keep", "drop"] = "keep"
+
+
+class CleanConfig(_Section):
+    """Which order lines are rejected, and how ids are normalised."""
+
+    cancel_prefixes: tuple[str, ...] = ("C",)
+    drop_nonpositive_quantity: bool = True
+    drop_negative_price: bool = True
+    drop_zero_price: bool = True
+    non_product_ids: tuple[str, ...] = ()
+    non_product_pattern: str | None = None
+    id_case: Literal["upper", "lower", "keep"] = "upper"
+    drop_duplicates: bool = True
+    window_days: int | None = Field(None, ge=1)
+    max_basket_size: int | None = Field(100, ge=1)
+
+    @field_validator("non_product_pattern")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from exc
+        return value
+
+
+class MineConfig(_Section):
+    """Frequent-itemset mining thresholds and engine."""
+
+    min_support: float = Field(0.01, gt=0, le=1)
+    min_count: int | None = Field(None, ge=1)
+    algorithm: Literal["fpgrowth", "apriori"] = "fpgrowth"
+    max_len: int | None = Field(3, ge=2)
+
+
+class RulesConfig(_Section):
+    """Association-rule filters."""
+
+    min_confidence: float = Field(0.1, ge=0, le=1)
+    min_lift: float = Field(1.0, ge=0)
+
+
+class MarginConfig(_Section):
+    """Margin filters on the recommended (consequent) product."""
+
+    min_margin: float | None = 0.0
+    min_margin_rate: float | None = Field(None, le=1)
+
+
+class RankConfig(_Section):
+    """How recommendations for one antecedent are ordered."""
+
+    by: Literal["incremental_margin", "expected_margin", "lift", "confidence"] = (
+        "incremental_margin"
+    )
+
+
+class OutputConfig(_Section):
+    """Where runs are written and how many offers each antecedent gets."""
+
+    dir: str = "output"
+    top_k: int = Field(3, ge=1, le=100)
+
+
+class Config(_Section):
+    """Everything one run needs. Build it with :func:`load_config`."""
+
+    input: InputConfig = InputConfig()
+    catalog: CatalogConfig = CatalogConfig()
+    clean: CleanConfig = CleanConfig()
+    mine: MineConfig = MineConfig()
+    rules: RulesConfig = RulesConfig()
+    margin: MarginConfig = MarginConfig()
+    rank: RankConfig = RankConfig()
+    output: OutputConfig = OutputConfig()
+    as_of: datetime | date | None = None
+
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _date_or_instant(cls, value: Any) -> Any:
+        """'2011-11-30' is a day (up to its end); '2011-11-30T00:00' an instant."""
+        if isinstance(value, str) and len(value.strip()) == 10:
+            return date.fromisoformat(value.strip())
+        if isinstance(value, str):
+            return datetime.fromisoformat(value.strip())
+        return value
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the canonical JSON form: equal configs hash equal."""
+        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: Iterable[str] = (),
+    values: Mapping[str, Any] | None = None,
+) -> Config:
+    """Read a TOML config file, apply overrides, validate, return the frozen config.
+
+    ``overrides`` are ``section.key=value`` strings (values parsed as TOML,
+    falling back to a bare string); ``values`` maps dotted keys to Python
+    values (the CLI's own flags). Later sources win: file, overrides, values.
+    Raises :class:`ConfigError` naming the key for any invalid entry.
+    """
+    raw: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        raw = _read_toml(path)
+        _resolve_paths(raw, path.parent)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected section.key=value, e.g. mine.min_support=0.01")
+        _set_dotted(raw, key.strip(), _parse_value(text.strip()), source="--set")
+    for key, value in (values or {}).items():
+        _set_dotted(raw, key, value, source="command line")
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source)) from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
+    """Make the file's relative paths relative to the file's folder."""
+
+    def resolve(value: Any) -> Any:
+        if isinstance(value, str) and not Path(value).is_absolute():
+            return os.path.normpath(base / value)
+        return value
+
+    section = raw.get("input")
+    if isinstance(section, dict) and isinstance(section.get("paths"), list):
+        section["paths"] = [resolve(p) for p in section["paths"]]
+    for name, key in (("catalog", "path"), ("output", "dir")):
+        section = raw.get(name)
+        if isinstance(section, dict) and key in section:
+            section[key] = resolve(section[key])
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _set_dotted(raw: dict[str, Any], key: str, value: Any, source: str) -> None:
+    parts = key.split(".")
+    node = raw
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{source}: {key}: {part!r} is a value, not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    lines = [f"invalid configuration ({source}):"]
+    for error in exc.errors():
+        loc = [str(p) for p in error["loc"]]
+        key = ".".join(loc)
+        if error["type"] == "extra_forbidden":
+            lines.append(f"  {key}: unknown key{_suggestion(loc)}")
+        else:
+            got = error.get("input")
+            shown = "" if isinstance(got, dict) else f" (got {got!r})"
+            lines.append(f"  {key}: {error['msg']}{shown}")
+    return "\n".join(lines)
+
+
+def _suggestion(loc: list[str]) -> str:
+    """'did you mean' for an unknown key, from the fields of its section."""
+    model: type[BaseModel] = Config
+    for part in loc[:-1]:
+        field = model.model_fields.get(part)
+        annotation = field.annotation if field else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return ""
+        model = annotation
+    close = difflib.get_close_matches(loc[-1], list(model.model_fields), n=1)
+    return f" (did you mean {'.'.join([*loc[:-1], close[0]])!r}?)" if close else ""

@@ -1,0 +1,49 @@
+"""Named exceptions of the library and the process exit codes they map to.
+
+The library raises these; only the CLI turns them into messages and exit codes,
+so that Python callers get exceptions and cron gets documented numbers.
+Every exit code the program can return is listed in :class:`ExitCode` and in
+``docs/operations.md``.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Process exit codes of the ``basket`` command."""
+
+    OK = 0
+    #: Unexpected internal error (a bug): the traceback is logged.
+    INTERNAL = 1
+    #: Bad command line or configuration (unknown key, wrong type, impossible value).
+    CONFIG = 2
+    #: The input data cannot be used (missing file, missing column, unreadable file).
+    INPUT = 3
+    #: The output directory cannot be written or holds no published run.
+    OUTPUT = 4
+
+
+class PipelineError(Exception):
+    """Base class of every error the pipeline reports to its user."""
+
+    exit_code: ExitCode = ExitCode.INTERNAL
+
+
+class ConfigError(PipelineError):
+    """The configuration or the command line is invalid; the message names the key."""
+
+    exit_code = ExitCode.CONFIG
+
+
+class InputDataError(PipelineError):
+    """An input file cannot be used; the message names the file, column and rows."""
+
+    exit_code = ExitCode.INPUT
+
+
+class OutputError(PipelineError):
+    """The output directory cannot be written, or holds no published run to read."""
+
+    exit_code = ExitCode.OUTPUT

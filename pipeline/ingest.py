@@ -1,0 +1,263 @@
+"""Transaction exports in, one frame of order lines out (canonical column names).
+
+Reads CSV (any delimiter, any encoding, gzip), Parquet, Excel ``.xlsx`` and
+basket-per-line files, several files or globs at once. Only reading and
+renaming happen here; parsing numbers and dates, and rejecting rows, is
+:mod:`pipeline.clean`'s job, so that a rejected row can be kept as it was read.
+
+Every line carries ``source_file`` and ``source_row`` (the row number a
+spreadsheet would show: the header is row 1 of a CSV or Excel file, the first
+line of a basket file or the first record of a Parquet file is row 1) so that
+errors and rejects can point at it.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import hashlib
+import logging
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.config import CANONICAL_COLUMNS, MANDATORY_COLUMNS, InputConfig
+from pipeline.errors import InputDataError
+from pipeline.schema import TEXT
+
+log = logging.getLogger(__name__)
+
+_EXCEL_SUFFIXES = (".xlsx", ".xlsm")
+_PARQUET_SUFFIXES = (".parquet", ".pq")
+#: Only an empty field is missing: "NA", "null" or "None" may be real ids.
+_NA_VALUES = [""]
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One file that was read: what the manifest records to fingerprint a run."""
+
+    path: str
+    bytes: int
+    sha256: str
+    rows: int
+
+
+def expand_paths(patterns: Sequence[str]) -> list[Path]:
+    """Files named by paths and globs, sorted within each pattern, duplicates once."""
+    if not patterns:
+        raise InputDataError("no input given: set input.paths in the config or pass --input")
+    found: list[Path] = []
+    for pattern in patterns:
+        if glob.has_magic(pattern):
+            matches = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+            if not matches:
+                raise InputDataError(f"input glob {pattern!r} matches no file")
+        else:
+            path = Path(pattern)
+            if not path.is_file():
+                what = "is a directory, not a file" if path.is_dir() else "does not exist"
+                raise InputDataError(f"input file {pattern} {what}")
+            matches = [path]
+        found.extend(m for m in matches if m not in found)
+    return found
+
+
+def read_transactions(config: InputConfig) -> tuple[pd.DataFrame, list[InputFile]]:
+    """All order lines of every input file, in file order, with their source rows.
+
+    Columns: the canonical columns (ids and text as ``TEXT``; numbers and
+    timestamps as the file stores them, text for CSV and Excel), then
+    ``source_file`` and ``source_row``.
+    """
+    frames: list[pd.DataFrame] = []
+    files: list[InputFile] = []
+    for path in expand_paths(config.paths):
+        frame = _read_one(path, config)
+        frames.append(frame)
+        files.append(InputFile(str(path), path.stat().st_size, file_sha256(path), len(frame)))
+        log.info("read %s: %d rows", path, len(frame))
+    lines = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return lines, files
+
+
+def _read_one(path: Path, config: InputConfig) -> pd.DataFrame:
+    reader = _read_baskets if config.format == "baskets" else _read_table
+    frame = reader(path, config)
+    frame["source_file"] = pd.Series(str(path), index=frame.index, dtype=TEXT)
+    return frame
+
+
+def _read_table(path: Path, config: InputConfig) -> pd.DataFrame:
+    """A CSV, Parquet or Excel file, mapped to canonical columns."""
+    mapping: dict[str, str] = {}
+
+    def wanted(header: list[str]) -> list[str]:
+        mapping.update(_column_mapping(header, config, path))
+        return list(mapping.values())
+
+    frame = read_table_file(path, wanted, config.delimiter, config.encoding, config.sheet)
+    frame = frame.rename(columns={source: canon for canon, source in mapping.items()})
+    for column in CANONICAL_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = pd.Series(pd.NA, index=frame.index, dtype=TEXT)
+        elif column in ("order_id", "product_id", "customer_id", "segment"):
+            frame[column] = as_text(frame[column])
+    frame = frame[list(CANONICAL_COLUMNS)]
+    first_row = 1 if path.name.lower().endswith(_PARQUET_SUFFIXES) else 2
+    frame["source_row"] = pd.RangeIndex(first_row, first_row + len(frame), dtype="int64")
+    return frame
+
+
+def read_table_file(
+    path: Path,
+    columns: Callable[[list[str]], list[str]],
+    delimiter: str = ",",
+    encoding: str = "utf-8",
+    sheet: str | int = 0,
+) -> pd.DataFrame:
+    """Read the columns ``columns(header)`` names from a CSV, Parquet or Excel file.
+
+    The format follows the file name (``.parquet``/``.pq``, ``.xlsx``/``.xlsm``,
+    anything else is CSV, gzip-compressed when it ends in ``.gz``). Text files
+    are read as text only (ids keep their leading zeros; only an empty field is
+    missing). Every way a file can fail to read becomes an
+    :class:`InputDataError` that names the file and says what to do.
+    """
+    name = path.name.lower()
+    try:
+        if name.endswith(_PARQUET_SUFFIXES):
+            return pd.read_parquet(path, columns=columns(list(pq.read_schema(path).names)))
+        if name.endswith(_EXCEL_SUFFIXES):
+            header = pd.read_excel(path, sheet_name=sheet, nrows=0).columns
+            return pd.read_excel(
+                path,
+                sheet_name=sheet,
+                usecols=columns([str(h) for h in header]),
+                dtype=TEXT,
+                keep_default_na=False,
+                na_values=_NA_VALUES,
+            )
+        options: dict[str, Any] = {
+            "sep": delimiter,
+            "encoding": encoding,
+            "dtype": TEXT,
+            "keep_default_na": False,
+            "na_values": _NA_VALUES,
+            "compression": "infer",
+        }
+        header = pd.read_csv(path, nrows=0, **options).columns
+        return pd.read_csv(path, usecols=columns([str(h) for h in header]), **options)
+    except InputDataError:
+        raise
+    except UnicodeDecodeError as exc:
+        raise InputDataError(
+            f"{path}: cannot decode the file as {encoding} ({exc.reason} at byte "
+            f"{exc.start}); set the encoding option to the file's encoding "
+            f"(e.g. 'latin-1', 'cp1252')"
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise InputDataError(f"{path}: the file is empty (no header, no rows)") from None
+    except (OSError, EOFError, zipfile.BadZipFile, pa.ArrowException, ValueError) as exc:
+        raise InputDataError(f"{path}: cannot read the file ({type(exc).__name__}: {exc})") from None
+
+
+def _column_mapping(header: list[str], config: InputConfig, path: Path) -> dict[str, str]:
+    """Canonical column -> file column, for the canonical columns the file has."""
+    names = [str(h) for h in header]
+    mapping: dict[str, str] = {}
+    for canon in CANONICAL_COLUMNS:
+        wanted = getattr(config.columns, canon)
+        if wanted is not None:
+            if wanted not in names:
+                raise InputDataError(
+                    f"{path}: column {wanted!r} (input.columns.{canon}) is not in the file; "
+                    f"found {names}{_delimiter_hint(names, config)}"
+                )
+            mapping[canon] = wanted
+        elif canon in names:
+            mapping[canon] = canon
+        elif canon in MANDATORY_COLUMNS:
+            raise InputDataError(
+                f"{path}: mandatory column {canon!r} not found; found {names}. "
+                f"Map it with input.columns.{canon} = \"<name in the file>\""
+                f"{_delimiter_hint(names, config)}"
+            )
+    return mapping
+
+
+def _delimiter_hint(names: list[str], config: InputConfig) -> str:
+    """When the header is one column, the delimiter is most likely wrong."""
+    if len(names) != 1:
+        return ""
+    for candidate in (",", ";", "\t", "|"):
+        if candidate != config.delimiter and candidate in names[0]:
+            return (
+                f". The header was read as one column: the file looks {candidate!r}-delimited; "
+                f"set input.delimiter = {candidate!r}"
+            )
+    return ""
+
+
+def as_text(column: pd.Series) -> pd.Series:
+    """An id column as text, whatever type the file stored it as."""
+    if isinstance(column.dtype, pd.StringDtype) and column.dtype.na_value is pd.NA:
+        return column
+    if pd.api.types.is_float_dtype(column.dtype):
+        # Parquet/Excel writers often store ids as floats (1234.0): print them as ints.
+        whole = column.dropna() % 1 == 0
+        if whole.all():
+            column = column.astype("Int64")
+    return column.astype(TEXT)
+
+
+def _read_baskets(path: Path, config: InputConfig) -> pd.DataFrame:
+    """One basket per line, items separated by ``input.delimiter``.
+
+    The line number becomes the order id. Each item is trimmed on its own
+    (trimming whole lines would split "cream cheese " from "cream cheese"),
+    and empty items (a trailing delimiter) are not items.
+    """
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding=config.encoding, newline="") as handle:
+            text = handle.read()
+    except UnicodeDecodeError as exc:
+        raise InputDataError(
+            f"{path}: cannot decode the file as {config.encoding} ({exc.reason} at byte "
+            f"{exc.start}); set input.encoding to the file's encoding"
+        ) from None
+    except (OSError, EOFError) as exc:
+        raise InputDataError(f"{path}: cannot read the file ({type(exc).__name__}: {exc})") from None
+    if not text.strip():
+        raise InputDataError(f"{path}: the file is empty (no baskets)")
+    lines = pd.Series(text.splitlines(), dtype=TEXT)
+    items = lines.str.split(config.delimiter).explode()
+    items = items.astype(TEXT).str.strip()
+    items = items[items.notna() & (items != "")]
+    line_numbers = items.index.to_numpy(dtype="int64") + 1
+    frame = pd.DataFrame(
+        {
+            "order_id": pd.array(line_numbers.astype(str), dtype=TEXT),
+            "product_id": items.to_numpy(),
+        }
+    ).astype({"product_id": TEXT})
+    for column in CANONICAL_COLUMNS[2:]:
+        frame[column] = pd.Series(pd.NA, index=frame.index, dtype=TEXT)
+    frame["source_row"] = line_numbers
+    return frame
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,82 @@
+"""The published table in, what the storefront would show out: offers for a product or a cart.
+
+These are the reads a shop makes against ``OUTPUT/latest``, done the way
+``docs/output.md`` recommends: a Parquet filter on ``antecedent_key``, so only
+the row groups that can hold the key are read.
+
+For a cart, every subset of the cart of up to ``max_len - 1`` products is a
+key; each candidate product not already in the cart keeps its best-scored
+rule, and the best ``top_k`` are offered.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from pipeline.clean import normalise_ids
+from pipeline.publish import MANIFEST, latest_run
+from pipeline.recommendations import ALL_SEGMENTS
+
+#: Carts larger than this are cut to their first products: 2^n subsets grow fast.
+MAX_CART_KEYS = 20_000
+
+
+def run_manifest(output_dir: Path) -> dict[str, Any]:
+    """The manifest of the run ``OUTPUT/latest`` points at."""
+    return json.loads((latest_run(output_dir) / MANIFEST).read_text())
+
+
+def offers_for_item(
+    output_dir: Path, product_id: str, segment: str = ALL_SEGMENTS, limit: int | None = None
+) -> pd.DataFrame:
+    """The ranked offers for one viewed product (the product-page block)."""
+    manifest = run_manifest(output_dir)
+    (key,) = _normalised([product_id], manifest)
+    table = _read(output_dir, [key], segment)
+    return table.head(limit or manifest["config"]["output"]["top_k"]).reset_index(drop=True)
+
+
+def offers_for_cart(
+    output_dir: Path, cart: Iterable[str], segment: str = ALL_SEGMENTS, limit: int | None = None
+) -> pd.DataFrame:
+    """The best offers for a cart of products: the cart block.
+
+    Returns one row per offered product, best first, with the rule that backs
+    it (``antecedent`` is the part of the cart that triggered the offer).
+    """
+    manifest = run_manifest(output_dir)
+    products = sorted(set(_normalised(cart, manifest)))
+    max_len = manifest["config"]["mine"]["max_len"] or len(products) + 1
+    keys: list[str] = []
+    for size in range(1, min(len(products), max_len - 1) + 1):
+        keys.extend("|".join(c) for c in combinations(products, size))
+        if len(keys) > MAX_CART_KEYS:
+            break
+    table = _read(output_dir, keys, segment)
+    table = table[~table["consequent"].isin(products)]
+    table = table.sort_values(
+        ["score", "confidence", "lift", "antecedent_size", "consequent"],
+        ascending=[False, False, False, False, True],
+        na_position="last",
+        kind="stable",
+    ).drop_duplicates("consequent")
+    return table.head(limit or manifest["config"]["output"]["top_k"]).reset_index(drop=True)
+
+
+def _normalised(ids: Iterable[str], manifest: dict[str, Any]) -> list[str]:
+    """Ids as the run normalised them (trimmed, cased), so ' 85123a' finds 85123A."""
+    case = manifest["config"]["clean"]["id_case"]
+    return [str(i) for i in normalise_ids(pd.Series(list(ids), dtype=object), case).dropna()]
+
+
+def _read(output_dir: Path, keys: list[str], segment: str) -> pd.DataFrame:
+    path = latest_run(output_dir) / "recommendations.parquet"
+    filters = [("segment", "=", segment), ("antecedent_key", "in", keys or [""])]
+    return pq.read_table(path, filters=filters).to_pandas()

@@ -1,0 +1,137 @@
+"""Association rules in, ranked offers out: margin-aware, a few per antecedent.
+
+The consequent's catalog margin decides whether an offer is worth showing
+(``margin.min_margin``, ``margin.min_margin_rate``) and how it ranks. Scores
+(``rank.by``):
+
+==================== ===========================================================
+incremental_margin   (confidence - support(consequent)) x margin: the margin the
+(default)            offer adds over what the customer would have bought anyway.
+                     The first factor is the uplift in purchase probability that
+                     the antecedent brings (relevance); the second is the value.
+expected_margin      confidence x margin
+lift                 lift
+confidence           confidence
+==================== ===========================================================
+
+Without a catalog, margin-based scores fall back to their probability factor
+(``confidence - support(consequent)``, resp. ``confidence``), which a log line
+says. With ``catalog.missing = "keep"``, rules recommending a product the
+catalog lacks keep a null margin and a null margin-based score, and rank after
+every scored offer of their antecedent.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from pipeline.baskets import product_lists
+from pipeline.config import Config
+from pipeline.schema import RECOMMENDATIONS, TEXT
+
+log = logging.getLogger(__name__)
+
+ALL_SEGMENTS = "*"
+
+
+@dataclass(frozen=True)
+class RankedRules:
+    """Every rule that passed all filters, ranked per antecedent, and what was dropped."""
+
+    rules: pd.DataFrame
+    dropped: dict[str, int]
+
+
+def rank_rules(
+    rules: pd.DataFrame, items: np.ndarray, catalog: pd.DataFrame | None, config: Config
+) -> RankedRules:
+    """Label rules with product ids, join margins, filter, score and rank them.
+
+    ``rules`` comes from :func:`pipeline.rules.association_rules` (product
+    codes); ``items`` maps codes to product ids. The result has the columns of
+    the published ``rules`` table and is sorted by segment, antecedent_key, rank.
+    """
+    antecedent = product_lists(rules["antecedent"], items)
+    frame = pd.DataFrame(
+        {
+            "segment": pd.Series(ALL_SEGMENTS, index=rules.index, dtype=TEXT),
+            "antecedent": pd.Series(antecedent, index=rules.index, dtype=object),
+            "antecedent_key": pd.Series(["|".join(a) for a in antecedent], index=rules.index, dtype=TEXT),
+            "antecedent_size": np.asarray([len(a) for a in antecedent], dtype=np.int32),
+            "consequent": pd.Series(items[rules["consequent"].to_numpy()], index=rules.index, dtype=TEXT),
+        }
+    )
+    frame = pd.concat([frame, rules.drop(columns=["antecedent", "consequent"])], axis=1)
+    frame, dropped = _with_margins(frame, catalog, config)
+    frame["expected_margin"] = frame["confidence"] * frame["consequent_margin"]
+    frame["score"] = _score(frame, config.rank.by, has_catalog=catalog is not None)
+    frame = frame.sort_values(
+        ["segment", "antecedent_key", "score", "confidence", "lift", "consequent"],
+        ascending=[True, True, False, False, False, True],
+        na_position="last",
+        kind="stable",
+        ignore_index=True,
+    )
+    frame["rank"] = frame.groupby(["segment", "antecedent_key"], sort=False).cumcount().astype("int32") + 1
+    log.info(
+        "ranked %d rules for %d antecedents by %s (dropped: %s)",
+        len(frame),
+        frame["antecedent_key"].nunique(),
+        config.rank.by,
+        ", ".join(f"{k} {v}" for k, v in dropped.items()) or "none",
+    )
+    return RankedRules(rules=frame.drop(columns=["consequent_support"]), dropped=dropped)
+
+
+def top_recommendations(ranked: pd.DataFrame, top_k: int, run_id: str) -> pd.DataFrame:
+    """At most ``top_k`` offers per segment and antecedent: the storefront table."""
+    table = ranked[ranked["rank"] <= top_k].reset_index(drop=True)
+    table["run_id"] = pd.Series(run_id, index=table.index, dtype=TEXT)
+    return table[RECOMMENDATIONS.names]
+
+
+def _with_margins(
+    frame: pd.DataFrame, catalog: pd.DataFrame | None, config: Config
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Join the consequent's name, price and margin; apply the catalog and margin policies."""
+    dropped: dict[str, int] = {}
+    if catalog is None:
+        log.info("no catalog: margin columns are null and margin filters are skipped")
+        for column in ("consequent_name", "consequent_price", "consequent_margin"):
+            frame[column] = pd.Series(np.nan if column != "consequent_name" else pd.NA, index=frame.index)
+        frame["consequent_name"] = frame["consequent_name"].astype(TEXT)
+        return frame, dropped
+    product = catalog.set_index("product_id")
+    consequent = frame["consequent"]
+    known = consequent.isin(product.index)
+    frame["consequent_name"] = consequent.map(product["name"]).astype(TEXT)
+    frame["consequent_price"] = consequent.map(product["price"]).astype("float64")
+    frame["consequent_margin"] = consequent.map(product["margin"]).astype("float64")
+    if config.catalog.missing == "drop":
+        dropped["consequent_not_in_catalog"] = int((~known).sum())
+        frame = frame[known]
+    margin, price = frame["consequent_margin"], frame["consequent_price"]
+    low = pd.Series(False, index=frame.index)
+    if config.margin.min_margin is not None:
+        low |= (margin < config.margin.min_margin).fillna(False)
+    if config.margin.min_margin_rate is not None:
+        rate = (margin / price).where(price > 0)
+        low |= (rate < config.margin.min_margin_rate).fillna(False)
+    dropped["margin_below_minimum"] = int(low.sum())
+    return frame[~low].copy(), dropped
+
+
+def _score(frame: pd.DataFrame, by: str, has_catalog: bool) -> pd.Series:
+    if by in ("lift", "confidence"):
+        return frame[by].astype("float64")
+    probability = frame["confidence"]
+    if by == "incremental_margin":
+        probability = frame["confidence"] - frame["consequent_support"]
+    if not has_catalog:
+        log.info("rank.by = %s without a catalog: scoring by the probability factor alone", by)
+        return probability.astype("float64")
+    return (probability * frame["consequent_margin"]).astype("float64")

@@ -1,0 +1,124 @@
+"""The nightly job: ``run(config)`` chains the stages and publishes the result.
+
+Read it as the diagram of the pipeline::
+
+    exports --ingest--> lines --clean--> clean lines + rejects --baskets--> baskets
+      --itemsets--> frequent itemsets --rules--> rules --catalog, rank--> ranked rules
+      --top-k--> recommendations --publish--> OUTPUT/runs/<run_id>, OUTPUT/latest
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.baskets import product_lists
+from pipeline.config import Config
+from pipeline.inputs import StageTimer, prepare_inputs
+from pipeline.itemsets import frequent_itemsets
+from pipeline.manifest import build_manifest, inputs_fingerprint
+from pipeline.publish import new_run_id, publish, write_run
+from pipeline.recommendations import rank_rules, top_recommendations
+from pipeline.rules import association_rules
+from pipeline.schema import ITEMSETS, RECOMMENDATIONS, REJECTS, RULES, to_table
+
+log = logging.getLogger(__name__)
+
+#: How many missing catalog products the manifest lists by name.
+_MISSING_LISTED = 50
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Where a published run went and what it counted."""
+
+    run_id: str
+    run_dir: Path
+    output_dir: Path
+    counts: dict[str, Any]
+    timings: dict[str, float]
+    manifest: dict[str, Any] = field(repr=False)
+
+
+def run(config: Config) -> RunResult:
+    """Run every stage on ``config`` and publish the tables; return what was published.
+
+    Raises :class:`~pipeline.errors.InputDataError` for unusable input and
+    :class:`~pipeline.errors.OutputError` when the output cannot be written;
+    in both cases ``OUTPUT/latest`` still points at the previous run.
+    """
+    started = datetime.now(UTC)
+    stage = StageTimer()
+    inputs = prepare_inputs(config, stage)
+    cleaned, baskets = inputs.cleaned, inputs.baskets
+    with stage("itemsets"):
+        itemsets = frequent_itemsets(baskets, config.mine)
+    with stage("rules"):
+        rules = association_rules(itemsets, config.rules)
+    with stage("rank"):
+        ranked = rank_rules(rules, baskets.items, inputs.catalog, config)
+    run_id = new_run_id(started, inputs_fingerprint(config, inputs.files))
+    recommendations = top_recommendations(ranked.rules, config.output.top_k, run_id)
+    missing = inputs.missing_from_catalog
+    counts: dict[str, Any] = {
+        "rows_in": cleaned.rows_in,
+        "rejected": cleaned.counts,
+        "rows_rejected": len(cleaned.rejects),
+        "rows_clean": len(cleaned.lines),
+        "baskets": baskets.count,
+        "products": len(baskets.items),
+        "min_count": itemsets.min_count,
+        "itemsets": len(itemsets.frame),
+        "rules_mined": len(rules),
+        "rules_dropped": ranked.dropped,
+        "rules": len(ranked.rules),
+        "recommendations": len(recommendations),
+        "antecedents": int(recommendations["antecedent_key"].nunique()),
+        "catalog_products": None if inputs.catalog is None else len(inputs.catalog),
+        "products_missing_from_catalog": len(missing),
+        "products_missing_listed": missing[:_MISSING_LISTED],
+    }
+    output_dir = Path(config.output.dir)
+    with stage("publish"):
+        tables = {
+            "recommendations": to_table(recommendations, RECOMMENDATIONS),
+            "rules": to_table(ranked.rules, RULES),
+            "itemsets": to_table(_labelled(itemsets.frame, baskets.items, itemsets.baskets), ITEMSETS),
+            "rejects": to_table(cleaned.rejects, REJECTS),
+        }
+        manifest = build_manifest(
+            run_id=run_id,
+            config=config,
+            started=started,
+            finished=datetime.now(UTC),
+            as_of=cleaned.as_of,
+            inputs=inputs.files,
+            counts=counts,
+            timings=stage.timings,
+        )
+        run_dir = write_run(output_dir, run_id, tables, manifest)
+        publish(output_dir, run_dir)
+    log.info(
+        "published run %s: %d recommendations for %d antecedents in %s",
+        run_id,
+        counts["recommendations"],
+        counts["antecedents"],
+        run_dir,
+    )
+    return RunResult(run_id, run_dir, output_dir, counts, dict(stage.timings), manifest)
+
+
+def _labelled(itemsets: pd.DataFrame, items: np.ndarray, baskets: int) -> pd.DataFrame:
+    """Itemsets with product ids instead of codes, in the published layout."""
+    labelled = product_lists(itemsets["items"], items)
+    return itemsets.assign(
+        itemset=labelled,
+        itemset_key=["|".join(i) for i in labelled],
+        support=itemsets["count"] / baskets,
+    ).drop(columns=["items"])

@@ -1,0 +1,109 @@
+"""The output contract: one pyarrow schema per published table, declared once.
+
+Every table is cast to its schema before it is written, even when it is
+empty, so a night with no rules still produces files of the same shape.
+``docs/output.md`` documents each column; bump :data:`SCHEMA_VERSION` as it
+says (major: a column removed, renamed or retyped; minor: a column added).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow as pa
+
+SCHEMA_VERSION = "1.0"
+
+#: The pandas dtype of every id and text column inside the pipeline: pyarrow
+#: strings with ``pd.NA`` for missing (pandas 3's default ``str`` uses NaN).
+TEXT = pd.StringDtype(storage="pyarrow", na_value=pd.NA)
+
+_ITEMS = pa.list_(pa.string())
+
+RECOMMENDATIONS = pa.schema(
+    [
+        pa.field("segment", pa.string(), nullable=False),
+        pa.field("antecedent", _ITEMS, nullable=False),
+        pa.field("antecedent_key", pa.string(), nullable=False),
+        pa.field("antecedent_size", pa.int32(), nullable=False),
+        pa.field("consequent", pa.string(), nullable=False),
+        pa.field("consequent_name", pa.string()),
+        pa.field("rank", pa.int32(), nullable=False),
+        pa.field("support", pa.float64(), nullable=False),
+        pa.field("confidence", pa.float64(), nullable=False),
+        pa.field("lift", pa.float64(), nullable=False),
+        pa.field("pair_count", pa.int64(), nullable=False),
+        pa.field("consequent_margin", pa.float64()),
+        pa.field("expected_margin", pa.float64()),
+        pa.field("score", pa.float64()),
+        pa.field("run_id", pa.string(), nullable=False),
+    ]
+)
+
+RULES = pa.schema(
+    [
+        pa.field("segment", pa.string(), nullable=False),
+        pa.field("antecedent", _ITEMS, nullable=False),
+        pa.field("antecedent_key", pa.string(), nullable=False),
+        pa.field("antecedent_size", pa.int32(), nullable=False),
+        pa.field("consequent", pa.string(), nullable=False),
+        pa.field("consequent_name", pa.string()),
+        pa.field("antecedent_count", pa.int64(), nullable=False),
+        pa.field("consequent_count", pa.int64(), nullable=False),
+        pa.field("pair_count", pa.int64(), nullable=False),
+        pa.field("support", pa.float64(), nullable=False),
+        pa.field("confidence", pa.float64(), nullable=False),
+        pa.field("lift", pa.float64(), nullable=False),
+        pa.field("leverage", pa.float64(), nullable=False),
+        pa.field("conviction", pa.float64()),
+        pa.field("consequent_price", pa.float64()),
+        pa.field("consequent_margin", pa.float64()),
+        pa.field("expected_margin", pa.float64()),
+        pa.field("score", pa.float64()),
+        pa.field("rank", pa.int32(), nullable=False),
+    ]
+)
+
+ITEMSETS = pa.schema(
+    [
+        pa.field("itemset", _ITEMS, nullable=False),
+        pa.field("itemset_key", pa.string(), nullable=False),
+        pa.field("length", pa.int32(), nullable=False),
+        pa.field("count", pa.int64(), nullable=False),
+        pa.field("support", pa.float64(), nullable=False),
+    ]
+)
+
+REJECTS = pa.schema(
+    [
+        pa.field("source_file", pa.string(), nullable=False),
+        pa.field("source_row", pa.int64(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("order_id", pa.string()),
+        pa.field("product_id", pa.string()),
+        pa.field("quantity", pa.string()),
+        pa.field("unit_price", pa.string()),
+        pa.field("timestamp", pa.string()),
+        pa.field("customer_id", pa.string()),
+        pa.field("segment", pa.string()),
+    ]
+)
+
+TABLES: dict[str, pa.Schema] = {
+    "recommendations": RECOMMENDATIONS,
+    "rules": RULES,
+    "itemsets": ITEMSETS,
+    "rejects": REJECTS,
+}
+
+
+def to_table(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
+    """Cast a frame to a published schema: exact columns, order and types.
+
+    Raises ``KeyError`` for a missing column and ``pyarrow.ArrowInvalid`` for a
+    value that does not fit; extra columns are a programming error too.
+    """
+    extra = set(frame.columns) - set(schema.names)
+    if extra:
+        raise KeyError(f"columns not in the schema: {sorted(extra)}")
+    table = pa.Table.from_pandas(frame[schema.names], preserve_index=False)
+    return table.cast(schema)
