@@ -1,0 +1,119 @@
+"""Cleaning on a dirty export whose every bad line is known by construction."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, datetime
+
+import pandas as pd
+import pytest
+
+from conftest import DIRTY_LINES, WHOLESALE_PRODUCTS, Export, clean_orders
+from pipeline.clean import REASONS, clean_transactions
+from pipeline.config import CleanConfig, Config
+from pipeline.ingest import read_transactions
+
+
+def _clean(config: Config, **clean: object):
+    raw, _ = read_transactions(config.input)
+    clean_config = config.clean.model_copy(update=clean)
+    return raw, clean_transactions(raw, clean_config, config.as_of, config.input.timestamp_format)
+
+
+def test_every_dirty_line_is_rejected_with_its_reason(config: Config, export: Export) -> None:
+    raw, result = _clean(config)
+    expected = Counter(reason for _, reason in DIRTY_LINES if reason)
+    expected["oversized_basket"] = WHOLESALE_PRODUCTS
+    assert {k: v for k, v in result.counts.items() if v} == dict(expected)
+    assert result.rows_in == export.rows == len(raw)
+    # Nothing vanishes: kept + rejected = read.
+    assert len(result.lines) + len(result.rejects) == len(raw)
+    assert sum(result.counts.values()) == len(result.rejects)
+    assert set(result.counts) == set(REASONS)
+
+
+def test_rejects_keep_the_line_as_read_with_file_and_row(config: Config, export: Export) -> None:
+    _, result = _clean(config)
+    rejects = result.rejects
+    bad_price = rejects[rejects["reason"] == "bad_unit_price"].iloc[0]
+    assert bad_price["unit_price"] == "1,50"
+    assert bad_price["source_file"] == str(export.path)
+    # The line's row number as a spreadsheet shows it: header is row 1.
+    lines = export.path.read_text().splitlines()
+    assert lines[bad_price["source_row"] - 1].startswith("9008,00123")
+    cancelled = rejects[rejects["reason"] == "cancelled"].iloc[0]
+    assert cancelled["order_id"] == "C9002" and cancelled["quantity"] == "-2"
+
+
+def test_ids_are_trimmed_cased_and_keep_leading_zeros(config: Config) -> None:
+    _, result = _clean(config)
+    products = set(result.lines["product_id"])
+    assert {"00123", "00124", "85123A"} <= products
+    assert not any(p != p.strip() or p != p.upper() for p in products)
+    order_9010 = result.lines[result.lines["order_id"] == "9010"]
+    assert order_9010["product_id"].tolist() == ["85123A"]
+
+
+def test_id_case_keep_leaves_lowercase_ids_distinct(config: Config) -> None:
+    _, result = _clean(config, id_case="keep")
+    assert "85123a" in set(result.lines["product_id"])
+
+
+def test_steps_can_be_switched_off(config: Config) -> None:
+    _, result = _clean(
+        config,
+        cancel_prefixes=(),
+        drop_nonpositive_quantity=False,
+        drop_zero_price=False,
+        drop_duplicates=False,
+        max_basket_size=None,
+        non_product_ids=(),
+        non_product_pattern=None,
+    )
+    counts = result.counts
+    for reason in ("cancelled", "nonpositive_quantity", "zero_price", "duplicate_line",
+                   "oversized_basket", "non_product"):
+        assert counts[reason] == 0, reason
+    # The cancelled line is then an ordinary (negative) line of order C9002.
+    assert "C9002" in set(result.lines["order_id"])
+
+
+def test_as_of_defaults_to_newest_timestamp_not_the_wall_clock(config: Config) -> None:
+    _, result = _clean(config)
+    newest = max(datetime.fromisoformat(row[4]) for row in clean_orders())
+    assert result.as_of == newest == result.lines["timestamp"].max()
+
+
+def test_window_and_as_of_date_means_end_of_that_day(config: Config) -> None:
+    raw, _ = read_transactions(config.input)
+    result = clean_transactions(raw, CleanConfig(window_days=2, max_basket_size=None), date(2011, 11, 20))
+    kept = result.lines["timestamp"]
+    assert kept.max() <= pd.Timestamp("2011-11-20 23:59:59.999999")
+    assert kept.min() > pd.Timestamp("2011-11-18 23:59:59.999999")
+    assert pd.Timestamp("2011-11-20 10:00") in set(kept)
+    assert result.counts["after_as_of"] > 0 and result.counts["outside_window"] > 0
+    # With a window, a line without a timestamp cannot be placed in it.
+    assert result.counts["missing_timestamp"] == 0  # the unparseable one was already rejected
+    assert result.counts["bad_timestamp"] == 1
+
+
+def test_input_frame_is_not_modified(config: Config) -> None:
+    raw, _ = read_transactions(config.input)
+    before = raw.copy()
+    clean_transactions(raw, config.clean)
+    pd.testing.assert_frame_equal(raw, before)
+
+
+def test_clean_lines_have_parsed_types(config: Config) -> None:
+    _, result = _clean(config)
+    lines = result.lines
+    assert lines["quantity"].dtype == "float64" and (lines["quantity"] > 0).all()
+    assert lines["unit_price"].dtype == "float64" and (lines["unit_price"] > 0).all()
+    assert pd.api.types.is_datetime64_dtype(lines["timestamp"].dtype)
+    assert isinstance(lines["product_id"].dtype, pd.StringDtype)
+
+
+@pytest.mark.parametrize("cap, rejected", [(29, WHOLESALE_PRODUCTS), (30, 0)])
+def test_basket_cap_counts_distinct_products(config: Config, cap: int, rejected: int) -> None:
+    _, result = _clean(config, max_basket_size=cap)
+    assert result.counts["oversized_basket"] == rejected

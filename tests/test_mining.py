@@ -1,0 +1,185 @@
+"""Itemsets and rules against a brute-force count, and their invariants as properties."""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from itertools import combinations
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import oracle
+from conftest import SAMPLE_CONFIG, SHARED
+from pipeline.baskets import Baskets, baskets_from_lines, product_lists
+from pipeline.config import MineConfig, RulesConfig, load_config
+from pipeline.inputs import prepare_inputs
+from pipeline.itemsets import Itemsets, frequent_itemsets, min_count_for
+from pipeline.rules import association_rules
+from pipeline.schema import TEXT
+
+
+def baskets_of(groups: list[set[str]]) -> Baskets:
+    rows = [(str(i), item) for i, group in enumerate(groups) for item in sorted(group)]
+    lines = pd.DataFrame(rows, columns=["order_id", "product_id"], dtype=TEXT)
+    return baskets_from_lines(lines)
+
+
+def mined(baskets: Baskets, itemsets: Itemsets) -> dict[tuple[str, ...], int]:
+    labels = product_lists(itemsets.frame["items"], baskets.items)
+    return {tuple(k): int(v) for k, v in zip(labels, itemsets.frame["count"], strict=True)}
+
+
+def as_sets(baskets: Baskets) -> list[set[str]]:
+    matrix = baskets.matrix.tocsr()
+    return [
+        {str(baskets.items[j]) for j in matrix.indices[matrix.indptr[i] : matrix.indptr[i + 1]]}
+        for i in range(baskets.count)
+    ]
+
+
+@pytest.fixture(scope="module")
+def sample_baskets() -> Baskets:
+    """The embedded sample's baskets, cut to small ones so brute force stays fast."""
+    config = load_config(SAMPLE_CONFIG, values={"clean.max_basket_size": 25})
+    return prepare_inputs(config).baskets
+
+
+@pytest.fixture(scope="module")
+def sample_oracle(sample_baskets: Baskets) -> Callable[[int, int], dict[tuple[str, ...], int]]:
+    """Brute-force frequent itemsets of the sample, computed once per threshold."""
+    return functools.cache(functools.partial(oracle.frequent, as_sets(sample_baskets)))
+
+
+@pytest.mark.parametrize("algorithm", ["fpgrowth", "apriori"])
+@pytest.mark.parametrize("min_support, max_len", [(0.02, 3), (0.01, 2), (0.015, 4)])
+def test_itemsets_match_brute_force_on_the_sample(
+    sample_baskets: Baskets,
+    sample_oracle: Callable[[int, int], dict[tuple[str, ...], int]],
+    algorithm: str,
+    min_support: float,
+    max_len: int,
+) -> None:
+    config = MineConfig(min_support=min_support, algorithm=algorithm, max_len=max_len)
+    itemsets = frequent_itemsets(sample_baskets, config)
+    expected = sample_oracle(itemsets.min_count, max_len)
+    assert itemsets.min_count == math.ceil(min_support * sample_baskets.count)
+    assert mined(sample_baskets, itemsets) == expected
+    assert len(expected) > 50  # the comparison is not vacuous
+
+
+@pytest.mark.skipif(not (SHARED / "groceries.csv").exists(), reason="../shared/datasets not present")
+@pytest.mark.parametrize("algorithm", ["fpgrowth", "apriori"])
+def test_itemsets_and_rules_match_brute_force_on_groceries(algorithm: str) -> None:
+    config = load_config(
+        values={"input.paths": [str(SHARED / "groceries.csv")], "input.format": "baskets",
+                "clean.max_basket_size": None}
+    )
+    baskets = prepare_inputs(config).baskets
+    assert baskets.count == 9835 and len(baskets.items) == 169
+    itemsets = frequent_itemsets(baskets, MineConfig(min_support=0.01, algorithm=algorithm, max_len=3))
+    sets = as_sets(baskets)
+    assert mined(baskets, itemsets) == oracle.frequent(sets, itemsets.min_count, 3)
+    rules = association_rules(itemsets, RulesConfig(min_confidence=0.3, min_lift=1.0))
+    assert len(rules) > 50
+    for row in rules.sample(30, random_state=1).itertuples():
+        antecedent = tuple(str(baskets.items[c]) for c in row.antecedent)
+        expected = oracle.rule_metrics(sets, antecedent, str(baskets.items[row.consequent]))
+        for metric, value in expected.items():
+            assert getattr(row, metric) == pytest.approx(value, rel=1e-12), metric
+
+
+def test_support_threshold_is_exact_on_the_boundary() -> None:
+    # 100 baskets, pair in exactly 1: min_support 0.01 must find it (0.01 x 100 = 1.0000000000000002).
+    groups = [{"a", "b"}] + [{"c"}] * 99
+    baskets = baskets_of(groups)
+    itemsets = frequent_itemsets(baskets, MineConfig(min_support=0.01))
+    assert itemsets.min_count == 1
+    assert ("a", "b") in mined(baskets, itemsets)
+    assert min_count_for(MineConfig(min_support=0.5, min_count=7), 100) == 7
+
+
+def test_no_frequent_item_gives_an_empty_typed_result() -> None:
+    baskets = baskets_of([{"a"}, {"b"}, {"c"}])
+    itemsets = frequent_itemsets(baskets, MineConfig(min_support=0.9))
+    assert itemsets.frame.empty and list(itemsets.frame.columns) == ["items", "length", "count"]
+    rules = association_rules(itemsets, RulesConfig())
+    assert rules.empty and "confidence" in rules.columns
+
+
+def test_repeated_lines_count_once_per_basket() -> None:
+    lines = pd.DataFrame(
+        {"order_id": ["1", "1", "1", "2"], "product_id": ["a", "a", "b", "a"]}, dtype=TEXT
+    )
+    baskets = baskets_from_lines(lines)
+    assert baskets.item_counts().tolist() == [2, 1]
+    assert baskets.lines == 4 and baskets.matrix.nnz == 3
+
+
+# --- properties -------------------------------------------------------------------------------
+
+ITEM_IDS = st.sampled_from(["0001", "001", "1", "a", "A", "é", "日本", "x y", "22386", "85099B"])
+BASKETS = st.lists(st.sets(ITEM_IDS, min_size=1, max_size=6), min_size=1, max_size=40)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(groups=BASKETS, min_count=st.integers(1, 4), max_len=st.one_of(st.none(), st.integers(2, 4)))
+def test_fpgrowth_equals_apriori_equals_brute_force(
+    groups: list[set[str]], min_count: int, max_len: int | None
+) -> None:
+    baskets = baskets_of(groups)
+    expected = oracle.frequent(groups, min_count, max_len or 6)
+    for algorithm in ("fpgrowth", "apriori"):
+        config = MineConfig(min_count=min_count, max_len=max_len, algorithm=algorithm)
+        assert mined(baskets, frequent_itemsets(baskets, config)) == expected, algorithm
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(groups=BASKETS, min_count=st.integers(1, 4))
+def test_support_is_anti_monotone(groups: list[set[str]], min_count: int) -> None:
+    baskets = baskets_of(groups)
+    found = mined(baskets, frequent_itemsets(baskets, MineConfig(min_count=min_count, max_len=4)))
+    for itemset, count in found.items():
+        for size in range(1, len(itemset)):
+            for subset in combinations(itemset, size):
+                assert subset in found and found[subset] >= count
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(groups=BASKETS, min_count=st.integers(1, 3))
+def test_rule_measures_follow_their_definitions(groups: list[set[str]], min_count: int) -> None:
+    baskets = baskets_of(groups)
+    itemsets = frequent_itemsets(baskets, MineConfig(min_count=min_count, max_len=3))
+    counts = itemsets.counts()
+    rules = association_rules(itemsets, RulesConfig(min_confidence=0.0, min_lift=0.0))
+    n = baskets.count
+    lift_of: dict[tuple[tuple[int, ...], int], float] = {}
+    for row in rules.itertuples():
+        union = tuple(sorted((*row.antecedent, row.consequent)))
+        assert row.confidence == pytest.approx((counts[union] / n) / (counts[row.antecedent] / n))
+        assert row.lift == pytest.approx(row.confidence / (counts[(row.consequent,)] / n))
+        assert row.support == pytest.approx(counts[union] / n) and row.pair_count == counts[union]
+        assert 0 < row.confidence <= 1
+        if row.confidence < 1:
+            assert row.conviction == pytest.approx((1 - counts[(row.consequent,)] / n) / (1 - row.confidence))
+        else:
+            assert math.isnan(row.conviction)
+        lift_of[(row.antecedent, row.consequent)] = row.lift
+    # Lift is symmetric: lift(a -> b) == lift(b -> a).
+    for (antecedent, consequent), lift in lift_of.items():
+        if len(antecedent) == 1:
+            assert lift == pytest.approx(lift_of[((consequent,), antecedent[0])])
+    # Every itemset of two or more gives one rule per member.
+    assert len(rules) == sum(len(k) for k in counts if len(k) > 1)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(groups=BASKETS, min_confidence=st.floats(0, 1), min_lift=st.floats(0, 3))
+def test_rule_filters_hold(groups: list[set[str]], min_confidence: float, min_lift: float) -> None:
+    baskets = baskets_of(groups)
+    itemsets = frequent_itemsets(baskets, MineConfig(min_count=1, max_len=3))
+    rules = association_rules(itemsets, RulesConfig(min_confidence=min_confidence, min_lift=min_lift))
+    assert (rules["confidence"] >= min_confidence).all() and (rules["lift"] > min_lift).all()
