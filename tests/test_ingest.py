@@ -1,0 +1,150 @@
+"""Reading exports as retailers produce them: formats, encodings, mappings, and bad files."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import SHARED, Export
+from pipeline.config import InputConfig
+from pipeline.errors import InputDataError
+from pipeline.ingest import read_transactions
+
+RETAIL_COLUMNS = {
+    "order_id": "InvoiceNo",
+    "product_id": "StockCode",
+    "quantity": "Quantity",
+    "unit_price": "UnitPrice",
+    "timestamp": "InvoiceDate",
+}
+
+
+def read(paths: list[Path | str], **options: object) -> pd.DataFrame:
+    config = InputConfig.model_validate({"paths": [str(p) for p in paths], **options})
+    return read_transactions(config)[0]
+
+
+def test_semicolon_latin1_gzip_csv_keeps_leading_zeros(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv.gz"
+    text = "Bestellung;Artikel;Menge\n0042;00123;2\n0042;Crème brûlée;1\n"
+    with gzip.open(path, "wt", encoding="latin-1") as handle:
+        handle.write(text)
+    lines = read(
+        [path], delimiter=";", encoding="latin-1",
+        columns={"order_id": "Bestellung", "product_id": "Artikel", "quantity": "Menge"},
+    )
+    assert lines["order_id"].tolist() == ["0042", "0042"]
+    assert lines["product_id"].tolist() == ["00123", "Crème brûlée"]
+    assert lines["source_row"].tolist() == [2, 3]
+    assert lines["timestamp"].isna().all()  # an unmapped optional column is null
+
+
+def test_parquet_and_excel_read_like_csv(export: Export, tmp_path: Path) -> None:
+    from_csv = read([export.path], columns=RETAIL_COLUMNS)
+    frame = pd.read_csv(export.path, dtype=str, keep_default_na=False)
+    frame.head(50).to_parquet(tmp_path / "part.parquet")
+    frame.head(50).to_excel(tmp_path / "part.xlsx", index=False)
+    for name in ("part.parquet", "part.xlsx"):
+        other = read([tmp_path / name], columns=RETAIL_COLUMNS)
+        assert other["product_id"].tolist() == from_csv["product_id"].head(50).tolist(), name
+        assert other["order_id"].tolist() == from_csv["order_id"].head(50).tolist(), name
+    assert read([tmp_path / "part.xlsx"], columns=RETAIL_COLUMNS)["source_row"].iloc[0] == 2
+    assert read([tmp_path / "part.parquet"], columns=RETAIL_COLUMNS)["source_row"].iloc[0] == 1
+
+
+def test_numeric_ids_in_parquet_become_text_without_decimals(tmp_path: Path) -> None:
+    pd.DataFrame({"order_id": [1.0, 2.0], "product_id": [123, 456]}).to_parquet(tmp_path / "x.parquet")
+    lines = read([tmp_path / "x.parquet"])
+    assert lines["order_id"].tolist() == ["1", "2"] and lines["product_id"].tolist() == ["123", "456"]
+
+
+def test_several_files_and_a_glob(export: Export, tmp_path: Path) -> None:
+    one = read([export.path], columns=RETAIL_COLUMNS)
+    copy = tmp_path / "export_copy.csv"
+    copy.write_bytes(export.path.read_bytes())
+    both = read([str(tmp_path / "export*.csv")], columns=RETAIL_COLUMNS)
+    assert len(both) == 2 * len(one)
+    assert both["source_file"].unique().tolist() == [str(export.path), str(copy)]
+
+
+def test_na_like_ids_are_ids_not_missing(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text("order_id,product_id\n1,NA\n1,null\n2,\n")
+    lines = read([path])
+    assert lines["product_id"].tolist()[:2] == ["NA", "null"] and pd.isna(lines["product_id"].iloc[2])
+
+
+def test_missing_mandatory_column_lists_the_columns_found(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text("Invoice,Sku\n1,a\n")
+    with pytest.raises(InputDataError, match=r"x.csv: mandatory column 'order_id' not found; found \['Invoice', 'Sku'\]"):
+        read([path])
+
+
+def test_mapped_column_that_does_not_exist(export: Export) -> None:
+    with pytest.raises(InputDataError, match=r"column 'Qty' \(input.columns.quantity\) is not in the file"):
+        read([export.path], columns={**RETAIL_COLUMNS, "quantity": "Qty"})
+
+
+def test_wrong_delimiter_is_diagnosed(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text("order_id;product_id\n1;a\n")
+    with pytest.raises(InputDataError, match=r"looks ';'-delimited; set input.delimiter = ';'"):
+        read([path])
+
+
+def test_wrong_encoding_is_diagnosed(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_bytes("order_id,product_id\n1,Crème\n".encode("latin-1"))
+    with pytest.raises(InputDataError, match=r"x.csv: cannot decode the file as utf-8.*latin-1"):
+        read([path])
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("absent.csv", None, r"absent.csv does not exist"),
+        ("*.nothing", None, r"matches no file"),
+        ("empty.csv", b"", r"empty.csv: the file is empty"),
+        ("bad.csv.gz", b"\x1f\x8b\x08\x00garbage", r"bad.csv.gz: cannot read the file"),
+        ("bad.parquet", b"PAR1 not really", r"bad.parquet: cannot read the file"),
+        ("bad.xlsx", b"PK not a zip", r"bad.xlsx: cannot read the file"),
+    ],
+)
+def test_unreadable_inputs_name_the_file(tmp_path: Path, name: str, content: bytes | None, message: str) -> None:
+    if content is not None:
+        (tmp_path / name).write_bytes(content)
+    with pytest.raises(InputDataError, match=message):
+        read([tmp_path / name])
+
+
+def test_header_only_file_reads_as_no_rows(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text("order_id,product_id\n")
+    assert read([path]).empty
+
+
+def test_basket_lines_trim_each_item_not_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "groceries.csv"
+    path.write_text("whole milk,cream cheese \ncream cheese,yogurt\n\nsoda\n")
+    lines = read([path], format="baskets")
+    assert lines["order_id"].tolist() == ["1", "1", "2", "2", "4"]
+    assert lines["product_id"].tolist() == ["whole milk", "cream cheese", "cream cheese", "yogurt", "soda"]
+    assert lines["source_row"].tolist() == [1, 1, 2, 2, 4]
+
+
+@pytest.mark.skipif(not (SHARED / "fimi" / "retail.dat").exists(), reason="../shared/datasets not present")
+def test_fimi_retail_dat_with_trailing_spaces() -> None:
+    lines = read([SHARED / "fimi" / "retail.dat"], format="baskets", delimiter=" ")
+    assert lines["order_id"].nunique() == 88162
+    assert lines["product_id"].nunique() == 16470
+    assert (lines["product_id"] != "").all()
+
+
+@pytest.mark.skipif(not (SHARED / "groceries.csv").exists(), reason="../shared/datasets not present")
+def test_groceries_item_names_with_trailing_space_are_one_item() -> None:
+    lines = read([SHARED / "groceries.csv"], format="baskets")
+    assert lines["product_id"].nunique() == 169 and len(lines) == 43367
