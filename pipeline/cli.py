@@ -162,7 +162,8 @@ def recommend_command(
         offers = offers_for_item(output_dir, item, segment, limit)
     else:
         offers = offers_for_cart(output_dir, [p for p in (cart or "").split(",") if p.strip()], segment, limit)
-    columns = ["rank", "antecedent_key", "consequent", "consequent_name", "confidence", "lift",
+    offers.insert(0, "offer", range(1, len(offers) + 1))
+    columns = ["offer", "antecedent_key", "consequent", "consequent_name", "confidence", "lift",
                "consequent_margin", "score"]
     if as_json:
         click.echo(offers[columns].to_json(orient="records", indent=2))

@@ -105,5 +105,11 @@ def to_table(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
     extra = set(frame.columns) - set(schema.names)
     if extra:
         raise KeyError(f"columns not in the schema: {sorted(extra)}")
+    missing = set(schema.names) - set(frame.columns)
+    if missing:
+        raise KeyError(f"columns missing for the schema: {sorted(missing)}")
+    if frame.empty:
+        # An empty object column has no type to cast from: build the empty table directly.
+        return schema.empty_table()
     table = pa.Table.from_pandas(frame[schema.names], preserve_index=False)
     return table.cast(schema)

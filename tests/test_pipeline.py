@@ -1,0 +1,142 @@
+"""The whole job on a dirty export: counts, contract, determinism, atomic publish."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import DIRTY_LINES, WHOLESALE_PRODUCTS, Export, export_config
+from pipeline import InputDataError, OutputError, offers_for_cart, offers_for_item, run
+from pipeline.config import Config
+from pipeline.publish import LATEST, PARTIAL_PREFIX, RUNS
+from pipeline.schema import SCHEMA_VERSION, TABLES
+
+
+def tables(run_dir: Path) -> dict[str, pd.DataFrame]:
+    return {name: pd.read_parquet(run_dir / f"{name}.parquet") for name in TABLES}
+
+
+def test_run_publishes_every_table_with_its_schema(config: Config, export: Export) -> None:
+    result = run(config)
+    latest = Path(config.output.dir) / LATEST
+    assert latest.is_symlink() and latest.resolve() == result.run_dir.resolve()
+    assert not Path(str(latest.readlink())).is_absolute()  # relative: the directory can move
+    for name, schema in TABLES.items():
+        file = pq.ParquetFile(result.run_dir / f"{name}.parquet")
+        assert file.schema_arrow.remove_metadata().equals(schema), name
+        metadata = file.schema_arrow.metadata
+        assert metadata[b"schema_version"] == SCHEMA_VERSION.encode()
+        assert metadata[b"run_id"] == result.run_id.encode()
+    counts = result.counts
+    assert counts["baskets"] == export.clean_orders
+    dirty = sum(1 for _, reason in DIRTY_LINES if reason) + WHOLESALE_PRODUCTS
+    assert counts["rows_rejected"] == dirty == len(tables(result.run_dir)["rejects"])
+    assert counts["rows_clean"] + counts["rows_rejected"] == counts["rows_in"] == export.rows
+
+
+def test_recommendations_honour_the_contract(config: Config) -> None:
+    result = run(config)
+    out = tables(result.run_dir)
+    recs, rules = out["recommendations"], out["rules"]
+    assert not recs.empty
+    assert (recs["lift"] > 1).all() and (recs["confidence"] >= config.rules.min_confidence).all()
+    assert recs.groupby(["segment", "antecedent_key"])["rank"].max().le(config.output.top_k).all()
+    assert (recs["segment"] == "*").all() and (recs["run_id"] == result.run_id).all()
+    for row in recs.itertuples():
+        assert list(row.antecedent) == sorted(row.antecedent)
+        assert row.antecedent_key == "|".join(row.antecedent)
+        assert row.consequent not in row.antecedent
+    order = list(zip(recs["segment"], recs["antecedent_key"], recs["rank"], strict=True))
+    assert order == sorted(order)
+    # recommendations = the top-k rows of rules, nothing else.
+    top = rules[rules["rank"] <= config.output.top_k].reset_index(drop=True)
+    pd.testing.assert_frame_equal(recs.drop(columns=["run_id"]), top[recs.columns.drop("run_id")])
+    # The planted associations are found: tea cup <-> saucer, the jumbo bags.
+    pairs = set(zip(rules["antecedent_key"], rules["consequent"], strict=True))
+    assert {("00123", "00124"), ("00124", "00123"), ("22386", "85099B")} <= pairs
+
+
+def test_manifest_records_inputs_config_counts_and_versions(config: Config, export: Export) -> None:
+    result = run(config)
+    manifest = json.loads((result.run_dir / "manifest.json").read_text())
+    assert manifest["run_id"] == result.run_id and manifest["schema_version"] == SCHEMA_VERSION
+    assert manifest["config_sha256"] == config.fingerprint()
+    assert manifest["config"]["mine"]["min_support"] == config.mine.min_support
+    paths = [entry["path"] for entry in manifest["inputs"]]
+    assert paths == [str(export.path), str(export.catalog)]
+    assert all(len(entry["sha256"]) == 64 for entry in manifest["inputs"])
+    assert sum(manifest["counts"]["rejected"].values()) == manifest["counts"]["rows_rejected"]
+    assert {"ingest", "clean", "baskets", "itemsets", "rules", "rank"} <= set(manifest["timings_seconds"])
+    assert manifest["versions"]["mlxtend"] and manifest["versions"]["pandas"].startswith("3.")
+    assert manifest["as_of"].startswith("2011-11-28")
+
+
+def test_same_input_and_config_give_the_same_tables(config: Config) -> None:
+    first, second = run(config), run(config)
+    assert first.run_id != second.run_id
+    for name in TABLES:
+        a = pd.read_parquet(first.run_dir / f"{name}.parquet").drop(columns="run_id", errors="ignore")
+        b = pd.read_parquet(second.run_dir / f"{name}.parquet").drop(columns="run_id", errors="ignore")
+        pd.testing.assert_frame_equal(a, b, obj=name)
+
+
+def test_apriori_and_fpgrowth_publish_identical_tables(export: Export, tmp_path: Path) -> None:
+    results = [
+        run(export_config(export, tmp_path / algorithm, **{"mine.algorithm": algorithm}))
+        for algorithm in ("fpgrowth", "apriori")
+    ]
+    for name in ("itemsets", "rules"):
+        a, b = (pd.read_parquet(r.run_dir / f"{name}.parquet") for r in results)
+        pd.testing.assert_frame_equal(a, b, obj=name)
+
+
+def test_a_night_without_rules_still_writes_typed_empty_tables(export: Export, tmp_path: Path) -> None:
+    result = run(export_config(export, tmp_path / "out", **{"mine.min_support": 0.9}))
+    recs = pq.read_table(result.run_dir / "recommendations.parquet")
+    assert recs.num_rows == 0 and recs.schema.remove_metadata().equals(TABLES["recommendations"])
+    assert result.counts["rules"] == 0
+
+
+def test_a_failed_run_leaves_latest_on_the_previous_run(
+    config: Config, export: Export, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = run(config)
+    latest = Path(config.output.dir) / LATEST
+    broken = tmp_path / "broken.csv"
+    broken.write_text(export.path.read_text().splitlines()[0] + "\n")  # header only
+    with pytest.raises(InputDataError, match="no baskets left after cleaning"):
+        run(export_config(export, Path(config.output.dir), **{"input.paths": [str(broken)]}))
+    assert latest.resolve() == good.run_dir.resolve()
+
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("pipeline.publish.pq.write_table", disk_full)
+    with pytest.raises(OutputError, match="No space left on device"):
+        run(config)
+    assert latest.resolve() == good.run_dir.resolve()
+    runs = sorted(p.name for p in (Path(config.output.dir) / RUNS).iterdir())
+    assert runs[0].startswith(PARTIAL_PREFIX) and good.run_dir.name in runs
+
+
+def test_storefront_lookups_for_a_product_and_a_cart(config: Config) -> None:
+    run(config)
+    output = Path(config.output.dir)
+    item = offers_for_item(output, " 22386 ")
+    assert not item.empty and (item["antecedent_key"] == "22386").all()
+    assert item["rank"].tolist() == sorted(item["rank"])
+    cart = offers_for_cart(output, ["22386", "00123"])
+    assert not cart.empty and len(cart) <= config.output.top_k
+    assert not set(cart["consequent"]) & {"22386", "00123"}
+    assert not cart["consequent"].duplicated().any()
+    assert set(cart["antecedent_key"]) <= {"22386", "00123", "00123|22386"}
+    assert offers_for_item(output, "NO-SUCH-PRODUCT").empty
+
+
+def test_lookup_without_a_published_run(tmp_path: Path) -> None:
+    with pytest.raises(OutputError, match="has no published run"):
+        offers_for_item(tmp_path, "x")

@@ -1,0 +1,41 @@
+"""The embedded sample (UCI Online Retail, Oct-Nov 2011): the job `make run` runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import SAMPLE_CONFIG
+from pipeline import load_config, run
+from pipeline.run import RunResult
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory: pytest.TempPathFactory) -> RunResult:
+    output = tmp_path_factory.mktemp("sample")
+    return run(load_config(SAMPLE_CONFIG, values={"output.dir": str(output)}))
+
+
+@pytest.mark.slow
+def test_sample_yields_a_few_hundred_rules(sample_run: RunResult) -> None:
+    counts = sample_run.counts
+    assert 4000 < counts["baskets"] < 5000
+    assert 300 <= counts["rules"] <= 2000
+    assert counts["recommendations"] >= 300
+    # Real dirt of the export, each rejected for its reason.
+    for reason in ("cancelled", "non_product", "nonpositive_quantity", "zero_price", "duplicate_line",
+                   "oversized_basket"):
+        assert counts["rejected"][reason] > 0, reason
+    assert counts["products_missing_from_catalog"] < 0.2 * counts["products"]
+
+
+@pytest.mark.slow
+def test_sample_rules_are_meaningful(sample_run: RunResult) -> None:
+    recs = pd.read_parquet(Path(sample_run.run_dir) / "recommendations.parquet")
+    # The alarm clocks of one range in two colours are bought together.
+    clocks = recs[(recs["antecedent_key"] == "22726") & (recs["consequent"] == "22727")]
+    assert len(clocks) == 1 and clocks["lift"].iloc[0] > 5
+    assert (recs["lift"] > 1).all() and (recs["consequent_margin"].dropna() > 0).all()
+    assert recs["consequent"].isin(["POST", "DOT", "M", "BANK CHARGES"]).sum() == 0
