@@ -205,8 +205,9 @@ def _summary_text(result: RunResult) -> str:
     if not top.empty:
         lines.append("Top offers by score:")
         for row in top.itertuples():
+            name = "" if pd.isna(row.consequent_name) else f" ({row.consequent_name})"
             lines.append(
-                f"  {row.antecedent_key} -> {row.consequent} ({row.consequent_name}): "
+                f"  {row.antecedent_key} -> {row.consequent}{name}: "
                 f"confidence {row.confidence:.2f}, lift {row.lift:.1f}, score {row.score:.3f}"
             )
     return "\n".join(lines)

@@ -19,47 +19,34 @@ TEXT = pd.StringDtype(storage="pyarrow", na_value=pd.NA)
 
 _ITEMS = pa.list_(pa.string())
 
-RECOMMENDATIONS = pa.schema(
-    [
-        pa.field("segment", pa.string(), nullable=False),
-        pa.field("antecedent", _ITEMS, nullable=False),
-        pa.field("antecedent_key", pa.string(), nullable=False),
-        pa.field("antecedent_size", pa.int32(), nullable=False),
-        pa.field("consequent", pa.string(), nullable=False),
-        pa.field("consequent_name", pa.string()),
-        pa.field("rank", pa.int32(), nullable=False),
-        pa.field("support", pa.float64(), nullable=False),
-        pa.field("confidence", pa.float64(), nullable=False),
-        pa.field("lift", pa.float64(), nullable=False),
-        pa.field("pair_count", pa.int64(), nullable=False),
-        pa.field("consequent_margin", pa.float64()),
-        pa.field("expected_margin", pa.float64()),
-        pa.field("score", pa.float64()),
-        pa.field("run_id", pa.string(), nullable=False),
-    ]
-)
+#: The columns an offer shares between ``rules`` and ``recommendations``.
+_OFFER_FIELDS = [
+    pa.field("segment", pa.string(), nullable=False),
+    pa.field("antecedent", _ITEMS, nullable=False),
+    pa.field("antecedent_key", pa.string(), nullable=False),
+    pa.field("antecedent_size", pa.int32(), nullable=False),
+    pa.field("consequent", pa.string(), nullable=False),
+    pa.field("consequent_name", pa.string()),
+    pa.field("rank", pa.int32(), nullable=False),
+    pa.field("support", pa.float64(), nullable=False),
+    pa.field("confidence", pa.float64(), nullable=False),
+    pa.field("lift", pa.float64(), nullable=False),
+    pa.field("pair_count", pa.int64(), nullable=False),
+    pa.field("consequent_margin", pa.float64()),
+    pa.field("expected_margin", pa.float64()),
+    pa.field("score", pa.float64()),
+]
+
+RECOMMENDATIONS = pa.schema([*_OFFER_FIELDS, pa.field("run_id", pa.string(), nullable=False)])
 
 RULES = pa.schema(
     [
-        pa.field("segment", pa.string(), nullable=False),
-        pa.field("antecedent", _ITEMS, nullable=False),
-        pa.field("antecedent_key", pa.string(), nullable=False),
-        pa.field("antecedent_size", pa.int32(), nullable=False),
-        pa.field("consequent", pa.string(), nullable=False),
-        pa.field("consequent_name", pa.string()),
+        *_OFFER_FIELDS,
         pa.field("antecedent_count", pa.int64(), nullable=False),
         pa.field("consequent_count", pa.int64(), nullable=False),
-        pa.field("pair_count", pa.int64(), nullable=False),
-        pa.field("support", pa.float64(), nullable=False),
-        pa.field("confidence", pa.float64(), nullable=False),
-        pa.field("lift", pa.float64(), nullable=False),
         pa.field("leverage", pa.float64(), nullable=False),
         pa.field("conviction", pa.float64()),
         pa.field("consequent_price", pa.float64()),
-        pa.field("consequent_margin", pa.float64()),
-        pa.field("expected_margin", pa.float64()),
-        pa.field("score", pa.float64()),
-        pa.field("rank", pa.int32(), nullable=False),
     ]
 )
 
