@@ -29,6 +29,7 @@ oversized_basket      its order has more than ``clean.max_basket_size`` products
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
@@ -36,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import CANONICAL_COLUMNS, CleanConfig
+from pipeline.errors import InputDataError
 from pipeline.schema import REJECTS, TEXT
 
 log = logging.getLogger(__name__)
@@ -93,13 +95,18 @@ def clean_transactions(
 
     reject("missing_order_id", lines["order_id"].isna())
     reject("missing_product_id", lines["product_id"].isna())
-    for column, name in (("quantity", "bad_quantity"), ("unit_price", "bad_unit_price")):
-        parsed = _to_number(lines[column])
-        reject(name, parsed.isna() & lines[column].notna())
+    parsers: dict[str, tuple[str, Callable[[pd.Series], pd.Series]]] = {
+        "quantity": ("bad_quantity", _to_number),
+        "unit_price": ("bad_unit_price", _to_number),
+        "timestamp": ("bad_timestamp", lambda values: _to_timestamp(values, timestamp_format)),
+    }
+    for column, (name, parse) in parsers.items():
+        parsed = parse(lines[column])
+        invalid = parsed.isna() & lines[column].notna()
+        _check_invalid_share(raw, column, invalid, config)
+        reject(name, invalid)
         lines[column] = parsed
-    timestamps = _to_timestamp(lines["timestamp"], timestamp_format)
-    reject("bad_timestamp", timestamps.isna() & lines["timestamp"].notna())
-    lines["timestamp"] = timestamps
+    timestamps = lines["timestamp"]
 
     if config.cancel_prefixes:
         prefixes = tuple(normalise_ids(pd.Series(config.cancel_prefixes), config.id_case))
@@ -150,6 +157,22 @@ def clean_transactions(
         ", ".join(f"{k} {v}" for k, v in counts.items() if v) or "none",
     )
     return result
+
+
+def _check_invalid_share(raw: pd.DataFrame, column: str, invalid: pd.Series, config: CleanConfig) -> None:
+    """Stop when too many values of a column do not parse: the file, not a row, is wrong."""
+    bad = int(invalid.sum())
+    if not bad or bad <= config.max_invalid_share * len(raw):
+        return
+    rows = raw.loc[invalid, ["source_file", "source_row", column]].head(5)
+    files = ", ".join(dict.fromkeys(rows["source_file"].astype(str)))
+    hint = "input.timestamp_format" if column == "timestamp" else "input.delimiter and the number format"
+    raise InputDataError(
+        f"{files}: column {column!r} (input.columns.{column}): {bad:,} of {len(raw):,} values "
+        f"({bad / len(raw):.1%}) cannot be parsed, more than clean.max_invalid_share = "
+        f"{config.max_invalid_share:g}; first at rows {rows['source_row'].tolist()}: "
+        f"{rows[column].astype(str).tolist()}. Check {hint}, or raise the share to quarantine them"
+    )
 
 
 def _normalised(raw: pd.DataFrame, config: CleanConfig) -> pd.DataFrame:

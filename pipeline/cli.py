@@ -21,6 +21,7 @@ from pipeline.errors import ConfigError, PipelineError
 from pipeline.inputs import prepare_inputs
 from pipeline.logs import configure_logging
 from pipeline.lookup import offers_for_cart, offers_for_item
+from pipeline.publish import rollback
 from pipeline.run import RunResult, run
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -41,14 +42,18 @@ class _Basket(click.Group):
 @click.version_option(package_name="basket-pipeline")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
 @click.option("-q", "--quiet", is_flag=True, help="Log warnings and errors only.")
-def main(verbose: bool, quiet: bool) -> None:
+@click.option("--log-format", type=click.Choice(["auto", "plain", "json"]), default="auto", show_default=True,
+              help="auto: coloured on a terminal, plain lines otherwise; json: one object per line.")
+def main(verbose: bool, quiet: bool, log_format: str) -> None:
     """Mine transaction exports for cross-sell recommendations.
 
     \b
     Exit codes: 0 ok, 1 internal error, 2 usage or config error,
-    3 input data error, 4 output error (see docs/operations.md).
+    3 input data error, 4 output error, 5 another run holds the lock,
+    6 a quality gate failed (see docs/operations.md).
     """
-    configure_logging(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    configure_logging(level, log_format)
 
 
 def config_options(command: F) -> F:
@@ -101,9 +106,10 @@ Examples:
 )
 @config_options
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
-def run_command(as_json: bool, **options: Any) -> None:
+@click.option("--force", is_flag=True, help="Publish even when a quality gate fails (logged as warnings).")
+def run_command(as_json: bool, force: bool, **options: Any) -> None:
     """Run the whole pipeline and publish OUTPUT/latest."""
-    result = run(build_config(**options))
+    result = run(build_config(**options), force=force)
     if as_json:
         click.echo(json.dumps(_summary(result), indent=2))
     else:
@@ -171,6 +177,23 @@ def recommend_command(
         click.echo("No offers.")
     else:
         click.echo(offers[columns].to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+
+
+@main.command(
+    "rollback",
+    epilog="""\b
+Examples:
+  basket rollback --output /srv/basket
+  basket rollback --output /srv/basket --to 20261120T021500123Z-1a2b3c4d
+""",
+)
+@click.option("-o", "--output", "output_dir", default="output", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Output directory of runs.")
+@click.option("--to", "run_id", metavar="RUN_ID", help="The run to publish (default: the one before latest).")
+def rollback_command(output_dir: Path, run_id: str | None) -> None:
+    """Point OUTPUT/latest back at an earlier run, atomically."""
+    target = rollback(output_dir, run_id)
+    click.echo(f"{output_dir / 'latest'} -> {target}")
 
 
 def _summary(result: RunResult) -> dict[str, Any]:

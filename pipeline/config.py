@@ -104,6 +104,7 @@ class CleanConfig(_Section):
     drop_duplicates: bool = True
     window_days: int | None = Field(None, ge=1)
     max_basket_size: int | None = Field(100, ge=1)
+    max_invalid_share: float = Field(0.05, ge=0, le=1)
 
     @field_validator("non_product_pattern")
     @classmethod
@@ -152,6 +153,18 @@ class OutputConfig(_Section):
 
     dir: str = "output"
     top_k: int = Field(3, ge=1, le=100)
+    keep_runs: int = Field(7, ge=1)
+
+
+class GatesConfig(_Section):
+    """Quality gates: a run that fails one is written but not published."""
+
+    enabled: bool = True
+    min_baskets: int = Field(100, ge=0)
+    max_reject_share: float = Field(0.5, ge=0, le=1)
+    min_rules: int = Field(1, ge=0)
+    max_rule_change: float | None = Field(0.5, ge=0)
+    max_product_change: float | None = Field(0.5, ge=0, le=1)
 
 
 class Config(_Section):
@@ -165,6 +178,7 @@ class Config(_Section):
     margin: MarginConfig = MarginConfig()
     rank: RankConfig = RankConfig()
     output: OutputConfig = OutputConfig()
+    gates: GatesConfig = GatesConfig()
     as_of: datetime | date | None = None
 
     @field_validator("as_of", mode="before")

@@ -23,6 +23,10 @@ class ExitCode(IntEnum):
     INPUT = 3
     #: The output directory cannot be written or holds no published run.
     OUTPUT = 4
+    #: Another run holds the output directory's lock.
+    LOCKED = 5
+    #: A quality gate failed: the run was written but not published.
+    GATE = 6
 
 
 class PipelineError(Exception):
@@ -47,3 +51,24 @@ class OutputError(PipelineError):
     """The output directory cannot be written, or holds no published run to read."""
 
     exit_code = ExitCode.OUTPUT
+
+
+class RunLockedError(PipelineError):
+    """Another run is writing to the same output directory; the message names it."""
+
+    exit_code = ExitCode.LOCKED
+
+
+class QualityGateError(PipelineError):
+    """The run failed a quality gate; ``latest`` still points at the previous run."""
+
+    exit_code = ExitCode.GATE
+
+    def __init__(self, failures: list[str], run_dir: str) -> None:
+        self.failures = failures
+        self.run_dir = run_dir
+        listed = "; ".join(failures)
+        super().__init__(
+            f"quality gate failed, run not published (kept for inspection in {run_dir}): {listed}. "
+            "Fix the input or the gates.* settings, or publish anyway with --force"
+        )

@@ -2,22 +2,46 @@
 
 On a terminal, log lines are coloured and timed by rich; under cron (no TTY)
 they are plain, one line each, with an ISO-8601 UTC timestamp, on stderr.
+``json`` writes one JSON object per line instead, for log shippers.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
+from datetime import UTC, datetime
 
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def configure_logging(level: int = logging.INFO, rich: bool | None = None) -> None:
-    """Send the ``pipeline`` loggers to stderr at ``level`` (rich on a TTY by default)."""
-    use_rich = sys.stderr.isatty() if rich is None else rich
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: time (UTC), level, logger, message."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(level: int = logging.INFO, log_format: str = "auto") -> None:
+    """Send the ``pipeline`` loggers to stderr at ``level``.
+
+    ``log_format``: ``auto`` (rich on a TTY, plain otherwise), ``plain``, ``json``.
+    """
+    use_rich = log_format == "auto" and sys.stderr.isatty()
     handler: logging.Handler
-    if use_rich:
+    if log_format == "json":
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter())
+    elif use_rich:
         from rich.logging import RichHandler
 
         handler = RichHandler(show_path=False, markup=False, rich_tracebacks=False)

@@ -53,6 +53,7 @@ def build_manifest(
     inputs: Sequence[InputFile],
     counts: Mapping[str, Any],
     timings: Mapping[str, float],
+    gates: Mapping[str, Any],
 ) -> dict[str, Any]:
     """The manifest as a JSON-ready dict (see ``docs/output.md`` for every field)."""
     return {
@@ -66,5 +67,6 @@ def build_manifest(
         "inputs": [asdict(f) for f in inputs],
         "counts": dict(counts),
         "timings_seconds": {k: round(v, 4) for k, v in timings.items()},
+        "gates": dict(gates),
         "versions": package_versions(),
     }

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -71,10 +72,12 @@ def write_run(
                 compression="zstd",
             )
             _fsync(path)
+            log.debug("wrote %s (%d rows)", path, table.num_rows)
         manifest_path = partial / MANIFEST
         manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=False, default=str) + "\n")
         _fsync(manifest_path)
         _fsync(partial)
+        log.debug("run %s complete, renaming into place", run_id)
         partial.rename(final)
         _fsync(runs)
     except OSError as exc:
@@ -115,3 +118,66 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def remove_partial_runs(output_dir: Path) -> list[str]:
+    """Delete the ``.partial-`` directories of runs that died; call only under the run lock."""
+    runs = output_dir / RUNS
+    removed = sorted(p.name for p in runs.glob(f"{PARTIAL_PREFIX}*")) if runs.is_dir() else []
+    for name in removed:
+        shutil.rmtree(runs / name, ignore_errors=True)
+        log.warning("removed %s, left by a run that did not finish", runs / name)
+    return removed
+
+
+def published_manifest(output_dir: Path) -> dict[str, Any] | None:
+    """The manifest of the run ``latest`` points at, or None before the first publish."""
+    link = output_dir / LATEST
+    if not link.exists():
+        return None
+    return json.loads((link.resolve() / MANIFEST).read_text())
+
+
+def run_ids(output_dir: Path) -> list[str]:
+    """Complete run directories, oldest first (run ids sort by start time)."""
+    runs = output_dir / RUNS
+    if not runs.is_dir():
+        return []
+    return sorted(p.name for p in runs.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def prune_runs(output_dir: Path, keep: int) -> list[str]:
+    """Delete all but the newest ``keep`` runs, never the one ``latest`` points at."""
+    current = (output_dir / LATEST).resolve().name if (output_dir / LATEST).exists() else None
+    old = [r for r in run_ids(output_dir)[:-keep] if r != current]
+    for run_id in old:
+        shutil.rmtree(output_dir / RUNS / run_id, ignore_errors=True)
+    if old:
+        log.info("retention (output.keep_runs = %d): deleted %d old run(s)", keep, len(old))
+    return old
+
+
+def rollback(output_dir: Path, run_id: str | None = None) -> Path:
+    """Point ``latest`` at ``run_id``, or at the newest publishable run before the current one.
+
+    A run held back by a quality gate is a target only when named explicitly.
+    """
+    current = latest_run(output_dir).name
+    if run_id is None:
+        earlier = [r for r in run_ids(output_dir) if r < current and _publishable(output_dir / RUNS / r)]
+        if not earlier:
+            raise OutputError(f"no run before {current} to roll back to in {output_dir / RUNS}")
+        run_id = earlier[-1]
+    target = output_dir / RUNS / run_id
+    if not (target / MANIFEST).is_file():
+        raise OutputError(f"{target} is not a complete run (no {MANIFEST}); see {output_dir / RUNS}")
+    publish(output_dir, target)
+    return target
+
+
+def _publishable(run_dir: Path) -> bool:
+    try:
+        gates = json.loads((run_dir / MANIFEST).read_text()).get("gates", {})
+    except (OSError, ValueError):
+        return False
+    return bool(gates.get("passed") or gates.get("forced"))

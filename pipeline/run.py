@@ -23,7 +23,18 @@ from pipeline.config import Config
 from pipeline.inputs import StageTimer, prepare_inputs
 from pipeline.itemsets import frequent_itemsets
 from pipeline.manifest import build_manifest, inputs_fingerprint
-from pipeline.publish import new_run_id, publish, write_run
+from pipeline.errors import QualityGateError
+from pipeline.gates import covered_products, gate_failures
+from pipeline.lock import run_lock
+from pipeline.publish import (
+    LATEST,
+    new_run_id,
+    prune_runs,
+    publish,
+    published_manifest,
+    remove_partial_runs,
+    write_run,
+)
 from pipeline.recommendations import rank_rules, top_recommendations
 from pipeline.rules import association_rules
 from pipeline.schema import ITEMSETS, RECOMMENDATIONS, REJECTS, RULES, to_table
@@ -46,13 +57,23 @@ class RunResult:
     manifest: dict[str, Any] = field(repr=False)
 
 
-def run(config: Config) -> RunResult:
+def run(config: Config, force: bool = False) -> RunResult:
     """Run every stage on ``config`` and publish the tables; return what was published.
 
-    Raises :class:`~pipeline.errors.InputDataError` for unusable input and
-    :class:`~pipeline.errors.OutputError` when the output cannot be written;
-    in both cases ``OUTPUT/latest`` still points at the previous run.
+    Holds the output directory's lock for the whole run. Raises
+    :class:`~pipeline.errors.InputDataError` for unusable input,
+    :class:`~pipeline.errors.OutputError` when the output cannot be written,
+    :class:`~pipeline.errors.RunLockedError` when another run holds the lock and
+    :class:`~pipeline.errors.QualityGateError` when a gate fails (unless
+    ``force``); in every case ``OUTPUT/latest`` still points at the previous run.
     """
+    output_dir = Path(config.output.dir)
+    with run_lock(output_dir):
+        remove_partial_runs(output_dir)
+        return _run_locked(config, output_dir, force)
+
+
+def _run_locked(config: Config, output_dir: Path, force: bool) -> RunResult:
     started = datetime.now(UTC)
     stage = StageTimer()
     inputs = prepare_inputs(config, stage)
@@ -66,25 +87,6 @@ def run(config: Config) -> RunResult:
     run_id = new_run_id(started, inputs_fingerprint(config, inputs.files))
     recommendations = top_recommendations(ranked.rules, config.output.top_k, run_id)
     missing = inputs.missing_from_catalog
-    counts: dict[str, Any] = {
-        "rows_in": cleaned.rows_in,
-        "rejected": cleaned.counts,
-        "rows_rejected": len(cleaned.rejects),
-        "rows_clean": len(cleaned.lines),
-        "baskets": baskets.count,
-        "products": len(baskets.items),
-        "min_count": itemsets.min_count,
-        "itemsets": len(itemsets.frame),
-        "rules_mined": len(rules),
-        "rules_dropped": ranked.dropped,
-        "rules": len(ranked.rules),
-        "recommendations": len(recommendations),
-        "antecedents": int(recommendations["antecedent_key"].nunique()),
-        "catalog_products": None if inputs.catalog is None else len(inputs.catalog),
-        "products_missing_from_catalog": len(missing),
-        "products_missing_listed": missing[:_MISSING_LISTED],
-    }
-    output_dir = Path(config.output.dir)
     with stage("publish"):
         tables = {
             "recommendations": to_table(recommendations, RECOMMENDATIONS),
@@ -92,6 +94,26 @@ def run(config: Config) -> RunResult:
             "itemsets": to_table(_labelled(itemsets.frame, baskets.items, itemsets.baskets), ITEMSETS),
             "rejects": to_table(cleaned.rejects, REJECTS),
         }
+        counts: dict[str, Any] = {
+            "rows_in": cleaned.rows_in,
+            "rejected": cleaned.counts,
+            "rows_rejected": len(cleaned.rejects),
+            "rows_clean": len(cleaned.lines),
+            "baskets": baskets.count,
+            "products": len(baskets.items),
+            "min_count": itemsets.min_count,
+            "itemsets": len(itemsets.frame),
+            "rules_mined": len(rules),
+            "rules_dropped": ranked.dropped,
+            "rules": len(ranked.rules),
+            "recommendations": len(recommendations),
+            "antecedents": int(recommendations["antecedent_key"].nunique()),
+            "catalog_products": None if inputs.catalog is None else len(inputs.catalog),
+            "products_missing_from_catalog": len(missing),
+            "products_missing_listed": missing[:_MISSING_LISTED],
+            "covered_products": covered_products(tables["recommendations"]),
+        }
+        failures = gate_failures(config.gates, counts, tables, published_manifest(output_dir))
         manifest = build_manifest(
             run_id=run_id,
             config=config,
@@ -101,15 +123,26 @@ def run(config: Config) -> RunResult:
             inputs=inputs.files,
             counts=counts,
             timings=stage.timings,
+            gates={"passed": not failures, "failures": failures, "forced": bool(failures and force)},
         )
         run_dir = write_run(output_dir, run_id, tables, manifest)
+        if failures and not force:
+            for failure in failures:
+                log.error("quality gate failed: %s", failure)
+            raise QualityGateError(failures, str(run_dir))
+        for failure in failures:
+            log.warning("quality gate failed, publishing anyway (--force): %s", failure)
         publish(output_dir, run_dir)
+        prune_runs(output_dir, config.output.keep_runs)
     log.info(
-        "published run %s: %d recommendations for %d antecedents in %s",
+        "published run %s: %d recommendations for %d antecedents from %d baskets, %d rules%s -> %s",
         run_id,
         counts["recommendations"],
         counts["antecedents"],
-        run_dir,
+        counts["baskets"],
+        counts["rules"],
+        " (FORCED past failed gates)" if failures else "",
+        output_dir / LATEST,
     )
     return RunResult(run_id, run_dir, output_dir, counts, dict(stage.timings), manifest)
 

@@ -11,6 +11,7 @@ import pytest
 
 from conftest import DIRTY_LINES, WHOLESALE_PRODUCTS, Export, export_config
 from pipeline import InputDataError, OutputError, offers_for_cart, offers_for_item, run
+from pipeline.errors import QualityGateError
 from pipeline.config import Config
 from pipeline.publish import LATEST, PARTIAL_PREFIX, RUNS
 from pipeline.schema import SCHEMA_VERSION, TABLES
@@ -94,11 +95,20 @@ def test_apriori_and_fpgrowth_publish_identical_tables(export: Export, tmp_path:
         pd.testing.assert_frame_equal(a, b, obj=name)
 
 
-def test_a_night_without_rules_still_writes_typed_empty_tables(export: Export, tmp_path: Path) -> None:
-    result = run(export_config(export, tmp_path / "out", **{"mine.min_support": 0.9}))
-    recs = pq.read_table(result.run_dir / "recommendations.parquet")
+def test_a_night_without_rules_is_held_back_with_typed_empty_tables(export: Export, tmp_path: Path) -> None:
+    config = export_config(export, tmp_path / "out", **{"mine.min_support": 0.9})
+    with pytest.raises(QualityGateError, match="gates.min_rules: 0 rules") as caught:
+        run(config)
+    run_dir = Path(caught.value.run_dir)
+    recs = pq.read_table(run_dir / "recommendations.parquet")
     assert recs.num_rows == 0 and recs.schema.remove_metadata().equals(TABLES["recommendations"])
-    assert result.counts["rules"] == 0
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["gates"] == {"passed": False, "failures": caught.value.failures, "forced": False}
+    assert not (tmp_path / "out" / LATEST).exists()
+    # --force publishes it anyway, and says so in the manifest.
+    forced = run(config, force=True)
+    assert forced.counts["rules"] == 0 and forced.manifest["gates"]["forced"] is True
+    assert (tmp_path / "out" / LATEST).resolve() == forced.run_dir.resolve()
 
 
 def test_a_failed_run_leaves_latest_on_the_previous_run(

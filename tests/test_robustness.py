@@ -1,0 +1,246 @@
+"""Unattended runs: killed runs, concurrent runs, full disks, quality gates, retention, rollback."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import ROOT, SAMPLE_CONFIG, Export, export_config
+from pipeline import run
+from pipeline.cli import main
+from pipeline.errors import ExitCode, OutputError, QualityGateError, RunLockedError
+from pipeline.config import GatesConfig
+from pipeline.gates import gate_failures
+from pipeline.lock import run_lock
+from pipeline.publish import LATEST, PARTIAL_PREFIX, RUNS, rollback, run_ids
+from pipeline.schema import TABLES
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result.exit_code, result.stderr
+
+
+def basket_process(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "-v", "--log-format", "plain", *args],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=ROOT,
+    )
+
+
+# --- concurrency -----------------------------------------------------------------------------
+
+
+def test_a_second_run_exits_at_once_naming_the_running_one(config, tmp_path: Path) -> None:
+    output = Path(config.output.dir)
+    with run_lock(output):
+        with pytest.raises(RunLockedError, match=rf"another run is writing to .*pid {os.getpid()}"):
+            run(config)
+        code, err = invoke("run", "--config", str(SAMPLE_CONFIG), "--output", str(output))
+        assert code == ExitCode.LOCKED and f"pid {os.getpid()}" in err
+
+
+@pytest.mark.slow
+def test_a_killed_runs_lock_does_not_block_the_next_run(config, tmp_path: Path) -> None:
+    output = Path(config.output.dir)
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from pathlib import Path; from pipeline.lock import run_lock\n"
+         f"with run_lock(Path({str(output)!r})):\n    print('locked', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True, cwd=ROOT,
+    )
+    assert holder.stdout.readline().strip() == "locked"
+    with pytest.raises(RunLockedError):
+        run(config)
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    assert run(config).run_dir.is_dir()
+
+
+# --- faults ----------------------------------------------------------------------------------
+
+KILL_POINTS = [
+    "stage ingest done",
+    "stage clean done",
+    "stage itemsets done",
+    "stage rank done",
+    "wrote ",  # the first table of the run directory is on disk
+    "complete, renaming into place",
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("marker", KILL_POINTS)
+def test_sigkill_at_any_stage_keeps_latest_and_the_next_run_succeeds(marker: str, tmp_path: Path) -> None:
+    output = tmp_path / "out"
+    args = ["run", "--config", str(SAMPLE_CONFIG), "--output", str(output)]
+    previous = run_ids_after(subprocess.run([sys.executable, "-m", "pipeline", "-q", *args], cwd=ROOT, check=True), output)
+    process = basket_process(*args)
+    assert process.stderr is not None
+    for line in process.stderr:
+        if marker in line:
+            process.send_signal(signal.SIGKILL)
+            break
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, f"the run ended before {marker!r}"
+    # latest still points at the previous complete run, never at a partial one.
+    assert (output / LATEST).resolve().name == previous
+    assert (output / LATEST / "manifest.json").is_file()
+    # The next run cleans up what the killed one left and publishes.
+    result = run_ids_after(subprocess.run([sys.executable, "-m", "pipeline", "-q", *args], cwd=ROOT, check=True), output)
+    assert (output / LATEST).resolve().name == result != previous
+    assert not list((output / RUNS).glob(f"{PARTIAL_PREFIX}*"))
+
+
+def run_ids_after(process: subprocess.CompletedProcess[bytes], output: Path) -> str:
+    assert process.returncode == 0
+    return (output / LATEST).resolve().name
+
+
+@pytest.mark.parametrize(
+    "error, message",
+    [(OSError(28, "No space left on device"), "No space left on device"),
+     (PermissionError(13, "Permission denied"), "Permission denied")],
+)
+def test_disk_full_or_permission_denied_is_a_clear_error_and_keeps_latest(
+    config, monkeypatch: pytest.MonkeyPatch, error: OSError, message: str
+) -> None:
+    good = run(config)
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise error
+
+    monkeypatch.setattr("pipeline.publish.pq.write_table", fail)
+    with pytest.raises(OutputError, match=rf"cannot write the run to .*{message}"):
+        run(config)
+    assert (Path(config.output.dir) / LATEST).resolve() == good.run_dir.resolve()
+    monkeypatch.undo()
+    assert run(config).run_dir.is_dir()  # and the half-written run is cleaned up
+    assert not list((Path(config.output.dir) / RUNS).glob(f"{PARTIAL_PREFIX}*"))
+
+
+def test_unwritable_output_directory(tmp_path: Path, config) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    code, err = invoke("run", "--config", str(SAMPLE_CONFIG), "--output", str(blocker / "out"))
+    assert code == ExitCode.OUTPUT and "cannot create the output directory" in err
+
+
+# --- quality gates -------------------------------------------------------------------------
+
+
+def test_a_collapse_in_rules_is_held_back(export: Export, tmp_path: Path) -> None:
+    output = tmp_path / "out"
+    good = run(export_config(export, output))
+    with pytest.raises(QualityGateError) as caught:
+        run(export_config(export, output, **{"mine.min_support": 0.3}))
+    assert caught.value.failures[0].startswith("gates.max_rule_change: 4 rules against 107 in run")
+    assert (output / LATEST).resolve() == good.run_dir.resolve()
+    held = json.loads((Path(caught.value.run_dir) / "manifest.json").read_text())
+    assert held["gates"]["passed"] is False and held["gates"]["failures"] == caught.value.failures
+
+
+def test_product_change_gate_uses_the_jaccard_distance() -> None:
+    previous = {"run_id": "r0", "counts": {"rules": 100, "covered_products": ["a", "b", "c", "d"]}}
+    counts = {"baskets": 500, "rows_in": 10, "rows_rejected": 0, "rules": 100}
+    tables = {name: schema.empty_table() for name, schema in TABLES.items()}
+    config = GatesConfig()
+    # {a, b, c} against {a, b, c, d}: distance 1 - 3/4 = 25%, within 50%.
+    assert gate_failures(config, {**counts, "covered_products": ["a", "b", "c"]}, tables, previous) == []
+    # {a, x, y} against {a, b, c, d}: distance 1 - 1/6 = 83%.
+    failures = gate_failures(config, {**counts, "covered_products": ["a", "x", "y"]}, tables, previous)
+    assert failures == [
+        "gates.max_product_change: the recommended products changed by 83% (Jaccard distance) "
+        "against run r0, more than 50%"
+    ]
+
+
+@pytest.mark.parametrize(
+    "overrides, gate",
+    [({"gates.min_baskets": 1000}, "gates.min_baskets: 122 baskets"),
+     ({"gates.max_reject_share": 0.01}, "gates.max_reject_share"),
+     ({"gates.min_rules": 10_000}, "gates.min_rules")],
+)
+def test_each_gate_fails_with_exit_6_and_force_publishes(
+    export: Export, tmp_path: Path, overrides: dict[str, object], gate: str
+) -> None:
+    sets = [f"--set={k}={v}" for k, v in overrides.items()]
+    base = ["run", "--config", str(SAMPLE_CONFIG), "--input", str(export.path), "--catalog", str(export.catalog),
+            "--output", str(tmp_path / "out"), "--set", "mine.min_support=0.05", "--set", "clean.max_basket_size=20",
+            "--set", "rules.min_confidence=0.2"]
+    code, err = invoke(*base, *sets)
+    assert code == ExitCode.GATE and gate in err and "--force" in err
+    assert not (tmp_path / "out" / LATEST).exists()
+    code, err = invoke(*base, *sets, "--force")
+    assert code == 0 and (tmp_path / "out" / LATEST).exists()
+    assert run(export_config(export, tmp_path / "out", **{"gates.enabled": False})).run_dir.is_dir()
+
+
+# --- retention and rollback ------------------------------------------------------------------
+
+
+def test_retention_keeps_the_newest_runs(export: Export, tmp_path: Path) -> None:
+    output = tmp_path / "out"
+    results = [run(export_config(export, output, **{"output.keep_runs": 2})) for _ in range(4)]
+    assert run_ids(output) == [r.run_id for r in results[-2:]]
+
+
+def test_rollback_to_the_previous_run_and_to_a_named_one(export: Export, tmp_path: Path) -> None:
+    output = tmp_path / "out"
+    first, second = run(export_config(export, output)), run(export_config(export, output))
+    assert rollback(output) == output / RUNS / first.run_id
+    assert (output / LATEST).resolve().name == first.run_id
+    code, _ = invoke("rollback", "--output", str(output), "--to", second.run_id)
+    assert code == 0 and (output / LATEST).resolve().name == second.run_id
+    code, err = invoke("rollback", "--output", str(output), "--to", "no-such-run")
+    assert code == ExitCode.OUTPUT and "not a complete run" in err
+
+
+# --- bad input files -------------------------------------------------------------------------
+
+
+def test_too_many_unparseable_prices_stop_the_run(export: Export, tmp_path: Path) -> None:
+    # A European export: semicolons, and a decimal comma in every price.
+    path = tmp_path / "decimal_comma.csv"
+    rows = [line.split(",") for line in export.path.read_text().splitlines()]
+    path.write_text("\n".join(";".join([*r[:5], r[5].replace(".", ","), *r[6:]]) for r in rows) + "\n")
+    code, err = invoke("run", "--config", str(SAMPLE_CONFIG), "--input", str(path), "--output", str(tmp_path / "o"),
+                       "--set", "input.delimiter=';'")
+    assert code == ExitCode.INPUT
+    assert "decimal_comma.csv: column 'unit_price'" in err and "clean.max_invalid_share" in err
+    assert "first at rows [2, 3, 4, 5, 6]: ['1,50', '1,20'" in err
+
+
+def test_truncated_gzip_of_the_real_sample(tmp_path: Path) -> None:
+    data = (ROOT / "data" / "online_retail_2011-10_2011-11.csv.gz").read_bytes()
+    path = tmp_path / "truncated.csv.gz"
+    path.write_bytes(data[: len(data) // 2])
+    code, err = invoke("run", "--config", str(SAMPLE_CONFIG), "--input", str(path), "--output", str(tmp_path / "o"))
+    assert code == ExitCode.INPUT and "truncated.csv.gz: cannot read the file" in err
+    with gzip.open(path) as handle, pytest.raises(EOFError):
+        handle.read()
+
+
+@pytest.mark.parametrize(
+    "rows, message",
+    [("a,Mug,Home,1.0,0.5\n A ,Mug again,Home,1.0,0.5\n",
+      r"column 'product_id' has 1 duplicated id\(s\) \(rows \[2, 3\]\), e.g. \['A'\]"),
+     ("a,Mug,Home,1.0,-0.5\n", r"column 'cost' has 1 negative value\(s\), first at rows \[2\]"),
+     ("a,Mug,Home,cheap,0.5\n", r"column 'price' has 1 value\(s\) that are not numbers, first at rows \[2\]")],
+)
+def test_bad_catalogs_are_refused(export: Export, tmp_path: Path, rows: str, message: str) -> None:
+    catalog = tmp_path / "bad_catalog.csv"
+    catalog.write_text("product_id,name,category,price,cost\n" + rows)
+    with pytest.raises(Exception, match=message):
+        run(export_config(export, tmp_path / "o", **{"catalog.path": str(catalog)}))
+    code, err = invoke("validate", "--config", str(SAMPLE_CONFIG), "--input", str(export.path),
+                       "--catalog", str(catalog))
+    assert code == ExitCode.INPUT and "bad_catalog.csv" in err
