@@ -75,7 +75,13 @@ def test_validate_checks_without_mining(export: Export, tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("command", ["run", "validate", "recommend"])
+def test_every_exit_code_is_documented() -> None:
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    for code in ExitCode:
+        assert f"\n| {int(code)} |" in operations, code.name
+
+
+@pytest.mark.parametrize("command", sorted(main.commands))
 def test_every_command_has_help_with_an_example_and_docs(command: str) -> None:
     code, out, _ = invoke(command, "--help")
     assert code == 0 and "Example" in out
