@@ -210,12 +210,18 @@ def load_config(
     Raises :class:`ConfigError` naming the key for any invalid entry.
     """
     raw: dict[str, Any] = {}
-    source = "defaults"
+    sources = []
     if path is not None:
         path = Path(path)
-        source = str(path)
+        sources.append(str(path))
         raw = _read_toml(path)
         _resolve_paths(raw, path.parent)
+    overrides = list(overrides)
+    if overrides:
+        sources.append("--set")
+    if values:
+        sources.append("command-line options")
+    source = " + ".join(sources) or "defaults"
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():

@@ -70,11 +70,13 @@ def prepare_inputs(config: Config, stage: StageTimer | None = None) -> PreparedI
     with stage("baskets"):
         baskets = baskets_from_lines(cleaned.lines)
     if baskets.count == 0:
-        rejected = ", ".join(f"{k} {v}" for k, v in cleaned.counts.items() if v) or "nothing"
+        names = ", ".join(f.path for f in files[: len(files) - (catalog is not None)])
+        if cleaned.rows_in == 0:
+            raise InputDataError(f"{names}: no order lines (only a header?); check the export")
+        rejected = ", ".join(f"{k} {v}" for k, v in cleaned.counts.items() if v)
         raise InputDataError(
-            f"no baskets left after cleaning {cleaned.rows_in} rows of "
-            f"{', '.join(f.path for f in files)}; rejected: {rejected}. "
-            "Check the clean.* settings, as_of and the column mapping"
+            f"{names}: no baskets left after cleaning {cleaned.rows_in} rows (rejected: {rejected}); "
+            "check the clean.* settings, as_of and the column mapping"
         )
     missing = [] if catalog is None else products_missing(baskets.items, catalog)
     if missing:

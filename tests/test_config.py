@@ -77,6 +77,11 @@ def test_invalid_values_name_the_key(override: str, message: str) -> None:
         load_config(SAMPLE_CONFIG, [override])
 
 
+def test_the_message_names_where_the_value_came_from() -> None:
+    with pytest.raises(ConfigError, match=r"invalid configuration \(.*default.toml \+ --set\)"):
+        load_config(SAMPLE_CONFIG, ["output.top_k=0"])
+
+
 def test_unknown_key_in_the_file_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text("[mine]\nmin_suport = 0.01\n")

@@ -118,7 +118,7 @@ def test_a_failed_run_leaves_latest_on_the_previous_run(
     latest = Path(config.output.dir) / LATEST
     broken = tmp_path / "broken.csv"
     broken.write_text(export.path.read_text().splitlines()[0] + "\n")  # header only
-    with pytest.raises(InputDataError, match="no baskets left after cleaning"):
+    with pytest.raises(InputDataError, match=r"broken.csv: no order lines \(only a header\?\)"):
         run(export_config(export, Path(config.output.dir), **{"input.paths": [str(broken)]}))
     assert latest.resolve() == good.run_dir.resolve()
 
