@@ -248,8 +248,8 @@ def test_bad_catalogs_are_refused(export: Export, tmp_path: Path, rows: str, mes
 
 def test_an_export_where_every_line_is_rejected(tmp_path: Path) -> None:
     path = tmp_path / "all_cancelled.csv"
-    path.write_text("InvoiceNo,StockCode,Quantity,UnitPrice,InvoiceDate\n"
-                    "C1,00123,-1,1.5,2011-11-01 10:00\nC2,00124,-2,1.5,2011-11-01 11:00\n")
+    path.write_text("InvoiceNo,StockCode,Quantity,UnitPrice,InvoiceDate,CustomerID,Country\n"
+                    "C1,00123,-1,1.5,2011-11-01 10:00,17850,France\nC2,00124,-2,1.5,2011-11-01 11:00,,France\n")
     code, err = invoke("run", "--config", str(SAMPLE_CONFIG), "--input", str(path), "--output", str(tmp_path / "o"))
     assert code == ExitCode.INPUT
     assert "all_cancelled.csv: no baskets left after cleaning 2 rows (rejected: cancelled 2)" in err
