@@ -41,7 +41,7 @@ class Baskets:
 def baskets_from_lines(lines: pd.DataFrame) -> Baskets:
     """Group clean lines (``order_id``, ``product_id``) into baskets of distinct products."""
     order_codes, orders = pd.factorize(lines["order_id"], sort=True)
-    item_codes, items = pd.factorize(lines["product_id"], sort=True)
+    item_codes, items = _codes_in_text_order(lines["product_id"])
     data = np.ones(len(lines), dtype=bool)
     matrix = sp.csr_matrix(
         (data, (order_codes, item_codes)), shape=(len(orders), len(items)), dtype=bool
@@ -49,7 +49,7 @@ def baskets_from_lines(lines: pd.DataFrame) -> Baskets:
     matrix.sum_duplicates()
     baskets = Baskets(
         orders=np.asarray(orders, dtype=object),
-        items=np.asarray(items, dtype=object),
+        items=items,
         matrix=matrix,
         lines=len(lines),
     )
@@ -61,6 +61,20 @@ def baskets_from_lines(lines: pd.DataFrame) -> Baskets:
         len(lines) - matrix.nnz,
     )
     return baskets
+
+
+def _codes_in_text_order(product_ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Product codes and the product ids as text, codes numbered in text order.
+
+    Integer ids are numbered by their text ("10" before "9"), so that sorted
+    codes are always sorted ids, whatever type the export stored them as.
+    """
+    codes, uniques = pd.factorize(product_ids)
+    text = np.asarray(pd.Index(uniques).astype(str), dtype=object)
+    order = np.argsort(text, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return rank[codes], text[order]
 
 
 def product_lists(itemsets: Iterable[Sequence[int]], items: np.ndarray) -> list[list[str]]:

@@ -88,10 +88,12 @@ def clean_transactions(
     The input frame is not modified.
     """
     lines = _normalised(raw, config)
-    reason = pd.Series(pd.NA, index=raw.index, dtype=TEXT)
+    # One small integer per line: 0 = kept, i = rejected for REASONS[i - 1].
+    verdict = np.zeros(len(raw), dtype=np.int8)
 
     def reject(name: str, mask: pd.Series | np.ndarray) -> None:
-        reason[np.asarray(mask, dtype=bool) & reason.isna().to_numpy()] = name
+        hit = np.asarray(mask, dtype=bool) & (verdict == 0)
+        verdict[hit] = REASONS.index(name) + 1
 
     reject("missing_order_id", lines["order_id"].isna())
     reject("missing_product_id", lines["product_id"].isna())
@@ -102,25 +104,26 @@ def clean_transactions(
     }
     for column, (name, parse) in parsers.items():
         parsed = parse(lines[column])
-        invalid = parsed.isna() & lines[column].notna()
+        invalid = parsed.isna().to_numpy() & lines[column].notna().to_numpy()
         _check_invalid_share(raw, column, invalid, config)
         reject(name, invalid)
         lines[column] = parsed
     timestamps = lines["timestamp"]
 
-    if config.cancel_prefixes:
+    if config.cancel_prefixes and _is_text(lines["order_id"]):
         prefixes = tuple(normalise_ids(pd.Series(config.cancel_prefixes), config.id_case))
         reject("cancelled", lines["order_id"].str.startswith(prefixes).fillna(False))
     reject("non_product", _non_product(lines["product_id"], config))
-    quantity, price = lines["quantity"], lines["unit_price"]
-    if config.drop_nonpositive_quantity:
-        reject("nonpositive_quantity", (quantity <= 0).fillna(False))
-    if config.drop_negative_price:
-        reject("negative_price", (price < 0).fillna(False))
-    if config.drop_zero_price:
-        reject("zero_price", (price == 0).fillna(False))
+    quantity, price = lines["quantity"].to_numpy(), lines["unit_price"].to_numpy()
+    with np.errstate(invalid="ignore"):
+        if config.drop_nonpositive_quantity:
+            reject("nonpositive_quantity", quantity <= 0)
+        if config.drop_negative_price:
+            reject("negative_price", price < 0)
+        if config.drop_zero_price:
+            reject("zero_price", price == 0)
 
-    resolved_as_of = _resolve_as_of(as_of, timestamps[reason.isna()])
+    resolved_as_of = _resolve_as_of(as_of, timestamps[verdict == 0])
     if as_of is not None or config.window_days is not None:
         reject("missing_timestamp", timestamps.isna())
     if resolved_as_of is not None:
@@ -129,21 +132,20 @@ def clean_transactions(
             start = resolved_as_of - timedelta(days=config.window_days)
             reject("outside_window", (timestamps <= start).fillna(False))
 
+    pairs, width = _order_product_pairs(lines)
     if config.drop_duplicates:
-        kept = reason.isna()
-        duplicated = lines.loc[kept, list(CANONICAL_COLUMNS)].duplicated(keep="first")
-        reject("duplicate_line", duplicated.reindex(raw.index, fill_value=False))
+        # Identical lines get identical verdicts from every step above, so the
+        # first copy of a still-kept line is itself still kept.
+        reject("duplicate_line", _duplicated(lines, pairs))
     if config.max_basket_size is not None:
-        kept = lines[reason.isna()]
-        sizes = kept.groupby("order_id", sort=False, observed=True)["product_id"].nunique()
-        oversized = sizes.index[sizes > config.max_basket_size]
-        reject("oversized_basket", lines["order_id"].isin(oversized) & reason.isna())
+        reject("oversized_basket", _oversized(pairs, width, verdict == 0, config.max_basket_size))
 
-    rejected = reason.notna()
-    counts = {name: int(n) for name, n in reason[rejected].value_counts().items()}
-    counts = {name: counts.get(name, 0) for name in REASONS}
+    rejected = verdict != 0
+    per_reason = np.bincount(verdict, minlength=len(REASONS) + 1)
+    counts = {name: int(per_reason[i + 1]) for i, name in enumerate(REASONS)}
+    reason = pd.Series(np.asarray(REASONS, dtype=object)[verdict[rejected] - 1], dtype=TEXT)
     result = CleanResult(
-        lines=lines.loc[~rejected, list(CANONICAL_COLUMNS)].reset_index(drop=True),
+        lines=lines[~rejected].reset_index(drop=True),
         rejects=_rejects(raw, reason, rejected),
         counts=counts,
         rows_in=len(raw),
@@ -159,7 +161,40 @@ def clean_transactions(
     return result
 
 
-def _check_invalid_share(raw: pd.DataFrame, column: str, invalid: pd.Series, config: CleanConfig) -> None:
+def _is_text(values: pd.Series) -> bool:
+    return isinstance(values.dtype, pd.StringDtype) or values.dtype == object
+
+
+def _order_product_pairs(lines: pd.DataFrame) -> tuple[np.ndarray, int]:
+    """One int64 per line identifying its (order, product) pair, and the product count."""
+    order, _ = pd.factorize(lines["order_id"])
+    product, products = pd.factorize(lines["product_id"])
+    width = max(len(products), 1)
+    return order.astype(np.int64) * width + product, width
+
+
+def _duplicated(lines: pd.DataFrame, pairs: np.ndarray) -> np.ndarray:
+    """Exact copies of an earlier line.
+
+    Copies share their (order, product) pair, so only lines whose pair occurs
+    more than once are compared in full: a few percent of an export.
+    """
+    candidates = pd.Series(pairs).duplicated(keep=False).to_numpy()
+    duplicated = np.zeros(len(lines), dtype=bool)
+    if candidates.any():
+        duplicated[np.flatnonzero(candidates)] = lines[candidates].duplicated(keep="first").to_numpy()
+    return duplicated
+
+
+def _oversized(pairs: np.ndarray, width: int, kept: np.ndarray, cap: int) -> np.ndarray:
+    """Lines of orders with more than ``cap`` distinct products among the kept lines."""
+    orders = pairs // width
+    distinct = pd.unique(pairs[kept]) // width
+    sizes = np.bincount(distinct, minlength=int(orders.max(initial=-1)) + 1)
+    return sizes[orders] > cap
+
+
+def _check_invalid_share(raw: pd.DataFrame, column: str, invalid: np.ndarray, config: CleanConfig) -> None:
     """Stop when too many values of a column do not parse: the file, not a row, is wrong."""
     bad = int(invalid.sum())
     if not bad or bad <= config.max_invalid_share * len(raw):
@@ -176,11 +211,17 @@ def _check_invalid_share(raw: pd.DataFrame, column: str, invalid: pd.Series, con
 
 
 def _normalised(raw: pd.DataFrame, config: CleanConfig) -> pd.DataFrame:
-    """A copy with text trimmed (empty -> missing) and ids cased as configured."""
-    lines = raw[list(CANONICAL_COLUMNS)].copy()
-    for column in _TEXT_COLUMNS:
-        case = config.id_case if column in _ID_COLUMNS else "keep"
-        lines[column] = normalise_ids(lines[column], case)
+    """A new frame with text trimmed (empty -> missing) and ids cased as configured.
+
+    Ids that the file stores as integers stay integers: there is nothing to
+    trim, and turning 30 million of them into text would cost more than mining.
+    """
+    lines = pd.DataFrame(index=raw.index)
+    for column in CANONICAL_COLUMNS:
+        values = raw[column]
+        if column in _TEXT_COLUMNS and not pd.api.types.is_integer_dtype(values.dtype):
+            values = normalise_ids(values, config.id_case if column in _ID_COLUMNS else "keep")
+        lines[column] = values
     return lines
 
 
@@ -199,11 +240,15 @@ def normalise_ids(ids: pd.Series, id_case: str) -> pd.Series:
     return text
 
 
-def _non_product(product_id: pd.Series, config: CleanConfig) -> pd.Series:
-    listed = normalise_ids(pd.Series(config.non_product_ids, dtype=TEXT), config.id_case)
-    mask = product_id.isin(listed.tolist())
+def _non_product(product_id: pd.Series, config: CleanConfig) -> np.ndarray:
+    listed = normalise_ids(pd.Series(config.non_product_ids, dtype=TEXT), config.id_case).tolist()
+    if not _is_text(product_id):
+        # Integer ids: only listed ids that are integers can match; no pattern applies.
+        numbers = [int(i) for i in listed if i.lstrip("-").isdigit()]
+        return product_id.isin(numbers).to_numpy()
+    mask = product_id.isin(listed).to_numpy()
     if config.non_product_pattern:
-        mask |= product_id.str.fullmatch(config.non_product_pattern).fillna(False)
+        mask = mask | product_id.str.fullmatch(config.non_product_pattern).fillna(False).to_numpy(dtype=bool)
     return mask
 
 
@@ -235,16 +280,16 @@ def _resolve_as_of(as_of: datetime | date | None, timestamps: pd.Series) -> date
     return None if pd.isna(newest) else newest.to_pydatetime()
 
 
-def _rejects(raw: pd.DataFrame, reason: pd.Series, rejected: pd.Series) -> pd.DataFrame:
+def _rejects(raw: pd.DataFrame, reason: pd.Series, rejected: np.ndarray) -> pd.DataFrame:
     """Rejected lines with every canonical value as read (as text) and the reason."""
-    rows = raw.loc[rejected]
+    rows = raw[rejected]
     out = pd.DataFrame(
         {
-            "source_file": rows["source_file"].astype(TEXT),
-            "source_row": rows["source_row"].astype("int64"),
-            "reason": reason[rejected],
+            "source_file": rows["source_file"].astype(TEXT).to_numpy(),
+            "source_row": rows["source_row"].astype("int64").to_numpy(),
+            "reason": reason.to_numpy(),
         }
     )
     for column in CANONICAL_COLUMNS:
-        out[column] = rows[column].astype(TEXT)
-    return out[REJECTS.names].reset_index(drop=True)
+        out[column] = rows[column].astype(TEXT).to_numpy()
+    return out[REJECTS.names]

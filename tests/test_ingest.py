@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from conftest import SHARED, Export
+from pipeline.baskets import baskets_from_lines
 from pipeline.config import InputConfig
 from pipeline.errors import InputDataError
 from pipeline.ingest import read_transactions
@@ -55,10 +56,15 @@ def test_parquet_and_excel_read_like_csv(export: Export, tmp_path: Path) -> None
     assert read([tmp_path / "part.parquet"], columns=RETAIL_COLUMNS)["source_row"].iloc[0] == 1
 
 
-def test_numeric_ids_in_parquet_become_text_without_decimals(tmp_path: Path) -> None:
-    pd.DataFrame({"order_id": [1.0, 2.0], "product_id": [123, 456]}).to_parquet(tmp_path / "x.parquet")
+def test_numeric_ids_in_parquet_stay_whole_numbers_and_become_text_at_the_edge(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"order_id": [1.0, 1.0, 2.0], "product_id": [9, 10, 123]})
+    frame.to_parquet(tmp_path / "x.parquet")
     lines = read([tmp_path / "x.parquet"])
-    assert lines["order_id"].tolist() == ["1", "2"] and lines["product_id"].tolist() == ["123", "456"]
+    assert lines["order_id"].tolist() == [1, 1, 2] and lines["product_id"].tolist() == [9, 10, 123]
+    baskets = baskets_from_lines(lines)
+    # Product ids as text, numbered in text order: "10" < "123" < "9".
+    assert baskets.items.tolist() == ["10", "123", "9"]
+    assert baskets.matrix.toarray().tolist() == [[True, False, True], [False, True, False]]
 
 
 def test_several_files_and_a_glob(export: Export, tmp_path: Path) -> None:
