@@ -9,11 +9,12 @@ ids, so sorted codes are sorted ids); strings come back only at the edges.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import scipy.sparse as sp
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,22 @@ def _codes_in_text_order(product_ids: pd.Series) -> tuple[np.ndarray, np.ndarray
     return rank[codes], text[order]
 
 
-def product_lists(itemsets: Iterable[Sequence[int]], items: np.ndarray) -> list[list[str]]:
-    """Itemsets of product codes as lists of product ids (sorted, since codes are)."""
-    return [[str(items[code]) for code in itemset] for itemset in itemsets]
+@dataclass(frozen=True)
+class ItemsetLabels:
+    """Itemsets as product ids: one list and one ``|``-joined key per itemset row."""
+
+    lists: pa.ListArray
+    keys: pa.Array
+
+
+def itemset_labels(codes: np.ndarray, length: np.ndarray, items: np.ndarray) -> ItemsetLabels:
+    """Label padded rows of product codes with product ids, vectorised in Arrow.
+
+    ``codes[i, :length[i]]`` are ascending codes, so each list is sorted by
+    product id and each key is the sorted ids joined with ``|``.
+    """
+    present = np.arange(codes.shape[1]) < length[:, None]
+    values = pa.array(items, pa.string()).take(pa.array(codes[present].astype(np.int64)))
+    offsets = np.concatenate([[0], np.cumsum(length, dtype=np.int64)]).astype(np.int32)
+    lists = pa.ListArray.from_arrays(pa.array(offsets), values)
+    return ItemsetLabels(lists=lists, keys=pc.binary_join(lists, "|"))

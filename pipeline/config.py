@@ -122,8 +122,10 @@ class MineConfig(_Section):
 
     min_support: float = Field(0.01, gt=0, le=1)
     min_count: int | None = Field(None, ge=1)
+    engine: Literal["fim", "mlxtend"] = "fim"
     algorithm: Literal["fpgrowth", "apriori"] = "fpgrowth"
     max_len: int | None = Field(3, ge=2)
+    max_itemsets: int | None = Field(5_000_000, ge=1)
 
 
 class RulesConfig(_Section):

@@ -28,10 +28,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from pipeline.baskets import product_lists
+from pipeline.baskets import ItemsetLabels
 from pipeline.config import Config
-from pipeline.schema import RECOMMENDATIONS, TEXT
+from pipeline.itemsets import Itemsets
+from pipeline.schema import TEXT, to_table
 
 log = logging.getLogger(__name__)
 
@@ -40,29 +42,48 @@ ALL_SEGMENTS = "*"
 
 @dataclass(frozen=True)
 class RankedRules:
-    """Every rule that passed all filters, ranked per antecedent, and what was dropped."""
+    """Every rule that passed all filters, ranked per antecedent, and what was dropped.
+
+    ``rules`` has the published ``rules`` columns except the ``antecedent``
+    list, which :meth:`table` takes from the itemset labels by
+    ``antecedent_row``.
+    """
 
     rules: pd.DataFrame
     dropped: dict[str, int]
 
+    def table(self, labels: ItemsetLabels, schema: pa.Schema, frame: pd.DataFrame | None = None) -> pa.Table:
+        """``frame`` (default: every ranked rule) as an Arrow table of ``schema``."""
+        frame = self.rules if frame is None else frame
+        rows = pa.array(frame["antecedent_row"].to_numpy(dtype=np.int64))
+        columns = [c for c in frame.columns if c in schema.names]
+        return to_table(frame[columns], schema, {"antecedent": labels.lists.take(rows)})
+
 
 def rank_rules(
-    rules: pd.DataFrame, items: np.ndarray, catalog: pd.DataFrame | None, config: Config
+    rules: pd.DataFrame,
+    itemsets: Itemsets,
+    labels: ItemsetLabels,
+    items: np.ndarray,
+    catalog: pd.DataFrame | None,
+    config: Config,
 ) -> RankedRules:
     """Label rules with product ids, join margins, filter, score and rank them.
 
-    ``rules`` comes from :func:`pipeline.rules.association_rules` (product
-    codes); ``items`` maps codes to product ids. The result has the columns of
-    the published ``rules`` table and is sorted by segment, antecedent_key, rank.
+    ``rules`` comes from :func:`pipeline.rules.association_rules` (antecedent
+    itemset rows and product codes); ``labels`` are the itemsets' product ids;
+    ``items`` maps codes to product ids. Sorted by segment, antecedent_key, rank.
     """
-    antecedent = product_lists(rules["antecedent"], items)
+    antecedent = rules["antecedent"].to_numpy(dtype=np.int64)
     frame = pd.DataFrame(
         {
-            "segment": pd.Series(ALL_SEGMENTS, index=rules.index, dtype=TEXT),
-            "antecedent": pd.Series(antecedent, index=rules.index, dtype=object),
-            "antecedent_key": pd.Series(["|".join(a) for a in antecedent], index=rules.index, dtype=TEXT),
-            "antecedent_size": np.asarray([len(a) for a in antecedent], dtype=np.int32),
-            "consequent": pd.Series(items[rules["consequent"].to_numpy()], index=rules.index, dtype=TEXT),
+            "segment": pd.array(np.full(len(rules), ALL_SEGMENTS, dtype=object), dtype=TEXT),
+            "antecedent_row": antecedent,
+            "antecedent_key": pd.array(
+                labels.keys.take(pa.array(antecedent)).to_numpy(zero_copy_only=False), dtype=TEXT
+            ),
+            "antecedent_size": itemsets.length[antecedent].astype(np.int32),
+            "consequent": pd.array(items[rules["consequent"].to_numpy()], dtype=TEXT),
         }
     )
     frame = pd.concat([frame, rules.drop(columns=["antecedent", "consequent"])], axis=1)
@@ -88,10 +109,10 @@ def rank_rules(
 
 
 def top_recommendations(ranked: pd.DataFrame, top_k: int, run_id: str) -> pd.DataFrame:
-    """At most ``top_k`` offers per segment and antecedent: the storefront table."""
+    """At most ``top_k`` offers per segment and antecedent: the storefront table's rows."""
     table = ranked[ranked["rank"] <= top_k].reset_index(drop=True)
     table["run_id"] = pd.Series(run_id, index=table.index, dtype=TEXT)
-    return table[RECOMMENDATIONS.names]
+    return table
 
 
 def _with_margins(

@@ -15,13 +15,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from pipeline.baskets import product_lists
+from pipeline.baskets import ItemsetLabels, itemset_labels
 from pipeline.config import Config
 from pipeline.inputs import StageTimer, prepare_inputs
-from pipeline.itemsets import frequent_itemsets
+from pipeline.itemsets import Itemsets, frequent_itemsets
 from pipeline.manifest import build_manifest, inputs_fingerprint
 from pipeline.errors import QualityGateError
 from pipeline.gates import covered_products, gate_failures
@@ -83,15 +83,16 @@ def _run_locked(config: Config, output_dir: Path, force: bool) -> RunResult:
     with stage("rules"):
         rules = association_rules(itemsets, config.rules)
     with stage("rank"):
-        ranked = rank_rules(rules, baskets.items, inputs.catalog, config)
+        labels = itemset_labels(itemsets.codes, itemsets.length, baskets.items)
+        ranked = rank_rules(rules, itemsets, labels, baskets.items, inputs.catalog, config)
     run_id = new_run_id(started, inputs_fingerprint(config, inputs.files))
     recommendations = top_recommendations(ranked.rules, config.output.top_k, run_id)
     missing = inputs.missing_from_catalog
     with stage("publish"):
         tables = {
-            "recommendations": to_table(recommendations, RECOMMENDATIONS),
-            "rules": to_table(ranked.rules, RULES),
-            "itemsets": to_table(_labelled(itemsets.frame, baskets.items, itemsets.baskets), ITEMSETS),
+            "recommendations": ranked.table(labels, RECOMMENDATIONS, recommendations),
+            "rules": ranked.table(labels, RULES),
+            "itemsets": _itemsets_table(itemsets, labels),
             "rejects": to_table(cleaned.rejects, REJECTS),
         }
         counts: dict[str, Any] = {
@@ -102,7 +103,7 @@ def _run_locked(config: Config, output_dir: Path, force: bool) -> RunResult:
             "baskets": baskets.count,
             "products": len(baskets.items),
             "min_count": itemsets.min_count,
-            "itemsets": len(itemsets.frame),
+            "itemsets": len(itemsets),
             "rules_mined": len(rules),
             "rules_dropped": ranked.dropped,
             "rules": len(ranked.rules),
@@ -147,11 +148,13 @@ def _run_locked(config: Config, output_dir: Path, force: bool) -> RunResult:
     return RunResult(run_id, run_dir, output_dir, counts, dict(stage.timings), manifest)
 
 
-def _labelled(itemsets: pd.DataFrame, items: np.ndarray, baskets: int) -> pd.DataFrame:
-    """Itemsets with product ids instead of codes, in the published layout."""
-    labelled = product_lists(itemsets["items"], items)
-    return itemsets.assign(
-        itemset=labelled,
-        itemset_key=["|".join(i) for i in labelled],
-        support=itemsets["count"] / baskets,
-    ).drop(columns=["items"])
+def _itemsets_table(itemsets: Itemsets, labels: ItemsetLabels) -> pa.Table:
+    """The frequent itemsets in the published layout."""
+    frame = pd.DataFrame(
+        {
+            "length": itemsets.length,
+            "count": itemsets.count,
+            "support": itemsets.count / max(itemsets.baskets, 1),
+        }
+    )
+    return to_table(frame, ITEMSETS, {"itemset": labels.lists, "itemset_key": labels.keys})

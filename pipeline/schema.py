@@ -8,6 +8,8 @@ says (major: a column removed, renamed or retyped; minor: a column added).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pandas as pd
 import pyarrow as pa
 
@@ -83,20 +85,23 @@ TABLES: dict[str, pa.Schema] = {
 }
 
 
-def to_table(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
+def to_table(
+    frame: pd.DataFrame, schema: pa.Schema, arrays: Mapping[str, pa.Array] | None = None
+) -> pa.Table:
     """Cast a frame to a published schema: exact columns, order and types.
 
-    Raises ``KeyError`` for a missing column and ``pyarrow.ArrowInvalid`` for a
-    value that does not fit; extra columns are a programming error too.
+    ``arrays`` supplies columns already built in Arrow (the list columns),
+    aligned with the frame's rows. Raises ``KeyError`` for a missing or an
+    extra column and ``pyarrow.ArrowInvalid`` for a value that does not fit.
     """
-    extra = set(frame.columns) - set(schema.names)
-    if extra:
-        raise KeyError(f"columns not in the schema: {sorted(extra)}")
-    missing = set(schema.names) - set(frame.columns)
-    if missing:
-        raise KeyError(f"columns missing for the schema: {sorted(missing)}")
-    if frame.empty:
-        # An empty object column has no type to cast from: build the empty table directly.
-        return schema.empty_table()
-    table = pa.Table.from_pandas(frame[schema.names], preserve_index=False)
+    arrays = dict(arrays or {})
+    given = set(frame.columns) | set(arrays)
+    if given != set(schema.names):
+        raise KeyError(
+            f"columns not in the schema: {sorted(given - set(schema.names))}; "
+            f"missing: {sorted(set(schema.names) - given)}"
+        )
+    table = pa.Table.from_pandas(frame[[n for n in schema.names if n not in arrays]], preserve_index=False)
+    for name, array in arrays.items():
+        table = table.add_column(schema.get_field_index(name), name, array)
     return table.cast(schema)

@@ -7,6 +7,7 @@ import math
 from collections.abc import Callable
 from itertools import combinations
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -14,8 +15,9 @@ from hypothesis import strategies as st
 
 import oracle
 from conftest import SAMPLE_CONFIG, SHARED
-from pipeline.baskets import Baskets, baskets_from_lines, product_lists
+from pipeline.baskets import Baskets, baskets_from_lines, itemset_labels
 from pipeline.config import MineConfig, RulesConfig, load_config
+from pipeline.errors import ConfigError
 from pipeline.inputs import prepare_inputs
 from pipeline.itemsets import Itemsets, frequent_itemsets, min_count_for
 from pipeline.rules import association_rules
@@ -29,8 +31,8 @@ def baskets_of(groups: list[set[str]]) -> Baskets:
 
 
 def mined(baskets: Baskets, itemsets: Itemsets) -> dict[tuple[str, ...], int]:
-    labels = product_lists(itemsets.frame["items"], baskets.items)
-    return {tuple(k): int(v) for k, v in zip(labels, itemsets.frame["count"], strict=True)}
+    labels = itemset_labels(itemsets.codes, itemsets.length, baskets.items).lists.to_pylist()
+    return {tuple(k): int(v) for k, v in zip(labels, itemsets.count, strict=True)}
 
 
 def as_sets(baskets: Baskets) -> list[set[str]]:
@@ -54,16 +56,20 @@ def sample_oracle(sample_baskets: Baskets) -> Callable[[int, int], dict[tuple[st
     return functools.cache(functools.partial(oracle.frequent, as_sets(sample_baskets)))
 
 
-@pytest.mark.parametrize("algorithm", ["fpgrowth", "apriori"])
+ENGINES = [("fim", "fpgrowth"), ("fim", "apriori"), ("mlxtend", "fpgrowth"), ("mlxtend", "apriori")]
+
+
+@pytest.mark.parametrize("engine, algorithm", ENGINES)
 @pytest.mark.parametrize("min_support, max_len", [(0.02, 3), (0.01, 2), (0.015, 4)])
 def test_itemsets_match_brute_force_on_the_sample(
     sample_baskets: Baskets,
     sample_oracle: Callable[[int, int], dict[tuple[str, ...], int]],
+    engine: str,
     algorithm: str,
     min_support: float,
     max_len: int,
 ) -> None:
-    config = MineConfig(min_support=min_support, algorithm=algorithm, max_len=max_len)
+    config = MineConfig(min_support=min_support, engine=engine, algorithm=algorithm, max_len=max_len)
     itemsets = frequent_itemsets(sample_baskets, config)
     expected = sample_oracle(itemsets.min_count, max_len)
     assert itemsets.min_count == math.ceil(min_support * sample_baskets.count)
@@ -72,21 +78,23 @@ def test_itemsets_match_brute_force_on_the_sample(
 
 
 @pytest.mark.skipif(not (SHARED / "groceries.csv").exists(), reason="../shared/datasets not present")
-@pytest.mark.parametrize("algorithm", ["fpgrowth", "apriori"])
-def test_itemsets_and_rules_match_brute_force_on_groceries(algorithm: str) -> None:
+@pytest.mark.parametrize("engine, algorithm", ENGINES)
+def test_itemsets_and_rules_match_brute_force_on_groceries(engine: str, algorithm: str) -> None:
     config = load_config(
         values={"input.paths": [str(SHARED / "groceries.csv")], "input.format": "baskets",
                 "clean.max_basket_size": None}
     )
     baskets = prepare_inputs(config).baskets
     assert baskets.count == 9835 and len(baskets.items) == 169
-    itemsets = frequent_itemsets(baskets, MineConfig(min_support=0.01, algorithm=algorithm, max_len=3))
+    config = MineConfig(min_support=0.01, engine=engine, algorithm=algorithm, max_len=3)
+    itemsets = frequent_itemsets(baskets, config)
     sets = as_sets(baskets)
     assert mined(baskets, itemsets) == oracle.frequent(sets, itemsets.min_count, 3)
     rules = association_rules(itemsets, RulesConfig(min_confidence=0.3, min_lift=1.0))
     assert len(rules) > 50
+    rows = itemsets.rows()
     for row in rules.sample(30, random_state=1).itertuples():
-        antecedent = tuple(str(baskets.items[c]) for c in row.antecedent)
+        antecedent = tuple(str(baskets.items[c]) for c in rows[row.antecedent])
         expected = oracle.rule_metrics(sets, antecedent, str(baskets.items[row.consequent]))
         for metric, value in expected.items():
             assert getattr(row, metric) == pytest.approx(value, rel=1e-12), metric
@@ -105,9 +113,28 @@ def test_support_threshold_is_exact_on_the_boundary() -> None:
 def test_no_frequent_item_gives_an_empty_typed_result() -> None:
     baskets = baskets_of([{"a"}, {"b"}, {"c"}])
     itemsets = frequent_itemsets(baskets, MineConfig(min_support=0.9))
-    assert itemsets.frame.empty and list(itemsets.frame.columns) == ["items", "length", "count"]
+    assert len(itemsets) == 0 and itemsets.codes.shape == (0, 1) and itemsets.count.dtype == np.int64
     rules = association_rules(itemsets, RulesConfig())
     assert rules.empty and "confidence" in rules.columns
+
+
+@pytest.mark.parametrize("engine, algorithm", ENGINES)
+def test_products_in_every_basket_are_mined_too(engine: str, algorithm: str) -> None:
+    # pyfim alone omits itemsets made only of products present in every transaction.
+    groups = [{"a", "b", "c"}] * 3 + [{"a", "b"}]
+    baskets = baskets_of(groups)
+    config = MineConfig(min_count=1, engine=engine, algorithm=algorithm)
+    assert mined(baskets, frequent_itemsets(baskets, config)) == oracle.frequent(groups, 1, 3)
+
+
+def test_itemset_explosion_is_stopped_with_advice() -> None:
+    # 12 products in every basket: 2^12 - 1 = 4,095 itemsets at any support.
+    baskets = baskets_of([set("abcdefghijkl")] * 5)
+    config = MineConfig(min_count=1, max_len=None, max_itemsets=4_000)
+    with pytest.raises(ConfigError, match=r"mine.max_itemsets: this data would give 4,095 frequent itemsets "
+                                          r"\(12 of length 1, 66 of length 2.*raise mine.min_support"):
+        frequent_itemsets(baskets, config)
+    assert len(frequent_itemsets(baskets, config.model_copy(update={"max_len": 3}))) == 12 + 66 + 220
 
 
 def test_repeated_lines_count_once_per_basket() -> None:
@@ -132,9 +159,9 @@ def test_fpgrowth_equals_apriori_equals_brute_force(
 ) -> None:
     baskets = baskets_of(groups)
     expected = oracle.frequent(groups, min_count, max_len or 6)
-    for algorithm in ("fpgrowth", "apriori"):
-        config = MineConfig(min_count=min_count, max_len=max_len, algorithm=algorithm)
-        assert mined(baskets, frequent_itemsets(baskets, config)) == expected, algorithm
+    for engine, algorithm in ENGINES:
+        config = MineConfig(min_count=min_count, max_len=max_len, engine=engine, algorithm=algorithm)
+        assert mined(baskets, frequent_itemsets(baskets, config)) == expected, (engine, algorithm)
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)
@@ -153,13 +180,15 @@ def test_support_is_anti_monotone(groups: list[set[str]], min_count: int) -> Non
 def test_rule_measures_follow_their_definitions(groups: list[set[str]], min_count: int) -> None:
     baskets = baskets_of(groups)
     itemsets = frequent_itemsets(baskets, MineConfig(min_count=min_count, max_len=3))
-    counts = itemsets.counts()
+    rows = itemsets.rows()
+    counts = dict(zip(rows, itemsets.count.tolist(), strict=True))
     rules = association_rules(itemsets, RulesConfig(min_confidence=0.0, min_lift=0.0))
     n = baskets.count
     lift_of: dict[tuple[tuple[int, ...], int], float] = {}
     for row in rules.itertuples():
-        union = tuple(sorted((*row.antecedent, row.consequent)))
-        assert row.confidence == pytest.approx((counts[union] / n) / (counts[row.antecedent] / n))
+        antecedent = rows[row.antecedent]
+        union = tuple(sorted((*antecedent, row.consequent)))
+        assert row.confidence == pytest.approx((counts[union] / n) / (counts[antecedent] / n))
         assert row.lift == pytest.approx(row.confidence / (counts[(row.consequent,)] / n))
         assert row.support == pytest.approx(counts[union] / n) and row.pair_count == counts[union]
         assert 0 < row.confidence <= 1
@@ -167,7 +196,7 @@ def test_rule_measures_follow_their_definitions(groups: list[set[str]], min_coun
             assert row.conviction == pytest.approx((1 - counts[(row.consequent,)] / n) / (1 - row.confidence))
         else:
             assert math.isnan(row.conviction)
-        lift_of[(row.antecedent, row.consequent)] = row.lift
+        lift_of[(antecedent, row.consequent)] = row.lift
     # Lift is symmetric: lift(a -> b) == lift(b -> a).
     for (antecedent, consequent), lift in lift_of.items():
         if len(antecedent) == 1:

@@ -85,14 +85,18 @@ def test_same_input_and_config_give_the_same_tables(config: Config) -> None:
         pd.testing.assert_frame_equal(a, b, obj=name)
 
 
-def test_apriori_and_fpgrowth_publish_identical_tables(export: Export, tmp_path: Path) -> None:
+def test_every_engine_and_algorithm_publishes_identical_tables(export: Export, tmp_path: Path) -> None:
     results = [
-        run(export_config(export, tmp_path / algorithm, **{"mine.algorithm": algorithm}))
+        run(export_config(export, tmp_path / f"{engine}-{algorithm}",
+                          **{"mine.engine": engine, "mine.algorithm": algorithm}))
+        for engine in ("fim", "mlxtend")
         for algorithm in ("fpgrowth", "apriori")
     ]
-    for name in ("itemsets", "rules"):
-        a, b = (pd.read_parquet(r.run_dir / f"{name}.parquet") for r in results)
-        pd.testing.assert_frame_equal(a, b, obj=name)
+    for name in ("itemsets", "rules", "recommendations"):
+        first = pd.read_parquet(results[0].run_dir / f"{name}.parquet").drop(columns="run_id", errors="ignore")
+        for other in results[1:]:
+            frame = pd.read_parquet(other.run_dir / f"{name}.parquet").drop(columns="run_id", errors="ignore")
+            pd.testing.assert_frame_equal(first, frame, obj=name)
 
 
 def test_a_night_without_rules_is_held_back_with_typed_empty_tables(export: Export, tmp_path: Path) -> None:

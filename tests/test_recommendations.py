@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pipeline.baskets import itemset_labels
 from pipeline.config import Config, load_config
 from pipeline.itemsets import frequent_itemsets
 from pipeline.recommendations import rank_rules, top_recommendations
@@ -39,9 +40,22 @@ CATALOG["margin_rate"] = CATALOG["margin"] / CATALOG["price"]
 def ranked(catalog: pd.DataFrame | None = CATALOG, **values: object):
     config: Config = load_config(values={"mine.min_count": 2, "mine.max_len": 2, "rules.min_confidence": 0.0,
                                          "margin.min_margin": None, **values})
+    return rank(GROUPS, catalog, config)
+
+
+def rank(groups: list[set[str]], catalog: pd.DataFrame | None, config: Config):
+    baskets = baskets_of(groups)
+    itemsets = frequent_itemsets(baskets, config.mine)
+    rules = association_rules(itemsets, config.rules)
+    labels = itemset_labels(itemsets.codes, itemsets.length, baskets.items)
+    return rank_rules(rules, itemsets, labels, baskets.items, catalog, config)
+
+
+def _labels():
+    config = load_config(values={"mine.min_count": 2, "mine.max_len": 2})
     baskets = baskets_of(GROUPS)
-    rules = association_rules(frequent_itemsets(baskets, config.mine), config.rules)
-    return rank_rules(rules, baskets.items, catalog, config)
+    itemsets = frequent_itemsets(baskets, config.mine)
+    return itemset_labels(itemsets.codes, itemsets.length, baskets.items)
 
 
 def offers(frame: pd.DataFrame, antecedent: str) -> pd.DataFrame:
@@ -100,10 +114,14 @@ def test_without_a_catalog_margins_are_null_and_score_is_added_value() -> None:
 
 
 def test_top_k_keeps_the_best_ranks_and_the_schema() -> None:
-    table = top_recommendations(ranked().rules, top_k=2, run_id="r1")
+    result = ranked()
+    table = top_recommendations(result.rules, top_k=2, run_id="r1")
     assert table.groupby("antecedent_key")["rank"].max().le(2).all()
-    assert list(table.columns) == RECOMMENDATIONS.names
     assert (table["run_id"] == "r1").all()
+    arrow = result.table(_labels(), RECOMMENDATIONS, table)
+    assert arrow.schema.equals(RECOMMENDATIONS) and arrow.num_rows == len(table)
+    for antecedent, key in zip(arrow["antecedent"].to_pylist(), arrow["antecedent_key"].to_pylist(), strict=True):
+        assert "|".join(antecedent) == key
     keys = list(zip(table["segment"], table["antecedent_key"], table["rank"], strict=True))
     assert keys == sorted(keys)
 
@@ -119,9 +137,7 @@ def test_ranks_are_contiguous_and_scores_never_increase(groups: list[set[str]], 
     catalog["price"] = prices
     catalog["margin"] = np.asarray(prices) * np.linspace(-0.1, 0.6, 7)
     config = load_config(values={"mine.min_count": 1, "rules.min_confidence": 0.0, "rank.by": by})
-    baskets = baskets_of(groups)
-    rules = association_rules(frequent_itemsets(baskets, config.mine), config.rules)
-    result = rank_rules(rules, baskets.items, catalog, config).rules
+    result = rank(groups, catalog, config).rules
     assert (result["consequent_margin"] >= 0).all()  # min_margin 0 by default
     for _, group in result.groupby("antecedent_key"):
         assert group["rank"].tolist() == list(range(1, len(group) + 1))
