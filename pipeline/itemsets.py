@@ -48,6 +48,10 @@ _MLXTEND = {"fpgrowth": fpgrowth, "apriori": apriori}
 _FIM = {"fpgrowth": fim.fpgrowth, "apriori": fim.apriori}
 #: pyfim's "no limit" for zmax.
 _NO_LIMIT = 1 << 16
+#: The itemset guard first counts on a sample of about this many baskets ...
+GUARD_SAMPLE = 5_000
+#: ... and counts exactly only when the estimate is within this factor of the limit.
+GUARD_MARGIN = 4
 PAD = -1
 
 
@@ -117,23 +121,39 @@ def frequent_itemsets(baskets: Baskets, config: MineConfig) -> Itemsets:
 
 
 def _check_explosion(transactions: list[list[int]], min_count: int, config: MineConfig) -> None:
-    """Count the itemsets (pyfim's pattern spectrum: no itemset is built) and stop if too many."""
+    """Stop before mining when there would be more than ``mine.max_itemsets`` itemsets.
+
+    Counting (pyfim's pattern spectrum: no itemset is built) costs about as
+    much as mining, so first a systematic sample of about
+    :data:`GUARD_SAMPLE` baskets is counted at the proportional threshold;
+    only when that estimate comes within a factor :data:`GUARD_MARGIN` of the
+    limit are all baskets counted, exactly, to decide.
+    """
     if config.max_itemsets is None:
         return
-    spectrum = fim.fpgrowth(
-        transactions, target="s", supp=-min_count, zmax=config.max_len or _NO_LIMIT, report="#"
-    )
-    total = int(sum(spectrum.values()))
+    step = max(1, len(transactions) // GUARD_SAMPLE)
+    if step > 1:
+        sample = _spectrum(transactions[::step], max(1, min_count // step), config.max_len)
+        if sum(sample.values()) * GUARD_MARGIN <= config.max_itemsets:
+            return
+    by_length = _spectrum(transactions, min_count, config.max_len)
+    total = sum(by_length.values())
     if total > config.max_itemsets:
-        by_length: dict[int, int] = {}
-        for (size, _support), n in spectrum.items():
-            by_length[size] = by_length.get(size, 0) + int(n)
         shown = ", ".join(f"{n:,} of length {k}" for k, n in sorted(by_length.items()))
         raise ConfigError(
             f"mine.max_itemsets: this data would give {total:,} frequent itemsets ({shown}), more than "
             f"{config.max_itemsets:,}; raise mine.min_support (now {min_count} baskets) or lower "
             f"mine.max_len (now {config.max_len}), or raise mine.max_itemsets if the memory allows"
         )
+
+
+def _spectrum(transactions: list[list[int]], min_count: int, max_len: int | None) -> dict[int, int]:
+    """Number of frequent itemsets per length, counted without building them."""
+    spectrum = fim.fpgrowth(transactions, target="s", supp=-min_count, zmax=max_len or _NO_LIMIT, report="#")
+    by_length: dict[int, int] = {}
+    for (size, _support), n in spectrum.items():
+        by_length[size] = by_length.get(size, 0) + int(n)
+    return by_length
 
 
 def _mine(
