@@ -139,6 +139,7 @@ def clean_transactions(
         reject("duplicate_line", _duplicated(lines, pairs, by_pair))
     if config.max_basket_size is not None:
         reject("oversized_basket", _oversized(pairs, by_pair, width, verdict == 0, config.max_basket_size))
+    del pairs, by_pair
 
     rejected = verdict != 0
     per_reason = np.bincount(verdict, minlength=len(REASONS) + 1)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 
 _EXCEL_SUFFIXES = (".xlsx", ".xlsm")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
+#: Arrow text columns become pandas text columns backed by the same Arrow memory.
+_ARROW_TYPES = {pa.string(): TEXT, pa.large_string(): TEXT}
 #: Only an empty field is missing: "NA", "null" or "None" may be real ids.
 _NA_VALUES = [""]
 
@@ -83,14 +86,21 @@ def read_transactions(config: InputConfig) -> tuple[pd.DataFrame, list[InputFile
         frames.append(frame)
         files.append(InputFile(str(path), path.stat().st_size, file_sha256(path), len(frame)))
         log.info("read %s: %d rows", path, len(frame))
-    lines = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    if len(frames) > 1:
+        paths = [str(f.path) for f in files]
+        for frame in frames:
+            frame["source_file"] = frame["source_file"].cat.set_categories(paths)
+        lines = pd.concat(frames, ignore_index=True)
+    else:
+        lines = frames[0]
     return lines, files
 
 
 def _read_one(path: Path, config: InputConfig) -> pd.DataFrame:
     reader = _read_baskets if config.format == "baskets" else _read_table
     frame = reader(path, config)
-    frame["source_file"] = pd.Series(str(path), index=frame.index, dtype=TEXT)
+    # One category per file: a text column would repeat the path on every line.
+    frame["source_file"] = pd.Categorical.from_codes(np.zeros(len(frame), dtype=np.int8), [str(path)])
     return frame
 
 
@@ -133,7 +143,11 @@ def read_table_file(
     name = path.name.lower()
     try:
         if name.endswith(_PARQUET_SUFFIXES):
-            return pd.read_parquet(path, columns=columns(list(pq.read_schema(path).names)))
+            table = pq.read_table(path, columns=columns(list(pq.read_schema(path).names)))
+            # Convert column by column, freeing each Arrow column as it goes: half the peak memory.
+            return table.to_pandas(
+                split_blocks=True, self_destruct=True, types_mapper=_ARROW_TYPES.get
+            )
         if name.endswith(_EXCEL_SUFFIXES):
             header = pd.read_excel(path, sheet_name=sheet, nrows=0).columns
             return pd.read_excel(
