@@ -35,6 +35,8 @@ from datetime import date, datetime, time, timedelta
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.config import CANONICAL_COLUMNS, CleanConfig
 from pipeline.errors import InputDataError
@@ -270,6 +272,9 @@ def _to_number(values: pd.Series) -> pd.Series:
     if pd.api.types.is_numeric_dtype(values.dtype):
         return values.astype("float64")
     text = values.astype(TEXT).str.strip()
+    strict = _arrow_cast(text, pa.float64())
+    if strict is not None:
+        return strict
     return pd.to_numeric(text, errors="coerce").astype("float64")
 
 
@@ -280,8 +285,24 @@ def _to_timestamp(values: pd.Series, fmt: str | None) -> pd.Series:
     if pd.api.types.is_datetime64_dtype(values.dtype):
         return values
     text = values.astype(TEXT).str.strip()
+    strict = None if fmt else _arrow_cast(text, pa.timestamp("us"))
+    if strict is not None:
+        return strict
     parsed = pd.to_datetime(text, format=fmt or "ISO8601", errors="coerce", utc=True)
     return parsed.dt.tz_localize(None)
+
+
+def _arrow_cast(text: pd.Series, to: pa.DataType) -> pd.Series | None:
+    """Arrow's strict parser: ten times pandas' speed, but all or nothing.
+
+    Returns None when any value does not parse; the caller then parses
+    value by value, marking the bad ones.
+    """
+    try:
+        parsed = pc.cast(pa.array(text, type=pa.string(), from_pandas=True), to)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    return pd.Series(parsed.to_pandas(), index=text.index)
 
 
 def _resolve_as_of(as_of: datetime | date | None, timestamps: pd.Series) -> datetime | None:

@@ -41,6 +41,14 @@ MANDATORY_COLUMNS: tuple[str, ...] = ("order_id", "product_id")
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _none_word(cls, value: Any) -> Any:
+        """TOML has no null: ``"none"`` switches off a key whose default is on (max_len = "none")."""
+        if isinstance(value, str) and value.strip().lower() == "none":
+            return None
+        return value
+
 
 class ColumnMap(_Section):
     """Canonical column -> the column's name in the export.

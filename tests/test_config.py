@@ -51,6 +51,13 @@ def test_overrides_are_parsed_as_toml_values() -> None:
     assert config.rules.min_lift == 1.5
 
 
+def test_none_switches_off_a_key_that_is_on_by_default() -> None:
+    config = load_config(SAMPLE_CONFIG, ["mine.max_len=none", "clean.max_basket_size=none", "margin.min_margin=none"])
+    assert config.mine.max_len is None and config.clean.max_basket_size is None and config.margin.min_margin is None
+    with pytest.raises(ConfigError, match="output.dir: Input should be a valid string"):
+        load_config(SAMPLE_CONFIG, ["output.dir=none"])
+
+
 def test_flags_win_over_overrides_and_file() -> None:
     config = load_config(SAMPLE_CONFIG, ["output.top_k=5"], {"output.top_k": 2})
     assert config.output.top_k == 2

@@ -1,0 +1,313 @@
+"""The benchmark suite: whole ``basket run`` invocations and the mining stage, against baselines.
+
+Usage::
+
+    python benchmarks/run.py            # everything (about 30 minutes here)
+    python benchmarks/run.py --quick    # a subset in under a minute
+    make bench / make bench-quick       # the same, in the project's .venv
+
+Each scenario runs, in the same invocation and on the same machine:
+
+- **ours end to end**: ``basket run`` as a subprocess, input file in, published
+  Parquet out; wall time and that process's peak RSS;
+- **baseline end to end**: ``benchmarks/baseline_mlxtend.py`` (pandas read and
+  clean, ``TransactionEncoder``, mlxtend ``fpgrowth``, ``association_rules``,
+  ``to_parquet``), measured the same way, where it can run at all;
+- **mining stage**: our ``frequent_itemsets`` (engine ``fim``), mlxtend's
+  fpgrowth through the same code (engine ``mlxtend``), and a bare pyfim call on
+  the same baskets, in one process.
+
+Times are medians over ``--repeats`` runs; ratios are taken within the run,
+because the machine is shared and absolute times drift. Results go to
+``benchmarks/results/results.json`` and ``results.md``; the scaling series also
+draws ``docs/performance_scaling.png``. Data sets come from ``../shared/datasets``
+(scenarios whose file is absent are skipped) and from ``benchmarks/synthetic.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "datasets"
+RESULTS = ROOT / "benchmarks" / "results"
+CACHE = ROOT / "benchmarks" / ".cache"
+ONLINE_RETAIL = SHARED / "online_retail" / "online_retail.csv.gz"
+
+_OR_CONFIG = """
+[input]
+paths = ["{input}"]
+[input.columns]
+order_id = "InvoiceNo"
+product_id = "StockCode"
+quantity = "Quantity"
+unit_price = "UnitPrice"
+timestamp = "InvoiceDate"
+customer_id = "CustomerID"
+segment = "Country"
+[clean]
+non_product_ids = ["POST", "DOT", "M", "C2", "D", "S", "B", "BANK CHARGES", "AMAZONFEE", "CRUK", "PADS"]
+max_basket_size = 1000000
+"""
+_BASKETS_CONFIG = """
+[input]
+paths = ["{input}"]
+format = "baskets"
+delimiter = " "
+[clean]
+max_basket_size = 1000000
+"""
+_SYNTHETIC_CONFIG = """
+[input]
+paths = ["{input}"]
+[clean]
+max_basket_size = 1000000
+"""
+
+
+@dataclass
+class Scenario:
+    """One benchmark: an input, thresholds, and which measurements make sense for it."""
+
+    name: str
+    kind: str  # "online_retail", "baskets" or "synthetic"
+    input: Path
+    min_support: float
+    max_len: int | None
+    baseline: bool = True
+    mining: bool = True
+    quick: bool = False
+    synthetic_baskets: int = 0
+    results: dict[str, float | str | None] = field(default_factory=dict)
+
+
+def scenarios() -> list[Scenario]:
+    fimi = SHARED / "fimi"
+    found = [
+        Scenario(f"online_retail {s} max_len {m or 'unlimited'}", "online_retail", ONLINE_RETAIL, s, m,
+                 quick=(s == 0.01 and m == 3), baseline=not (s == 0.002 and m is None))
+        for s in (0.01, 0.005, 0.002)
+        for m in (3, None)
+    ]
+    found += [
+        Scenario("retail.dat 0.001", "baskets", fimi / "retail.dat", 0.001, None),
+        Scenario("chess.dat 0.52 (~0.9M itemsets)", "baskets", fimi / "chess.dat", 0.52, None, quick=True),
+    ]
+    for baskets in (10_000, 30_000, 100_000, 300_000, 1_000_000, 3_000_000):
+        found.append(
+            Scenario(f"synthetic {baskets:,} baskets", "synthetic", CACHE / f"synthetic_{baskets}.parquet",
+                     0.0005, 3, baseline=False, mining=baskets <= 300_000,
+                     quick=baskets in (10_000, 100_000), synthetic_baskets=baskets)
+        )
+    return found
+
+
+def measure_process(command: list[str], timeout: float) -> tuple[float | None, float | None, str]:
+    """Wall seconds and peak RSS (MB) of one child process, or None and why not."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.perf_counter() - start > timeout:
+            process.send_signal(signal.SIGKILL)
+            os.wait4(process.pid, 0)
+            return None, None, f"timeout after {timeout:.0f} s"
+        time.sleep(0.02)
+    elapsed = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        error = process.stderr.read().decode(errors="replace").strip().splitlines() if process.stderr else []
+        return None, None, f"failed: {error[-1] if error else status}"
+    return elapsed, usage.ru_maxrss / 1024, "ok"
+
+
+def ours_command(scenario: Scenario, work: Path) -> list[str]:
+    template = {"online_retail": _OR_CONFIG, "baskets": _BASKETS_CONFIG, "synthetic": _SYNTHETIC_CONFIG}
+    config = work / "config.toml"
+    config.write_text(template[scenario.kind].format(input=scenario.input))
+    sets = [f"mine.min_support={scenario.min_support}", f"mine.max_len={scenario.max_len or 'none'}",
+            "gates.enabled=false", "mine.max_itemsets=20000000"]
+    command = [sys.executable, "-m", "pipeline", "-q", "run", "--config", str(config), "--output", str(work / "out")]
+    for item in sets:
+        command += ["--set", item]
+    return command
+
+
+def baseline_command(scenario: Scenario, work: Path) -> list[str]:
+    command = [sys.executable, str(ROOT / "benchmarks" / "baseline_mlxtend.py"), str(scenario.input),
+               str(work / "baseline.parquet"), "--min-support", str(scenario.min_support)]
+    if scenario.max_len is not None:
+        command += ["--max-len", str(scenario.max_len)]
+    if scenario.kind == "baskets":
+        command += ["--format", "baskets", "--delimiter", " "]
+    return command
+
+
+def mining_times(scenario: Scenario, repeats: int, work: Path) -> dict[str, float | None]:
+    """Median seconds of the mining stage: ours, mlxtend through our code, bare pyfim."""
+    import fim
+    import numpy as np
+
+    from pipeline.config import load_config
+    from pipeline.inputs import prepare_inputs
+    from pipeline.itemsets import frequent_itemsets, min_count_for
+
+    ours_command(scenario, work)  # writes the config
+    values = {"mine.min_support": scenario.min_support, "mine.max_len": scenario.max_len,
+              "mine.max_itemsets": 20_000_000, "gates.enabled": False}
+    config = load_config(work / "config.toml", values=values)
+    baskets = prepare_inputs(config).baskets
+    matrix = baskets.matrix.tocsr()
+    transactions = [row.tolist() for row in np.split(matrix.indices, matrix.indptr[1:-1])]
+    min_count = min_count_for(config.mine, baskets.count)
+
+    def median(run: object) -> float:
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            run()  # type: ignore[operator]
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    result: dict[str, float | None] = {
+        "baskets": float(baskets.count),
+        "itemsets": float(len(frequent_itemsets(baskets, config.mine))),
+        "mining_ours_s": median(lambda: frequent_itemsets(baskets, config.mine)),
+        "mining_pyfim_s": median(
+            lambda: fim.fpgrowth(transactions, supp=-min_count, zmax=scenario.max_len or 1 << 16, report="a")
+        ),
+        "mining_mlxtend_s": None,
+    }
+    if scenario.baseline:
+        mlxtend = config.mine.model_copy(update={"engine": "mlxtend"})
+        result["mining_mlxtend_s"] = median(lambda: frequent_itemsets(baskets, mlxtend))
+    return result
+
+
+def run_scenario(scenario: Scenario, repeats: int, timeout: float) -> None:
+    if scenario.kind == "synthetic" and not scenario.input.exists():
+        from synthetic import synthetic_lines, write_parquet
+
+        CACHE.mkdir(exist_ok=True)
+        write_parquet(scenario.input, synthetic_lines(scenario.synthetic_baskets, 50_000))
+    if not scenario.input.exists():
+        scenario.results["skipped"] = f"{scenario.input} not present"
+        return
+    with tempfile.TemporaryDirectory() as directory:
+        work = Path(directory)
+        runs = [measure_process(ours_command(scenario, work), timeout) for _ in range(repeats)]
+        ok = [r for r in runs if r[0] is not None]
+        scenario.results["lines"] = _lines(scenario)
+        scenario.results["ours_s"] = statistics.median(r[0] for r in ok) if ok else None
+        scenario.results["ours_rss_mb"] = statistics.median(r[1] for r in ok) if ok else None
+        scenario.results["ours_status"] = runs[-1][2]
+        if scenario.baseline:
+            base = [measure_process(baseline_command(scenario, work), timeout) for _ in range(repeats)]
+            done = [r for r in base if r[0] is not None]
+            scenario.results["baseline_s"] = statistics.median(r[0] for r in done) if done else None
+            scenario.results["baseline_rss_mb"] = statistics.median(r[1] for r in done) if done else None
+            scenario.results["baseline_status"] = base[-1][2]
+        else:
+            scenario.results["baseline_status"] = "not run (see docs/performance.md)"
+        if scenario.mining:
+            scenario.results.update(mining_times(scenario, repeats, work))
+
+
+def _lines(scenario: Scenario) -> int | None:
+    if scenario.kind == "synthetic":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(scenario.input).metadata.num_rows
+    return None
+
+
+def markdown(found: list[Scenario]) -> str:
+    def fmt(value: object, digits: int = 2) -> str:
+        return "–" if value is None else f"{value:,.{digits}f}" if isinstance(value, float) else str(value)
+
+    def ratio(a: object, b: object) -> str:
+        return f"{b / a:.1f}×" if isinstance(a, float) and isinstance(b, float) and a > 0 else "–"
+
+    rows = [
+        "| scenario | ours s | ours RSS MB | baseline s | baseline RSS MB | end-to-end speed-up | "
+        "mining ours s | mining mlxtend s | mining pyfim s | mining vs mlxtend | mining / pyfim |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in found:
+        r = s.results
+        if "skipped" in r:
+            rows.append(f"| {s.name} | skipped: {r['skipped']} |" + " |" * 9)
+            continue
+        ours, base = r.get("ours_s"), r.get("baseline_s")
+        mo, mm, mp = r.get("mining_ours_s"), r.get("mining_mlxtend_s"), r.get("mining_pyfim_s")
+        baseline = fmt(base) if base is not None else str(r.get("baseline_status"))
+        per_pyfim = f"{mo / mp:.2f}" if isinstance(mo, float) and isinstance(mp, float) and mp > 0 else "–"
+        rows.append(
+            f"| {s.name} | {fmt(ours)} | {fmt(r.get('ours_rss_mb'), 0)} | {baseline} | "
+            f"{fmt(r.get('baseline_rss_mb'), 0)} | {ratio(ours, base)} | {fmt(mo, 3)} | {fmt(mm, 3)} | "
+            f"{fmt(mp, 3)} | {ratio(mo, mm)} | {per_pyfim} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+def plot_scaling(found: list[Scenario], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = [(s.results["lines"], s.results["ours_s"]) for s in found
+              if s.kind == "synthetic" and s.results.get("ours_s") and s.results.get("lines")]
+    if len(points) < 2:
+        return
+    lines, seconds = zip(*sorted(points), strict=True)
+    figure, axis = plt.subplots(figsize=(6, 4))
+    axis.loglog(lines, seconds, "o-", label="basket run, end to end")
+    axis.loglog(lines, [seconds[0] * n / lines[0] for n in lines], "--", color="grey", label="linear (slope 1)")
+    axis.set_xlabel("order lines (synthetic, Parquet)")
+    axis.set_ylabel("wall time, s (median)")
+    axis.grid(True, which="both", alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Benchmark basket run against mlxtend and pyfim.")
+    parser.add_argument("--quick", action="store_true", help="only the quick scenarios (under a minute)")
+    parser.add_argument("--repeats", type=int, default=None, help="runs per measurement (default 3, quick 1)")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds before a process is killed")
+    parser.add_argument("--only", help="run scenarios whose name contains this text")
+    args = parser.parse_args()
+    repeats = args.repeats or (1 if args.quick else 3)
+    found = [s for s in scenarios() if (s.quick or not args.quick) and (not args.only or args.only in s.name)]
+    for scenario in found:
+        run_scenario(scenario, repeats, args.timeout)
+        sys.stdout.write(f"{scenario.name}: {json.dumps(scenario.results)}\n")
+        sys.stdout.flush()
+    RESULTS.mkdir(exist_ok=True)
+    suffix = "-quick" if args.quick else ""
+    (RESULTS / f"results{suffix}.json").write_text(
+        json.dumps([{**asdict(s), "input": str(s.input)} for s in found], indent=2) + "\n"
+    )
+    table = markdown(found)
+    (RESULTS / f"results{suffix}.md").write_text(table)
+    if not args.quick:
+        plot_scaling(found, ROOT / "docs" / "performance_scaling.png")
+    sys.stdout.write(table)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    main()
