@@ -212,3 +212,28 @@ def test_rule_filters_hold(groups: list[set[str]], min_confidence: float, min_li
     itemsets = frequent_itemsets(baskets, MineConfig(min_count=1, max_len=3))
     rules = association_rules(itemsets, RulesConfig(min_confidence=min_confidence, min_lift=min_lift))
     assert (rules["confidence"] >= min_confidence).all() and (rules["lift"] > min_lift).all()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("min_support, max_len", [(0.01, 3), (0.008, None)])
+def test_engines_give_identical_rules_on_the_sample(sample_baskets: Baskets, min_support: float, max_len: int | None) -> None:
+    outputs = []
+    for engine in ("fim", "mlxtend"):
+        itemsets = frequent_itemsets(sample_baskets, MineConfig(min_support=min_support, max_len=max_len, engine=engine))
+        rules = association_rules(itemsets, RulesConfig(min_confidence=0.0, min_lift=0.0))
+        outputs.append((itemsets, rules))
+    (fim_sets, fim_rules), (ml_sets, ml_rules) = outputs
+    assert np.array_equal(fim_sets.codes, ml_sets.codes) and np.array_equal(fim_sets.count, ml_sets.count)
+    pd.testing.assert_frame_equal(fim_rules, ml_rules)
+    assert len(fim_rules) > 100
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (SHARED / "fimi" / "retail.dat").exists(), reason="../shared/datasets not present")
+def test_engines_agree_on_fimi_retail() -> None:
+    config = load_config(values={"input.paths": [str(SHARED / "fimi" / "retail.dat")], "input.format": "baskets",
+                                 "input.delimiter": " ", "clean.max_basket_size": None})
+    baskets = prepare_inputs(config).baskets
+    found = [frequent_itemsets(baskets, MineConfig(min_support=0.005, max_len=None, engine=e)) for e in ("fim", "mlxtend")]
+    assert np.array_equal(found[0].codes, found[1].codes) and np.array_equal(found[0].count, found[1].count)
+    assert len(found[0]) > 500
