@@ -246,6 +246,14 @@ def normalise_ids(ids: pd.Series, id_case: str) -> pd.Series:
     The catalog and every config id list go through this too, so that
     ``" 85123a"`` in an export matches ``85123A`` in the catalog.
     """
+    if isinstance(ids.dtype, pd.CategoricalDtype):
+        # Normalise the few categories, not every line; categories that become
+        # equal ("B2B " and "B2B") merge.
+        categories = normalise_ids(pd.Series(ids.cat.categories), id_case)
+        merged, names = pd.factorize(categories)
+        # Code -1 (missing) picks the appended -1: missing stays missing.
+        codes = np.append(merged, -1)[ids.cat.codes.to_numpy()]
+        return pd.Series(pd.Categorical.from_codes(codes, categories=names), index=ids.index, name=ids.name)
     text = ids.astype(TEXT).str.strip()
     text = text.mask(text == "")
     if id_case == "upper":

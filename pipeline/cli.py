@@ -132,7 +132,7 @@ def validate_command(**options: Any) -> None:
     lines = [
         "Inputs are usable.",
         *(f"  read {f.path}: {f.rows:,} rows" for f in inputs.files),
-        f"  rows kept         {len(cleaned.lines):>10,}",
+        f"  rows kept         {inputs.baskets.lines:>10,}",
         f"  rows rejected     {len(cleaned.rejects):>10,}",
         *(f"    {reason:<22}{n:>10,}" for reason, n in cleaned.counts.items() if n),
         f"  baskets           {inputs.baskets.count:>10,}",

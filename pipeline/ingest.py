@@ -118,7 +118,11 @@ def _read_table(path: Path, config: InputConfig) -> pd.DataFrame:
     for column in CANONICAL_COLUMNS:
         if column not in frame.columns:
             frame[column] = pd.Series(pd.NA, index=frame.index, dtype=TEXT)
-        elif column in ("order_id", "product_id", "customer_id", "segment"):
+        elif column == "segment":
+            # A handful of values (country, B2B/B2C) on every line: a category
+            # is one byte a line where text is tens.
+            frame[column] = as_ids(frame[column]).astype("category")
+        elif column in ("order_id", "product_id", "customer_id"):
             frame[column] = as_ids(frame[column])
     frame = frame[list(CANONICAL_COLUMNS)]
     first_row = 1 if path.name.lower().endswith(_PARQUET_SUFFIXES) else 2

@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -41,7 +41,12 @@ class StageTimer:
 
 @dataclass(frozen=True)
 class PreparedInputs:
-    """Everything read and cleaned, ready for mining."""
+    """Everything read and cleaned, ready for mining.
+
+    ``cleaned.lines`` is emptied (its columns kept) once the baskets are built:
+    at 30 million lines it holds gigabytes that mining needs more, and nothing
+    after the baskets reads it. ``baskets.lines`` keeps the count.
+    """
 
     files: list[InputFile]
     cleaned: CleanResult
@@ -69,6 +74,7 @@ def prepare_inputs(config: Config, stage: StageTimer | None = None) -> PreparedI
         files.append(InputFile(str(path), path.stat().st_size, file_sha256(path), len(catalog)))
     with stage("baskets"):
         baskets = baskets_from_lines(cleaned.lines)
+    cleaned = replace(cleaned, lines=cleaned.lines.head(0).copy())
     if baskets.count == 0:
         names = ", ".join(f.path for f in files[: len(files) - (catalog is not None)])
         if cleaned.rows_in == 0:

@@ -98,7 +98,10 @@ def frequent_itemsets(baskets: Baskets, config: MineConfig) -> Itemsets:
         itemsets = _itemsets([], [], frequent, baskets.count, min_count)
     else:
         matrix = baskets.matrix[:, frequent].tocsr()
-        flat, bounds = matrix.indices.tolist(), matrix.indptr.tolist()
+        # One shared Python int per product instead of one per basket line:
+        # at 30 million lines that is a gigabyte less.
+        shared = np.array(range(matrix.shape[1]), dtype=object)
+        flat, bounds = shared[matrix.indices].tolist(), matrix.indptr.tolist()
         transactions = [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
         # pyfim omits itemsets made only of products that are in every
         # transaction; one empty transaction changes no count and avoids that.

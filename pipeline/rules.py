@@ -23,6 +23,7 @@ Measures, with ``n`` baskets and counts ``n(X)``:
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -39,17 +40,29 @@ def association_rules(itemsets: Itemsets, config: RulesConfig) -> pd.DataFrame:
     Columns: ``antecedent`` (row number in ``itemsets``), ``consequent``
     (product code), the three counts and the measures, plus
     ``consequent_support`` for the ranking. Ordered by antecedent row, then
-    consequent.
+    consequent. Candidates are filtered block by block (one itemset length and
+    consequent position at a time), so memory follows the rules kept, not the
+    candidates: long itemsets give many candidates and few survivors.
     """
-    antecedent, consequent, pair = _candidates(itemsets)
     n = float(max(itemsets.baskets, 1))
+    item_count = _item_counts(itemsets)
+    item_support = item_count / n
+    empty = np.empty(0, np.int64)
+    kept: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = [(empty, empty, empty)]
+    candidates = 0
+    for antecedent, consequent, pair in _candidates(itemsets):
+        candidates += pair.size
+        confidence = pair / itemsets.count[antecedent]
+        lift = confidence / item_support[consequent]
+        keep = (confidence >= config.min_confidence) & (lift > config.min_lift)
+        kept.append((antecedent[keep], consequent[keep], pair[keep]))
+    antecedent, consequent, pair = (np.concatenate(column) for column in zip(*kept, strict=True))
     antecedent_count = itemsets.count[antecedent]
-    consequent_count = _item_counts(itemsets)[consequent]
+    consequent_count = item_count[consequent]
+    consequent_support = consequent_count / n
     support = pair / n
     confidence = pair / np.maximum(antecedent_count, 1)
-    consequent_support = consequent_count / n
     with np.errstate(divide="ignore", invalid="ignore"):
-        lift = confidence / consequent_support
         conviction = np.where(confidence < 1, (1 - consequent_support) / (1 - confidence), np.nan)
     rules = pd.DataFrame(
         {
@@ -60,15 +73,13 @@ def association_rules(itemsets: Itemsets, config: RulesConfig) -> pd.DataFrame:
             "pair_count": pair,
             "support": support,
             "confidence": confidence,
-            "lift": lift,
+            "lift": confidence / consequent_support,
             "leverage": support - (antecedent_count / n) * consequent_support,
             "conviction": conviction,
             "consequent_support": consequent_support,
         }
     )
-    candidates = len(rules)
-    keep = (rules["confidence"] >= config.min_confidence) & (rules["lift"] > config.min_lift)
-    rules = rules[keep].sort_values(["antecedent", "consequent"], kind="stable", ignore_index=True)
+    rules = rules.sort_values(["antecedent", "consequent"], kind="stable", ignore_index=True)
     log.info(
         "rules: %d of %d candidate rules pass confidence >= %g and lift > %g",
         len(rules),
@@ -79,19 +90,16 @@ def association_rules(itemsets: Itemsets, config: RulesConfig) -> pd.DataFrame:
     return rules
 
 
-def _candidates(itemsets: Itemsets) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(antecedent row, consequent code, pair count) of every rule of every itemset."""
-    antecedents, consequents, pairs = [np.empty(0, np.int64)], [np.empty(0, np.int64)], [np.empty(0, np.int64)]
+def _candidates(itemsets: Itemsets) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(antecedent row, consequent code, pair count) of the rules of each itemset length and position."""
     for size in range(2, int(itemsets.length.max(initial=0)) + 1):
         rows = np.flatnonzero(itemsets.length == size)
         table = np.flatnonzero(itemsets.length == size - 1)
         members = itemsets.codes[rows, :size]
         for position in range(size):
             rest = np.delete(members, position, axis=1)
-            antecedents.append(table[_find_rows(itemsets.codes[table, : size - 1], rest)])
-            consequents.append(members[:, position].astype(np.int64))
-            pairs.append(itemsets.count[rows])
-    return np.concatenate(antecedents), np.concatenate(consequents), np.concatenate(pairs)
+            antecedent = table[_find_rows(itemsets.codes[table, : size - 1], rest)]
+            yield antecedent, members[:, position].astype(np.int64), itemsets.count[rows]
 
 
 def _find_rows(table: np.ndarray, queries: np.ndarray) -> np.ndarray:

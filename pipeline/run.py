@@ -99,7 +99,7 @@ def _run_locked(config: Config, output_dir: Path, force: bool) -> RunResult:
             "rows_in": cleaned.rows_in,
             "rejected": cleaned.counts,
             "rows_rejected": len(cleaned.rejects),
-            "rows_clean": len(cleaned.lines),
+            "rows_clean": baskets.lines,
             "baskets": baskets.count,
             "products": len(baskets.items),
             "min_count": itemsets.min_count,

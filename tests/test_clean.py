@@ -7,9 +7,11 @@ from datetime import date, datetime
 
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from conftest import DIRTY_LINES, WHOLESALE_PRODUCTS, Export, clean_orders
-from pipeline.clean import REASONS, clean_transactions
+from pipeline.clean import REASONS, clean_transactions, normalise_ids
 from pipeline.config import CleanConfig, Config
 from pipeline.ingest import read_transactions
 
@@ -117,3 +119,16 @@ def test_clean_lines_have_parsed_types(config: Config) -> None:
 def test_basket_cap_counts_distinct_products(config: Config, cap: int, rejected: int) -> None:
     _, result = _clean(config, max_basket_size=cap)
     assert result.counts["oversized_basket"] == rejected
+
+
+@given(st.lists(st.one_of(st.none(), st.sampled_from(["B2B", " B2B", "b2b ", "", "  ", "UK", "uk"])), max_size=30))
+@pytest.mark.parametrize("id_case", ["keep", "upper"])
+def test_categorical_columns_normalise_like_text(id_case: str, values: list[str | None]) -> None:
+    """Segments are read as categories; normalising the categories must give the text answer."""
+    as_text = normalise_ids(pd.Series(values, dtype="object"), id_case)
+    as_category = normalise_ids(pd.Series(values, dtype="category"), id_case)
+    assert isinstance(as_category.dtype, pd.CategoricalDtype)
+    assert as_category.astype(object).where(as_category.notna(), None).tolist() == (
+        as_text.astype(object).where(as_text.notna(), None).tolist()
+    )
+    assert as_category.cat.categories.is_unique
