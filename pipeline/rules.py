@@ -9,97 +9,147 @@ antecedent is itself one of the itemsets: rules refer to it by its row number
 The generation is vectorised over each itemset length: millions of itemsets
 take seconds.
 
-Measures, with ``n`` baskets and counts ``n(X)``:
+Three filters make the rules trustworthy, as in R's arules:
 
-- support    = n(A u C) / n
-- confidence = n(A u C) / n(A)
-- lift       = confidence / (n(C) / n)
-- leverage   = support - n(A) n(C) / n^2
-- conviction = (1 - n(C)/n) / (1 - confidence); NaN (published as null) when
-  confidence = 1: infinite, the consequent is never missing when the
-  antecedent is there
+- ``rules.min_confidence`` and ``rules.min_lift``;
+- ``rules.drop_redundant``: a rule is redundant when a more general rule
+  (same consequent, antecedent a proper subset, the empty one included) has at
+  least the same confidence: the extra products add nothing (arules'
+  ``is.redundant``);
+- ``rules.max_p_value``: Fisher's exact test, corrected for the number of
+  rules tested (``rules.p_adjust``), must reject independence.
+
+The measures are in :mod:`pipeline.measures` and ``docs/measures.md``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from pipeline.config import RulesConfig
 from pipeline.itemsets import Itemsets
+from pipeline.measures import adjust_p_values, fisher_p_values, interest_measures
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class _Block:
+    """The candidate rules of the itemsets of one length.
+
+    Column ``p`` of each matrix is the rule whose consequent is the itemset's
+    ``p``-th product: ``without[:, p]`` is the position of its antecedent (the
+    itemset minus that product) among the itemsets one shorter.
+    """
+
+    rows: np.ndarray  # itemset rows, shape (k,)
+    members: np.ndarray  # their product codes, shape (k, size)
+    without: np.ndarray  # antecedent positions among the shorter itemsets, shape (k, size)
+    shorter: np.ndarray  # itemset rows of the shorter itemsets
+
+
 def association_rules(itemsets: Itemsets, config: RulesConfig) -> pd.DataFrame:
-    """Rules with ``confidence >= rules.min_confidence`` and ``lift > rules.min_lift``.
+    """Rules that pass every configured filter, with their counts and measures.
 
     Columns: ``antecedent`` (row number in ``itemsets``), ``consequent``
-    (product code), the three counts and the measures, plus
-    ``consequent_support`` for the ranking. Ordered by antecedent row, then
-    consequent. Candidates are filtered block by block (one itemset length and
-    consequent position at a time), so memory follows the rules kept, not the
-    candidates: long itemsets give many candidates and few survivors.
+    (product code), the three counts, every measure of
+    :func:`pipeline.measures.interest_measures`, ``p_value`` and
+    ``p_value_adjusted`` (NaN unless ``rules.max_p_value`` is set). Ordered by
+    antecedent row, then consequent.
+    Candidates are filtered block by block (one itemset length at a time), so
+    memory follows the rules kept, not the candidates.
     """
-    n = float(max(itemsets.baskets, 1))
+    n = max(itemsets.baskets, 1)
     item_count = _item_counts(itemsets)
-    item_support = item_count / n
     empty = np.empty(0, np.int64)
     kept: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = [(empty, empty, empty)]
-    candidates = 0
-    for antecedent, consequent, pair in _candidates(itemsets):
-        candidates += pair.size
+    candidates = redundant_total = 0
+    # Per rule of the previous length: the best confidence of it or of a generalisation.
+    best_general: np.ndarray | None = None
+    for block in _blocks(itemsets):
+        antecedent = block.shorter[block.without]
+        pair = np.repeat(itemsets.count[block.rows][:, None], block.members.shape[1], axis=1)
         confidence = pair / itemsets.count[antecedent]
-        lift = confidence / item_support[consequent]
-        keep = (confidence >= config.min_confidence) & (lift > config.min_lift)
-        kept.append((antecedent[keep], consequent[keep], pair[keep]))
+        consequent_support = item_count[block.members] / n
+        keep = (confidence >= config.min_confidence) & (confidence / consequent_support > config.min_lift)
+        candidates += confidence.size
+        if config.drop_redundant:
+            general = _general_confidence(block, best_general, consequent_support)
+            best_general = np.maximum(confidence, general)
+            redundant_total += int((keep & (general >= confidence)).sum())
+            keep &= general < confidence
+        kept.append((antecedent[keep], block.members[keep].astype(np.int64), pair[keep]))
     antecedent, consequent, pair = (np.concatenate(column) for column in zip(*kept, strict=True))
-    antecedent_count = itemsets.count[antecedent]
-    consequent_count = item_count[consequent]
-    consequent_support = consequent_count / n
-    support = pair / n
-    confidence = pair / np.maximum(antecedent_count, 1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        conviction = np.where(confidence < 1, (1 - consequent_support) / (1 - confidence), np.nan)
+    order = np.lexsort([consequent, antecedent])
+    antecedent, consequent, pair = antecedent[order], consequent[order], pair[order]
+    counts = {"antecedent_count": itemsets.count[antecedent], "consequent_count": item_count[consequent]}
     rules = pd.DataFrame(
         {
             "antecedent": antecedent,
             "consequent": consequent,
-            "antecedent_count": antecedent_count,
-            "consequent_count": consequent_count,
+            **counts,
             "pair_count": pair,
-            "support": support,
-            "confidence": confidence,
-            "lift": confidence / consequent_support,
-            "leverage": support - (antecedent_count / n) * consequent_support,
-            "conviction": conviction,
-            "consequent_support": consequent_support,
+            **interest_measures(n, counts["antecedent_count"], counts["consequent_count"], pair),
         }
     )
-    rules = rules.sort_values(["antecedent", "consequent"], kind="stable", ignore_index=True)
+    rules["consequent_support"] = rules["consequent_count"] / n
+    tested = len(rules)
+    if config.max_p_value is None:
+        # Fisher's test costs tens of microseconds a rule: only when asked for.
+        rules["p_value"] = rules["p_value_adjusted"] = np.nan
+    else:
+        rules["p_value"] = fisher_p_values(n, counts["antecedent_count"], counts["consequent_count"], pair)
+        rules["p_value_adjusted"] = adjust_p_values(rules["p_value"].to_numpy(), config.p_adjust)
+        rules = rules[rules["p_value_adjusted"] <= config.max_p_value].reset_index(drop=True)
     log.info(
-        "rules: %d of %d candidate rules pass confidence >= %g and lift > %g",
+        "rules: %d of %d candidate rules kept (confidence >= %g and lift > %g; %s; %s)",
         len(rules),
         candidates,
         config.min_confidence,
         config.min_lift,
+        f"{redundant_total} redundant dropped" if config.drop_redundant else "redundant kept",
+        f"{tested - len(rules)} not significant at p <= {config.max_p_value:g}, {config.p_adjust or 'no'} correction"
+        if config.max_p_value is not None
+        else "no significance filter",
     )
     return rules
 
 
-def _candidates(itemsets: Itemsets) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """(antecedent row, consequent code, pair count) of the rules of each itemset length and position."""
+def _general_confidence(block: _Block, best_shorter: np.ndarray | None, consequent_support: np.ndarray) -> np.ndarray:
+    """For each candidate, the best confidence of a more general rule with the same consequent.
+
+    The empty antecedent's confidence is the consequent's support. Dropping
+    product ``q`` from the antecedent of the rule with consequent ``p`` gives a
+    rule of the shorter itemset without ``q``, in which the consequent sits at
+    position ``p`` or ``p - 1``; its best generalisation was computed one
+    length earlier, so one step covers every proper subset.
+    """
+    general = consequent_support.copy()
+    size = block.members.shape[1]
+    if best_shorter is None:
+        return general
+    for p in range(size):
+        for q in range(size):
+            if q != p:
+                candidate = best_shorter[block.without[:, q], p - (p > q)]
+                np.maximum(general[:, p], candidate, out=general[:, p])
+    return general
+
+
+def _blocks(itemsets: Itemsets) -> Iterator[_Block]:
+    """The candidate rules of each itemset length from 2 up, in order."""
     for size in range(2, int(itemsets.length.max(initial=0)) + 1):
         rows = np.flatnonzero(itemsets.length == size)
-        table = np.flatnonzero(itemsets.length == size - 1)
+        shorter = np.flatnonzero(itemsets.length == size - 1)
         members = itemsets.codes[rows, :size]
-        for position in range(size):
-            rest = np.delete(members, position, axis=1)
-            antecedent = table[_find_rows(itemsets.codes[table, : size - 1], rest)]
-            yield antecedent, members[:, position].astype(np.int64), itemsets.count[rows]
+        table = itemsets.codes[shorter, : size - 1]
+        without = np.stack([_find_rows(table, np.delete(members, q, axis=1)) for q in range(size)], axis=1)
+        yield _Block(rows, members, without, shorter)
 
 
 def _find_rows(table: np.ndarray, queries: np.ndarray) -> np.ndarray:

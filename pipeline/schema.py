@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import pandas as pd
 import pyarrow as pa
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 #: The pandas dtype of every id and text column inside the pipeline: pyarrow
 #: strings with ``pd.NA`` for missing (pandas 3's default ``str`` uses NaN).
@@ -48,6 +48,13 @@ RULES = pa.schema(
         pa.field("consequent_count", pa.int64(), nullable=False),
         pa.field("leverage", pa.float64(), nullable=False),
         pa.field("conviction", pa.float64()),
+        pa.field("all_confidence", pa.float64(), nullable=False),
+        pa.field("kulczynski", pa.float64(), nullable=False),
+        pa.field("jaccard", pa.float64(), nullable=False),
+        pa.field("certainty", pa.float64()),
+        pa.field("zhang", pa.float64()),
+        pa.field("p_value", pa.float64()),
+        pa.field("p_value_adjusted", pa.float64()),
         pa.field("consequent_price", pa.float64()),
     ]
 )
