@@ -18,6 +18,7 @@ import pandas as pd
 
 from pipeline.config import Config, load_config
 from pipeline.errors import ConfigError, PipelineError
+from pipeline.evaluate import evaluate, write_evaluation
 from pipeline.inputs import prepare_inputs
 from pipeline.logs import configure_logging
 from pipeline.lookup import offers_for_cart, offers_for_item
@@ -177,6 +178,40 @@ def recommend_command(
         click.echo("No offers.")
     else:
         click.echo(offers[columns].to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+
+
+@main.command(
+    "evaluate",
+    epilog="""\b
+Examples:
+  basket evaluate --config configs/default.toml
+  basket evaluate -c configs/default.toml --cutoff 2011-11-15 --out reports/eval --json
+""",
+)
+@config_options
+@click.option("--cutoff", metavar="DATE", help="Train on orders before this date, test on the rest. "
+              "Sets evaluate.cutoff (default: the last evaluate.test_share of orders are the test).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where to write evaluation.parquet and evaluation.json (default: OUTPUT/evaluation).")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+def evaluate_command(cutoff: str | None, out_dir: Path | None, as_json: bool, **options: Any) -> None:
+    """Replay later orders as carts against rules mined on earlier ones: hit rate, coverage, attach value."""
+    if cutoff:
+        options["overrides"] = (*options["overrides"], f"evaluate.cutoff={cutoff}")
+    config = build_config(**options)
+    evaluation = evaluate(config)
+    written = write_evaluation(evaluation, out_dir or Path(config.output.dir) / "evaluation")
+    if as_json:
+        click.echo((written / "evaluation.json").read_text().rstrip())
+        return
+    click.echo(
+        f"Trained on {evaluation.train_orders:,} orders before {evaluation.cutoff:%Y-%m-%d %H:%M}; "
+        f"replayed {evaluation.carts:,} carts of {evaluation.test_orders:,} later orders, "
+        f"{evaluation.k} offers each."
+    )
+    shown = evaluation.metrics.drop(columns=["k", "carts", "aov"]).set_index("strategy")
+    click.echo(shown.to_string(float_format=lambda x: f"{x:.4f}"))
+    click.echo(f"Average test order value {evaluation.metrics['aov'].iloc[0]:.2f}. Written to {written}/")
 
 
 @main.command(

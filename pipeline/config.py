@@ -180,6 +180,19 @@ class GatesConfig(_Section):
     max_product_change: float | None = Field(0.5, ge=0, le=1)
 
 
+class EvaluateConfig(_Section):
+    """The time-based hold-out of ``basket evaluate``."""
+
+    cutoff: datetime | date | None = None
+    test_share: float = Field(0.2, gt=0, lt=1)
+    max_orders: int | None = Field(5000, ge=1)
+
+    @field_validator("cutoff", mode="before")
+    @classmethod
+    def _cutoff(cls, value: Any) -> Any:
+        return _date_or_instant(value)
+
+
 class Config(_Section):
     """Everything one run needs. Build it with :func:`load_config`."""
 
@@ -192,22 +205,27 @@ class Config(_Section):
     rank: RankConfig = RankConfig()
     output: OutputConfig = OutputConfig()
     gates: GatesConfig = GatesConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
     as_of: datetime | date | None = None
 
     @field_validator("as_of", mode="before")
     @classmethod
-    def _date_or_instant(cls, value: Any) -> Any:
-        """'2011-11-30' is a day (up to its end); '2011-11-30T00:00' an instant."""
-        if isinstance(value, str) and len(value.strip()) == 10:
-            return date.fromisoformat(value.strip())
-        if isinstance(value, str):
-            return datetime.fromisoformat(value.strip())
-        return value
+    def _as_of(cls, value: Any) -> Any:
+        return _date_or_instant(value)
 
     def fingerprint(self) -> str:
         """SHA-256 of the canonical JSON form: equal configs hash equal."""
         payload = json.dumps(self.model_dump(mode="json"), sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _date_or_instant(value: Any) -> Any:
+    """'2011-11-30' is a day; '2011-11-30T00:00' an instant; 'none' is left for ``_none_word``."""
+    if not isinstance(value, str) or value.strip().lower() == "none":
+        return value
+    if len(value.strip()) == 10:
+        return date.fromisoformat(value.strip())
+    return datetime.fromisoformat(value.strip())
 
 
 def load_config(

@@ -26,6 +26,10 @@ from pipeline.recommendations import ALL_SEGMENTS
 
 #: Carts larger than this are cut to their first products: 2^n subsets grow fast.
 MAX_CART_KEYS = 20_000
+#: How the cart block orders the rules that match a cart: best score first, ties
+#: to the more confident, then the more specific rule, then by product id.
+CART_ORDER = ("score", "confidence", "lift", "antecedent_size", "consequent")
+CART_ASCENDING = (False, False, False, False, True)
 
 
 def run_manifest(output_dir: Path) -> dict[str, Any]:
@@ -62,10 +66,7 @@ def offers_for_cart(
     table = _read(output_dir, keys, segment)
     table = table[~table["consequent"].isin(products)]
     table = table.sort_values(
-        ["score", "confidence", "lift", "antecedent_size", "consequent"],
-        ascending=[False, False, False, False, True],
-        na_position="last",
-        kind="stable",
+        list(CART_ORDER), ascending=list(CART_ASCENDING), na_position="last", kind="stable"
     ).drop_duplicates("consequent")
     return table.head(limit or manifest["config"]["output"]["top_k"]).reset_index(drop=True)
 

@@ -84,6 +84,25 @@ REJECTS = pa.schema(
     ]
 )
 
+#: ``basket evaluate``: one row per strategy (see pipeline/evaluate.py).
+EVALUATION = pa.schema(
+    [
+        pa.field("strategy", pa.string(), nullable=False),
+        pa.field("k", pa.int32(), nullable=False),
+        pa.field("carts", pa.int64(), nullable=False),
+        pa.field("hit_rate", pa.float64(), nullable=False),
+        pa.field("precision", pa.float64(), nullable=False),
+        pa.field("carts_with_offer", pa.float64(), nullable=False),
+        pa.field("orders_with_offer", pa.float64(), nullable=False),
+        pa.field("coverage", pa.float64(), nullable=False),
+        pa.field("offers_per_cart", pa.float64(), nullable=False),
+        pa.field("attach_value", pa.float64(), nullable=False),
+        pa.field("attach_margin", pa.float64()),
+        pa.field("aov", pa.float64(), nullable=False),
+        pa.field("attach_value_share", pa.float64(), nullable=False),
+    ]
+)
+
 TABLES: dict[str, pa.Schema] = {
     "recommendations": RECOMMENDATIONS,
     "rules": RULES,

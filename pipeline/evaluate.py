@@ -1,0 +1,305 @@
+"""Would the offers have sold? A time-based hold-out of the whole pipeline.
+
+Orders before a cut-off train the pipeline exactly as ``basket run`` would
+(same cleaning, mining, filters, margins and top-k). Every later order with
+two or more products is replayed as carts: each of its products in turn is
+held out (the target) and the others are the cart. The cart gets offers the
+way the storefront's cart block does (:mod:`pipeline.lookup`): every rule
+whose antecedent is inside the cart, each product not in the cart keeping its
+best rule, the best ``output.top_k``. A hit is an offer of the held-out
+product: a product the customer really bought next to that cart.
+
+Strategies compared on the same carts: the rules ranked by ``rank.by``, by
+lift and by expected margin, and a best-sellers baseline (the most bought
+products of the training period not already in the cart). Metrics, per
+strategy:
+
+- ``hit_rate``: share of carts whose held-out product was offered (hit rate@k);
+- ``precision``: hits / (k x carts) (precision@k);
+- ``carts_with_offer``, ``orders_with_offer``: share of carts, and of orders
+  (any of its carts), that get at least one offer;
+- ``coverage``: distinct products ever offered / products in the catalog
+  (or sold in training when there is no catalog);
+- ``attach_value``, ``attach_margin``: price and catalog margin of the hits
+  (one unit), per cart: the simulated extra revenue and margin if every hit
+  sold; ``attach_value_share`` is ``attach_value`` over the average test order
+  value (the AOV uplift the offers could bring).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from pipeline.baskets import Baskets, baskets_from_lines, itemset_labels
+from pipeline.catalog import read_catalog
+from pipeline.clean import clean_transactions
+from pipeline.config import Config, RankConfig
+from pipeline.errors import InputDataError, OutputError
+from pipeline.ingest import read_transactions
+from pipeline.itemsets import Itemsets, frequent_itemsets
+from pipeline.lookup import CART_ASCENDING, CART_ORDER
+from pipeline.recommendations import rank_rules, top_recommendations
+from pipeline.rules import association_rules
+from pipeline.schema import EVALUATION, SCHEMA_VERSION, to_table
+
+log = logging.getLogger(__name__)
+
+BEST_SELLERS = "best-sellers"
+#: Strategies besides the configured ``rank.by``.
+_COMPARED = ("lift", "expected_margin")
+
+
+@dataclass(frozen=True)
+class Carts:
+    """The replayed carts: case ``i`` holds out ``target[i]`` of test order ``order[i]``.
+
+    ``case``/``item`` list each cart's products (training codes, ``-1`` for a
+    product never sold in training); ``target`` likewise.
+    """
+
+    order: np.ndarray
+    target: np.ndarray
+    target_price: np.ndarray
+    case: np.ndarray
+    item: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.order.size)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One row of metrics per strategy, and what they were measured on."""
+
+    metrics: pd.DataFrame
+    cutoff: datetime
+    train_orders: int
+    test_orders: int
+    carts: int
+    k: int
+
+
+def evaluate(config: Config) -> Evaluation:
+    """Train on orders before ``evaluate.cutoff``, replay the later ones as carts, score each strategy."""
+    raw, _ = read_transactions(config.input)
+    cleaned = clean_transactions(raw, config.clean, config.as_of, config.input.timestamp_format)
+    del raw
+    lines = cleaned.lines
+    started = lines.groupby("order_id", sort=False)["timestamp"].transform("min")
+    cutoff = _cutoff(config, started)
+    train_lines, test_lines = lines[started < cutoff], lines[started >= cutoff]
+    train = baskets_from_lines(train_lines)
+    if train.count == 0 or test_lines.empty:
+        raise InputDataError(
+            f"evaluate.cutoff {cutoff:%Y-%m-%d %H:%M}: {train.count} training and "
+            f"{test_lines['order_id'].nunique()} test orders; pick a cut-off inside the data"
+        )
+    catalog = read_catalog(config.catalog, config.clean.id_case)
+    carts = _carts(test_lines, train, catalog, config.evaluate.max_orders)
+    k = config.output.top_k
+    itemsets = frequent_itemsets(train, config.mine)
+    rules = association_rules(itemsets, config.rules)
+    labels = itemset_labels(itemsets.codes, itemsets.length, train.items)
+    margin = _margins(train, catalog)
+    rows = []
+    for by in dict.fromkeys((config.rank.by, *_COMPARED)):
+        variant = config.model_copy(update={"rank": RankConfig(by=by)})
+        ranked = rank_rules(rules, itemsets, labels, train.items, catalog, variant)
+        table = top_recommendations(ranked.rules, k, "evaluation")
+        offers = _rule_offers(table, itemsets, train, carts, k)
+        rows.append({"strategy": f"rules by {by}", **_metrics(offers, carts, k, margin, catalog, train)})
+    offers = _best_seller_offers(train, carts, k)
+    rows.append({"strategy": BEST_SELLERS, **_metrics(offers, carts, k, margin, catalog, train)})
+    metrics = pd.DataFrame(rows)
+    metrics.insert(1, "k", k)
+    metrics.insert(2, "carts", len(carts))
+    metrics["aov"] = _average_order_value(test_lines)
+    metrics["attach_value_share"] = metrics["attach_value"] / metrics["aov"]
+    evaluation = Evaluation(
+        metrics=metrics,
+        cutoff=cutoff,
+        train_orders=train.count,
+        test_orders=int(np.unique(carts.order).size),
+        carts=len(carts),
+        k=k,
+    )
+    log.info(
+        "evaluate: trained on %d orders before %s, replayed %d carts of %d later orders",
+        evaluation.train_orders,
+        cutoff,
+        evaluation.carts,
+        evaluation.test_orders,
+    )
+    return evaluation
+
+
+def write_evaluation(evaluation: Evaluation, directory: Path) -> Path:
+    """Write ``evaluation.parquet`` (schema ``EVALUATION``) and ``evaluation.json``; return the directory.
+
+    Each file is written beside its final name and renamed into place, so a
+    reader never sees half a file.
+    """
+    summary = {
+        "schema_version": SCHEMA_VERSION,
+        "cutoff": evaluation.cutoff.isoformat(),
+        "train_orders": evaluation.train_orders,
+        "test_orders": evaluation.test_orders,
+        "carts": evaluation.carts,
+        "k": evaluation.k,
+        "metrics": json.loads(evaluation.metrics.to_json(orient="records")),
+    }
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        table = to_table(evaluation.metrics, EVALUATION)
+        table = table.replace_schema_metadata({"schema_version": SCHEMA_VERSION, "cutoff": summary["cutoff"]})
+        pq.write_table(table, directory / ".evaluation.parquet.tmp")
+        (directory / ".evaluation.json.tmp").write_text(json.dumps(summary, indent=2) + "\n")
+        os.replace(directory / ".evaluation.parquet.tmp", directory / "evaluation.parquet")
+        os.replace(directory / ".evaluation.json.tmp", directory / "evaluation.json")
+    except OSError as exc:
+        raise OutputError(f"{directory}: cannot write the evaluation ({exc.strerror or exc}); check the path and free space") from exc
+    return directory
+
+
+def _cutoff(config: Config, started: pd.Series) -> datetime:
+    """``evaluate.cutoff`` (a date: that day's midnight), else the instant leaving ``test_share`` of orders after it."""
+    cutoff = config.evaluate.cutoff
+    if isinstance(cutoff, datetime):
+        return cutoff
+    if isinstance(cutoff, date):
+        return datetime.combine(cutoff, time())
+    firsts = started.drop_duplicates().sort_values(ignore_index=True)
+    if firsts.empty:
+        raise InputDataError("evaluate: no clean order line has a timestamp; set input.columns.timestamp")
+    return firsts.iloc[int(len(firsts) * (1 - config.evaluate.test_share))].to_pydatetime()
+
+
+def _carts(test_lines: pd.DataFrame, train: Baskets, catalog: pd.DataFrame | None, max_orders: int | None) -> Carts:
+    """Every (test order, held-out product) case with the rest of the order as the cart."""
+    test = baskets_from_lines(test_lines)
+    matrix = test.matrix.tocsr()
+    sizes = np.diff(matrix.indptr)
+    orders = np.flatnonzero(sizes >= 2)
+    if max_orders is not None and orders.size > max_orders:
+        # A systematic sample over order ids: deterministic, spread over the period.
+        orders = orders[np.linspace(0, orders.size - 1, max_orders).astype(np.int64)]
+    to_train = pd.Index(train.items).get_indexer(test.items)
+    # Cases: every product of every replayed order.
+    case_order = np.repeat(orders, sizes[orders])
+    target = matrix.indices[np.repeat(matrix.indptr[orders], sizes[orders]) + _ragged_arange(sizes[orders])]
+    # Cart members: the other products of the case's order.
+    per_case = sizes[case_order]
+    case = np.repeat(np.arange(case_order.size), per_case)
+    item = matrix.indices[np.repeat(matrix.indptr[case_order], per_case) + _ragged_arange(per_case)]
+    keep = item != target[case]
+    prices = _unit_prices(test_lines, test, catalog)
+    return Carts(
+        order=case_order,
+        target=to_train[target],
+        target_price=prices[target],
+        case=case[keep],
+        item=to_train[item[keep]],
+    )
+
+
+def _ragged_arange(sizes: np.ndarray) -> np.ndarray:
+    """0..n-1 for each n in ``sizes``, concatenated: positions inside variable-length groups."""
+    sizes = np.asarray(sizes, dtype=np.int64)
+    return np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+
+
+def _unit_prices(lines: pd.DataFrame, baskets: Baskets, catalog: pd.DataFrame | None) -> np.ndarray:
+    """Each product's price: the catalog's, else its median unit price in these lines."""
+    paid = lines.groupby(lines["product_id"].astype(str))["unit_price"].median()
+    price = paid.reindex(baskets.items).to_numpy(dtype=np.float64)
+    if catalog is not None:
+        listed = catalog.set_index("product_id")["price"].reindex(baskets.items).to_numpy(dtype=np.float64)
+        price = np.where(np.isnan(listed), price, listed)
+    return price
+
+
+def _margins(train: Baskets, catalog: pd.DataFrame | None) -> np.ndarray:
+    """Catalog unit margin per training product code (NaN where unknown)."""
+    if catalog is None:
+        return np.full(len(train.items), np.nan)
+    return catalog.set_index("product_id")["margin"].reindex(train.items).to_numpy(dtype=np.float64)
+
+
+def _rule_offers(table: pd.DataFrame, itemsets: Itemsets, train: Baskets, carts: Carts, k: int) -> pd.DataFrame:
+    """The cart block's offers for every cart: (case, product code, position)."""
+    rows = table["antecedent_row"].to_numpy(dtype=np.int64)
+    size = itemsets.length[rows].astype(np.int64)
+    rule = np.repeat(np.arange(rows.size), size)
+    member = itemsets.codes[np.repeat(rows, size), _ragged_arange(size)]
+    members = pd.DataFrame({"rule": rule, "code": member.astype(np.int64)})
+    cart = pd.DataFrame({"case": carts.case, "code": carts.item})
+    matched = cart.merge(members, on="code").groupby(["case", "rule"], sort=False).size().reset_index(name="hits")
+    matched = matched[matched["hits"].to_numpy() == size[matched["rule"].to_numpy()]]
+    offers = table.iloc[matched["rule"].to_numpy()].reset_index(drop=True)
+    offers["case"] = matched["case"].to_numpy()
+    offers["code"] = pd.Index(train.items).get_indexer(offers["consequent"].astype(str))
+    offers = offers[~_in_cart(offers["case"].to_numpy(), offers["code"].to_numpy(), carts)]
+    offers = offers.sort_values(
+        ["case", *CART_ORDER], ascending=[True, *CART_ASCENDING], na_position="last", kind="stable"
+    )
+    offers = offers.drop_duplicates(["case", "code"])
+    return _first(offers[["case", "code"]], k)
+
+
+def _best_seller_offers(train: Baskets, carts: Carts, k: int) -> pd.DataFrame:
+    """The ``k`` most bought training products not in the cart, for every cart."""
+    counts = train.item_counts()
+    ranking = np.lexsort([np.arange(counts.size), -counts])
+    longest = int(np.bincount(carts.case, minlength=len(carts)).max(initial=0))
+    top = ranking[: k + longest]
+    case = np.repeat(np.arange(len(carts)), top.size)
+    code = np.tile(top, len(carts))
+    keep = ~_in_cart(case, code, carts)
+    return _first(pd.DataFrame({"case": case[keep], "code": code[keep]}), k)
+
+
+def _in_cart(case: np.ndarray, code: np.ndarray, carts: Carts) -> np.ndarray:
+    width = int(max(code.max(initial=0), carts.item.max(initial=0))) + 2
+    return np.isin(case.astype(np.int64) * width + code + 1, carts.case.astype(np.int64) * width + carts.item + 1)
+
+
+def _first(offers: pd.DataFrame, k: int) -> pd.DataFrame:
+    """The first ``k`` offers of each case, in the order given."""
+    position = offers.groupby("case", sort=False).cumcount()
+    return offers[position.to_numpy() < k].assign(position=position[position < k].to_numpy() + 1)
+
+
+def _metrics(
+    offers: pd.DataFrame, carts: Carts, k: int, margin: np.ndarray, catalog: pd.DataFrame | None, train: Baskets
+) -> dict[str, float]:
+    case = offers["case"].to_numpy()
+    hit = offers["code"].to_numpy() == carts.target[case]
+    hit_case = case[hit]
+    n = max(len(carts), 1)
+    offered = np.zeros(len(carts), dtype=bool)
+    offered[case] = True
+    products = len(catalog) if catalog is not None else len(train.items)
+    return {
+        "hit_rate": hit_case.size / n,
+        "precision": hit_case.size / (k * n),
+        "carts_with_offer": offered.mean() if len(carts) else 0.0,
+        "orders_with_offer": pd.Series(offered).groupby(carts.order).any().mean() if len(carts) else 0.0,
+        "coverage": np.unique(offers["code"]).size / max(products, 1),
+        "offers_per_cart": case.size / n,
+        "attach_value": float(np.nansum(carts.target_price[hit_case])) / n,
+        "attach_margin": float(np.nansum(margin[carts.target[hit_case]])) / n if catalog is not None else np.nan,
+    }
+
+
+def _average_order_value(lines: pd.DataFrame) -> float:
+    value = (lines["quantity"] * lines["unit_price"]).groupby(lines["order_id"]).sum()
+    return float(value.mean())
