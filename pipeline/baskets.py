@@ -20,14 +20,34 @@ import scipy.sparse as sp
 log = logging.getLogger(__name__)
 
 
+#: Order-level columns kept beside the matrix, from each order's first line.
+ORDER_COLUMNS = ("customer_id", "timestamp", "segment")
+
+
 @dataclass(frozen=True)
 class Baskets:
-    """A sparse boolean baskets x products matrix and the labels of its axes."""
+    """A sparse boolean baskets x products matrix and the labels of its axes.
+
+    ``order_info`` has one row per basket (``customer_id``, ``timestamp``,
+    ``segment`` of the order's first line) for segments and post-purchase
+    rules, which need orders but not lines.
+    """
 
     orders: np.ndarray
     items: np.ndarray
     matrix: sp.csr_matrix
     lines: int
+    order_info: pd.DataFrame
+
+    def subset(self, rows: np.ndarray) -> Baskets:
+        """The baskets at ``rows`` (a boolean mask or positions), with every product code kept."""
+        return Baskets(
+            orders=self.orders[rows],
+            items=self.items,
+            matrix=self.matrix[rows],
+            lines=int(self.matrix[rows].nnz),
+            order_info=self.order_info[rows].reset_index(drop=True),
+        )
 
     @property
     def count(self) -> int:
@@ -48,11 +68,20 @@ def baskets_from_lines(lines: pd.DataFrame) -> Baskets:
         (data, (order_codes, item_codes)), shape=(len(orders), len(items)), dtype=bool
     )
     matrix.sum_duplicates()
+    first_line = np.full(len(orders), len(lines), dtype=np.int64)
+    np.minimum.at(first_line, order_codes, np.arange(len(lines)))
     baskets = Baskets(
         orders=np.asarray(orders, dtype=object),
         items=items,
         matrix=matrix,
         lines=len(lines),
+        order_info=pd.DataFrame(
+            {
+                c: lines[c].iloc[first_line].reset_index(drop=True) if c in lines.columns else pd.NA
+                for c in ORDER_COLUMNS
+            },
+            index=pd.RangeIndex(len(orders)),
+        ),
     )
     log.info(
         "baskets: %d baskets of %d products from %d lines (%d repeated product lines merged)",

@@ -23,6 +23,7 @@ from pipeline.inputs import prepare_inputs
 from pipeline.logs import configure_logging
 from pipeline.lookup import offers_for_cart, offers_for_item
 from pipeline.publish import rollback
+from pipeline.recommendations import CROSS_SELL, POST_PURCHASE, UPSELL
 from pipeline.run import RunResult, run
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -149,35 +150,46 @@ def validate_command(**options: Any) -> None:
     epilog="""\b
 Examples:
   basket recommend --output output --item 22386
+  basket recommend --output output --item 22386 --upsell
   basket recommend --output output --cart 22386,85099B --json
+  basket recommend --output output --after 22386 --segment "United Kingdom"
 """,
 )
 @click.option("-o", "--output", "output_dir", default="output", show_default=True,
               type=click.Path(file_okay=False, path_type=Path), help="Output directory of runs.")
-@click.option("--item", metavar="ID", help="The product being viewed.")
-@click.option("--cart", metavar="ID,ID", help="The products in the cart, comma-separated.")
-@click.option("--segment", default="*", show_default=True, help="Customer segment ('*' = all).")
+@click.option("--item", metavar="ID", help="The product being viewed (product page).")
+@click.option("--upsell", is_flag=True, help="With --item: pricier alternatives instead of complements.")
+@click.option("--cart", metavar="ID,ID", help="The products in the cart, comma-separated (cart block).")
+@click.option("--after", metavar="ID", help="A product just bought (post-purchase e-mail).")
+@click.option("--segment", default="*", show_default=True,
+              help="Customer segment ('*' = all); a segment not mined on its own gets the global offers.")
 @click.option("--limit", type=click.IntRange(min=1), help="Offers to show (default: output.top_k).")
 @click.option("--json", "as_json", is_flag=True, help="Print the offers as JSON records.")
 def recommend_command(
-    output_dir: Path, item: str | None, cart: str | None, segment: str, limit: int | None, as_json: bool
+    output_dir: Path, item: str | None, upsell: bool, cart: str | None, after: str | None, segment: str,
+    limit: int | None, as_json: bool,
 ) -> None:
-    """Print what the storefront would show for a product or a cart, read from OUTPUT/latest."""
-    if (item is None) == (cart is None):
-        raise ConfigError("give exactly one of --item ID or --cart ID,ID")
-    if item is not None:
-        offers = offers_for_item(output_dir, item, segment, limit)
-    else:
-        offers = offers_for_cart(output_dir, [p for p in (cart or "").split(",") if p.strip()], segment, limit)
-    offers.insert(0, "offer", range(1, len(offers) + 1))
+    """Print what the storefront would show for a product, a cart or after a purchase, read from OUTPUT/latest."""
+    if sum(x is not None for x in (item, cart, after)) != 1:
+        raise ConfigError("give exactly one of --item ID, --cart ID,ID or --after ID")
+    if upsell and item is None:
+        raise ConfigError("--upsell goes with --item")
     columns = ["offer", "antecedent_key", "consequent", "consequent_name", "confidence", "lift",
                "consequent_margin", "score"]
+    if item is not None:
+        offers = offers_for_item(output_dir, item, segment, limit, kind=UPSELL if upsell else CROSS_SELL)
+    elif after is not None:
+        offers = offers_for_item(output_dir, after, segment, limit, placement=POST_PURCHASE)
+    else:
+        offers = offers_for_cart(output_dir, [p for p in (cart or "").split(",") if p.strip()], segment, limit)
+        columns.append("source")
+    offers.insert(0, "offer", range(1, len(offers) + 1))
     if as_json:
         click.echo(offers[columns].to_json(orient="records", indent=2))
     elif offers.empty:
         click.echo("No offers.")
     else:
-        click.echo(offers[columns].to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+        click.echo(offers[columns].to_string(index=False, float_format=lambda x: f"{x:.3f}", na_rep="-"))
 
 
 @main.command(
@@ -254,14 +266,20 @@ def _summary_text(result: RunResult) -> str:
         f"  itemsets          {counts['itemsets']:>10,}  (support >= {counts['min_count']} baskets)",
         f"  rules             {counts['rules']:>10,}",
         f"  recommendations   {counts['recommendations']:>10,}  for {counts['antecedents']:,} antecedents",
+        "    " + ", ".join(f"{k} {v:,}" for k, v in counts["by_placement"].items()),
+        f"  bundles           {counts['bundles']:>10,}",
     ]
+    if len(counts["segments"]) > 1:
+        lines.append("  segments          " + ", ".join(f"{k} ({v:,} baskets)" for k, v in counts["segments"].items()))
     if counts["catalog_products"] is not None:
         lines.append(f"  missing from catalog {counts['products_missing_from_catalog']:>7,} products")
     lines.append(f"  time              {sum(result.timings.values()):>10.1f} s")
-    top = pd.read_parquet(result.run_dir / "recommendations.parquet")
+    top = pd.read_parquet(
+        result.run_dir / "recommendations.parquet", filters=[("kind", "=", "cross_sell"), ("segment", "=", "*")]
+    )
     top = top.sort_values(["score", "consequent"], ascending=[False, True], na_position="last").head(5)
     if not top.empty:
-        lines.append("Top offers by score:")
+        lines.append("Top cross-sell offers by score:")
         for row in top.itertuples():
             name = "" if pd.isna(row.consequent_name) else f" ({row.consequent_name})"
             lines.append(

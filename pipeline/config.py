@@ -22,7 +22,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipeline.errors import ConfigError
 
@@ -169,6 +169,41 @@ class OutputConfig(_Section):
     keep_runs: int = Field(7, ge=1)
 
 
+class SegmentConfig(_Section):
+    """Mining per customer segment (country, B2B/B2C), with a fallback to the global rules."""
+
+    column: str | None = None
+    min_baskets: int = Field(500, ge=1)
+    min_support: float | None = Field(None, gt=0, le=1)
+
+
+class PostPurchaseConfig(_Section):
+    """Rules from one order of a customer to their next order: the follow-up e-mail."""
+
+    enabled: bool = True
+    max_days: int = Field(30, ge=1)
+    min_confidence: float = Field(0.05, ge=0, le=1)
+
+
+class UpsellConfig(_Section):
+    """Pricier alternatives in the same category."""
+
+    enabled: bool = True
+    min_price_step: float = Field(0.10, ge=0)
+    max_price_step: float = Field(0.25, gt=0)
+    min_buyers: int = Field(5, ge=1)
+
+
+class BundlesConfig(_Section):
+    """Product bundles from strongly associated itemsets."""
+
+    enabled: bool = True
+    max_size: int = Field(4, ge=2)
+    min_all_confidence: float = Field(0.3, ge=0, le=1)
+    discount: float = Field(0.10, ge=0, lt=1)
+    top_n: int = Field(200, ge=1)
+
+
 class GatesConfig(_Section):
     """Quality gates: a run that fails one is written but not published."""
 
@@ -204,6 +239,10 @@ class Config(_Section):
     margin: MarginConfig = MarginConfig()
     rank: RankConfig = RankConfig()
     output: OutputConfig = OutputConfig()
+    segment: SegmentConfig = SegmentConfig()
+    post_purchase: PostPurchaseConfig = PostPurchaseConfig()
+    upsell: UpsellConfig = UpsellConfig()
+    bundles: BundlesConfig = BundlesConfig()
     gates: GatesConfig = GatesConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     as_of: datetime | date | None = None
@@ -212,6 +251,30 @@ class Config(_Section):
     @classmethod
     def _as_of(cls, value: Any) -> Any:
         return _date_or_instant(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _segment_column(cls, raw: Any) -> Any:
+        """``segment.column`` names the export's segment column: it is read as ``input.columns.segment``."""
+        if not isinstance(raw, dict):
+            return raw
+        column = (raw.get("segment") or {}).get("column")
+        if column is None or str(column).strip().lower() == "none":
+            return raw
+        columns = dict((raw.get("input") or {}).get("columns") or {})
+        if columns.get("segment") not in (None, column):
+            raise ValueError(
+                f"segment.column = {column!r} but input.columns.segment = {columns['segment']!r}; "
+                "set one of them (segment.column switches mining per segment on)"
+            )
+        columns["segment"] = column
+        return {**raw, "input": {**(raw.get("input") or {}), "columns": columns}}
+
+    @model_validator(mode="after")
+    def _upsell_band(self) -> Config:
+        if self.upsell.min_price_step >= self.upsell.max_price_step:
+            raise ValueError("upsell.min_price_step must be below upsell.max_price_step")
+        return self
 
     def fingerprint(self) -> str:
         """SHA-256 of the canonical JSON form: equal configs hash equal."""

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from pipeline.arrays import ragged_arange
 from pipeline.baskets import Baskets, baskets_from_lines, itemset_labels
 from pipeline.catalog import read_catalog
 from pipeline.clean import clean_transactions
@@ -195,11 +196,11 @@ def _carts(test_lines: pd.DataFrame, train: Baskets, catalog: pd.DataFrame | Non
     to_train = pd.Index(train.items).get_indexer(test.items)
     # Cases: every product of every replayed order.
     case_order = np.repeat(orders, sizes[orders])
-    target = matrix.indices[np.repeat(matrix.indptr[orders], sizes[orders]) + _ragged_arange(sizes[orders])]
+    target = matrix.indices[np.repeat(matrix.indptr[orders], sizes[orders]) + ragged_arange(sizes[orders])]
     # Cart members: the other products of the case's order.
     per_case = sizes[case_order]
     case = np.repeat(np.arange(case_order.size), per_case)
-    item = matrix.indices[np.repeat(matrix.indptr[case_order], per_case) + _ragged_arange(per_case)]
+    item = matrix.indices[np.repeat(matrix.indptr[case_order], per_case) + ragged_arange(per_case)]
     keep = item != target[case]
     prices = _unit_prices(test_lines, test, catalog)
     return Carts(
@@ -209,12 +210,6 @@ def _carts(test_lines: pd.DataFrame, train: Baskets, catalog: pd.DataFrame | Non
         case=case[keep],
         item=to_train[item[keep]],
     )
-
-
-def _ragged_arange(sizes: np.ndarray) -> np.ndarray:
-    """0..n-1 for each n in ``sizes``, concatenated: positions inside variable-length groups."""
-    sizes = np.asarray(sizes, dtype=np.int64)
-    return np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
 
 
 def _unit_prices(lines: pd.DataFrame, baskets: Baskets, catalog: pd.DataFrame | None) -> np.ndarray:
@@ -239,7 +234,7 @@ def _rule_offers(table: pd.DataFrame, itemsets: Itemsets, train: Baskets, carts:
     rows = table["antecedent_row"].to_numpy(dtype=np.int64)
     size = itemsets.length[rows].astype(np.int64)
     rule = np.repeat(np.arange(rows.size), size)
-    member = itemsets.codes[np.repeat(rows, size), _ragged_arange(size)]
+    member = itemsets.codes[np.repeat(rows, size), ragged_arange(size)]
     members = pd.DataFrame({"rule": rule, "code": member.astype(np.int64)})
     cart = pd.DataFrame({"case": carts.case, "code": carts.item})
     matched = cart.merge(members, on="code").groupby(["case", "rule"], sort=False).size().reset_index(name="hits")

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class StageTimer:
-    """Times each stage of a run and logs one INFO line per stage."""
+    """Times each stage of a run (summed over segments) and logs one INFO line per stage."""
 
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -35,8 +35,10 @@ class StageTimer:
     def __call__(self, name: str) -> Iterator[None]:
         start = time.perf_counter()
         yield
-        self.timings[name] = time.perf_counter() - start
-        log.info("stage %s done in %.2f s", name, self.timings[name])
+        elapsed = time.perf_counter() - start
+        # A stage run once per segment adds up.
+        self.timings[name] = self.timings.get(name, 0.0) + elapsed
+        log.info("stage %s done in %.2f s", name, elapsed)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,9 @@ the row groups that can hold the key are read.
 
 For a cart, every subset of the cart of up to ``max_len - 1`` products is a
 key; each candidate product not already in the cart keeps its best-scored
-rule, and the best ``top_k`` are offered.
+rule, and the best ``top_k`` are offered; category best sellers fill up a
+cart the rules say little about. A segment that was not mined on its own
+(too few baskets) is served the global (``*``) rows.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import pyarrow.parquet as pq
 
 from pipeline.clean import normalise_ids
 from pipeline.publish import MANIFEST, latest_run
-from pipeline.recommendations import ALL_SEGMENTS
+from pipeline.recommendations import ALL_SEGMENTS, CART, CROSS_SELL, PRODUCT
 
 #: Carts larger than this are cut to their first products: 2^n subsets grow fast.
 MAX_CART_KEYS = 20_000
@@ -38,12 +40,18 @@ def run_manifest(output_dir: Path) -> dict[str, Any]:
 
 
 def offers_for_item(
-    output_dir: Path, product_id: str, segment: str = ALL_SEGMENTS, limit: int | None = None
+    output_dir: Path,
+    product_id: str,
+    segment: str = ALL_SEGMENTS,
+    limit: int | None = None,
+    placement: str = PRODUCT,
+    kind: str = CROSS_SELL,
 ) -> pd.DataFrame:
-    """The ranked offers for one viewed product (the product-page block)."""
+    """The ranked offers for one product: the product-page block (``kind="upsell"``:
+    the up-sell block; ``placement="post_purchase"``: the follow-up e-mail)."""
     manifest = run_manifest(output_dir)
     (key,) = _normalised([product_id], manifest)
-    table = _read(output_dir, [key], segment)
+    table = _read(output_dir, [key], _segment(segment, manifest), [placement], kind)
     return table.head(limit or manifest["config"]["output"]["top_k"]).reset_index(drop=True)
 
 
@@ -52,10 +60,16 @@ def offers_for_cart(
 ) -> pd.DataFrame:
     """The best offers for a cart of products: the cart block.
 
-    Returns one row per offered product, best first, with the rule that backs
-    it (``antecedent`` is the part of the cart that triggered the offer).
+    Rules first: every cross-sell rule (placements ``product`` and ``cart``)
+    whose antecedent lies inside the cart; each product not in the cart keeps
+    its best rule (``source = "rule"``, ``antecedent`` is the part of the cart
+    that triggered it). When they give fewer than ``limit`` offers, the best
+    sellers of the cart's categories fill up (``source =
+    "category_best_seller"``), then the overall best sellers.
     """
     manifest = run_manifest(output_dir)
+    segment = _segment(segment, manifest)
+    limit = limit or manifest["config"]["output"]["top_k"]
     products = sorted(set(_normalised(cart, manifest)))
     max_len = manifest["config"]["mine"]["max_len"] or len(products) + 1
     keys: list[str] = []
@@ -63,12 +77,41 @@ def offers_for_cart(
         keys.extend("|".join(c) for c in combinations(products, size))
         if len(keys) > MAX_CART_KEYS:
             break
-    table = _read(output_dir, keys, segment)
+    table = _read(output_dir, keys, segment, [PRODUCT, CART], CROSS_SELL)
     table = table[~table["consequent"].isin(products)]
     table = table.sort_values(
         list(CART_ORDER), ascending=list(CART_ASCENDING), na_position="last", kind="stable"
     ).drop_duplicates("consequent")
-    return table.head(limit or manifest["config"]["output"]["top_k"]).reset_index(drop=True)
+    table = table.head(limit).assign(source="rule")
+    if len(table) < limit:
+        fill = _best_sellers(output_dir, segment, products, set(table["consequent"]), limit - len(table))
+        table = pd.concat([table, fill], ignore_index=True)
+    return table.reset_index(drop=True)
+
+
+def _best_sellers(output_dir: Path, segment: str, cart: list[str], offered: set[str], n: int) -> pd.DataFrame:
+    """The ``n`` best sellers of the cart's categories (then of all), not in the cart nor offered yet."""
+    products = pq.read_table(latest_run(output_dir) / "products.parquet", filters=[("segment", "=", segment)])
+    products = products.to_pandas()
+    categories = set(products.loc[products["product_id"].isin(cart), "category"].dropna())
+    products["in_cart_category"] = products["category"].isin(categories)
+    products = products[~products["product_id"].isin([*cart, *offered])]
+    products = products.sort_values(
+        ["in_cart_category", "baskets", "product_id"], ascending=[False, False, True], kind="stable"
+    ).head(n)
+    return pd.DataFrame(
+        {
+            "segment": segment,
+            "consequent": products["product_id"].to_numpy(),
+            "consequent_name": products["name"].to_numpy(),
+            "source": ["category_best_seller" if c else "best_seller" for c in products["in_cart_category"]],
+        }
+    )
+
+
+def _segment(segment: str, manifest: dict[str, Any]) -> str:
+    """The segment's own rows where it was mined, else the global ones."""
+    return segment if segment in manifest["counts"].get("segments", {}) else ALL_SEGMENTS
 
 
 def _normalised(ids: Iterable[str], manifest: dict[str, Any]) -> list[str]:
@@ -77,7 +120,12 @@ def _normalised(ids: Iterable[str], manifest: dict[str, Any]) -> list[str]:
     return [str(i) for i in normalise_ids(pd.Series(list(ids), dtype=object), case).dropna()]
 
 
-def _read(output_dir: Path, keys: list[str], segment: str) -> pd.DataFrame:
+def _read(output_dir: Path, keys: list[str], segment: str, placements: list[str], kind: str) -> pd.DataFrame:
     path = latest_run(output_dir) / "recommendations.parquet"
-    filters = [("segment", "=", segment), ("antecedent_key", "in", keys or [""])]
+    filters = [
+        ("segment", "=", segment),
+        ("placement", "in", placements),
+        ("kind", "=", kind),
+        ("antecedent_key", "in", keys or [""]),
+    ]
     return pq.read_table(path, filters=filters).to_pandas()

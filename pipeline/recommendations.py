@@ -38,6 +38,12 @@ from pipeline.schema import TEXT, to_table
 log = logging.getLogger(__name__)
 
 ALL_SEGMENTS = "*"
+#: Where an offer is shown (column ``placement``).
+PRODUCT, CART, POST_PURCHASE = "product", "cart", "post_purchase"
+#: What it offers (column ``kind``).
+CROSS_SELL, UPSELL = "cross_sell", "upsell"
+#: One ranking per group: rank 1 is the best offer of its group.
+GROUP = ["segment", "placement", "kind", "antecedent_key"]
 
 
 @dataclass(frozen=True)
@@ -67,22 +73,30 @@ def rank_rules(
     items: np.ndarray,
     catalog: pd.DataFrame | None,
     config: Config,
+    segment: str = ALL_SEGMENTS,
+    placement: str | None = None,
 ) -> RankedRules:
     """Label rules with product ids, join margins, filter, score and rank them.
 
     ``rules`` comes from :func:`pipeline.rules.association_rules` (antecedent
     itemset rows and product codes); ``labels`` are the itemsets' product ids;
-    ``items`` maps codes to product ids. Sorted by segment, antecedent_key, rank.
+    ``items`` maps codes to product ids. Rows are marked with ``segment`` and
+    ``placement`` (default: ``product`` for one-product antecedents, ``cart``
+    for larger ones). Sorted by :data:`GROUP`, then rank.
     """
     antecedent = rules["antecedent"].to_numpy(dtype=np.int64)
+    size = itemsets.length[antecedent]
+    where = np.where(size == 1, PRODUCT, CART) if placement is None else np.full(len(rules), placement)
     frame = pd.DataFrame(
         {
-            "segment": pd.array(np.full(len(rules), ALL_SEGMENTS, dtype=object), dtype=TEXT),
+            "segment": _text(np.full(len(rules), segment, dtype=object)),
+            "placement": _text(where.astype(object)),
+            "kind": _text(np.full(len(rules), CROSS_SELL, dtype=object)),
             "antecedent_row": antecedent,
             "antecedent_key": pd.array(
                 labels.keys.take(pa.array(antecedent)).to_numpy(zero_copy_only=False), dtype=TEXT
             ),
-            "antecedent_size": itemsets.length[antecedent].astype(np.int32),
+            "antecedent_size": size.astype(np.int32),
             "consequent": pd.array(items[rules["consequent"].to_numpy()], dtype=TEXT),
         }
     )
@@ -90,17 +104,11 @@ def rank_rules(
     frame, dropped = _with_margins(frame, catalog, config)
     frame["expected_margin"] = frame["confidence"] * frame["consequent_margin"]
     frame["score"] = _score(frame, config.rank.by, has_catalog=catalog is not None)
-    frame = frame.sort_values(
-        ["segment", "antecedent_key", "score", "confidence", "lift", "consequent"],
-        ascending=[True, True, False, False, False, True],
-        na_position="last",
-        kind="stable",
-        ignore_index=True,
-    )
-    frame["rank"] = frame.groupby(["segment", "antecedent_key"], sort=False).cumcount().astype("int32") + 1
+    frame = rank_offers(frame, ["score", "confidence", "lift", "consequent"], [False, False, False, True])
     log.info(
-        "ranked %d rules for %d antecedents by %s (dropped: %s)",
+        "ranked %d %s rules for %d antecedents by %s (dropped: %s)",
         len(frame),
+        segment if segment != ALL_SEGMENTS else "global",
         frame["antecedent_key"].nunique(),
         config.rank.by,
         ", ".join(f"{k} {v}" for k, v in dropped.items()) or "none",
@@ -108,8 +116,21 @@ def rank_rules(
     return RankedRules(rules=frame.drop(columns=["consequent_support"]), dropped=dropped)
 
 
+def rank_offers(frame: pd.DataFrame, by: list[str], ascending: list[bool]) -> pd.DataFrame:
+    """Sort by :data:`GROUP` then ``by`` and number each group's offers from 1 (column ``rank``)."""
+    frame = frame.sort_values(
+        [*GROUP, *by], ascending=[True] * len(GROUP) + ascending, na_position="last", kind="stable", ignore_index=True
+    )
+    frame["rank"] = frame.groupby(GROUP, sort=False).cumcount().astype("int32") + 1
+    return frame
+
+
+def _text(values: np.ndarray) -> pd.arrays.ArrowStringArray:
+    return pd.array(values, dtype=TEXT)  # type: ignore[return-value]
+
+
 def top_recommendations(ranked: pd.DataFrame, top_k: int, run_id: str) -> pd.DataFrame:
-    """At most ``top_k`` offers per segment and antecedent: the storefront table's rows."""
+    """At most ``top_k`` offers per group (:data:`GROUP`): the storefront table's rows."""
     table = ranked[ranked["rank"] <= top_k].reset_index(drop=True)
     table["run_id"] = pd.Series(run_id, index=table.index, dtype=TEXT)
     return table

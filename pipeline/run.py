@@ -17,15 +17,17 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from pipeline.baskets import ItemsetLabels, itemset_labels
+from pipeline.baskets import ItemsetLabels
 from pipeline.config import Config
-from pipeline.inputs import StageTimer, prepare_inputs
-from pipeline.itemsets import Itemsets, frequent_itemsets
-from pipeline.manifest import build_manifest, inputs_fingerprint
 from pipeline.errors import QualityGateError
 from pipeline.gates import covered_products, gate_failures
+from pipeline.inputs import StageTimer, prepare_inputs
+from pipeline.itemsets import Itemsets
 from pipeline.lock import run_lock
+from pipeline.manifest import build_manifest, inputs_fingerprint
+from pipeline.offers import segment_baskets, segment_offers
 from pipeline.publish import (
     LATEST,
     new_run_id,
@@ -35,9 +37,8 @@ from pipeline.publish import (
     remove_partial_runs,
     write_run,
 )
-from pipeline.recommendations import rank_rules, top_recommendations
-from pipeline.rules import association_rules
-from pipeline.schema import ITEMSETS, RECOMMENDATIONS, REJECTS, RULES, to_table
+from pipeline.recommendations import GROUP
+from pipeline.schema import BUNDLES, ITEMSETS, REJECTS, to_table
 
 log = logging.getLogger(__name__)
 
@@ -78,23 +79,23 @@ def _run_locked(config: Config, output_dir: Path, force: bool) -> RunResult:
     stage = StageTimer()
     inputs = prepare_inputs(config, stage)
     cleaned, baskets = inputs.cleaned, inputs.baskets
-    with stage("itemsets"):
-        itemsets = frequent_itemsets(baskets, config.mine)
-    with stage("rules"):
-        rules = association_rules(itemsets, config.rules)
-    with stage("rank"):
-        labels = itemset_labels(itemsets.codes, itemsets.length, baskets.items)
-        ranked = rank_rules(rules, itemsets, labels, baskets.items, inputs.catalog, config)
     run_id = new_run_id(started, inputs_fingerprint(config, inputs.files))
-    recommendations = top_recommendations(ranked.rules, config.output.top_k, run_id)
+    segments = [
+        segment_offers(name, subset, inputs.catalog, config, run_id, stage)
+        for name, subset in segment_baskets(baskets, config)
+    ]
+    overall = segments[0]
     missing = inputs.missing_from_catalog
     with stage("publish"):
         tables = {
-            "recommendations": ranked.table(labels, RECOMMENDATIONS, recommendations),
-            "rules": ranked.table(labels, RULES),
-            "itemsets": _itemsets_table(itemsets, labels),
+            "recommendations": _sorted(pa.concat_tables(t for s in segments for t in s.recommendations)),
+            "rules": _sorted(pa.concat_tables(t for s in segments for t in s.rules)),
+            "itemsets": _itemsets_table(overall.itemsets, overall.labels),
+            "bundles": pa.concat_tables(s.bundles if s.bundles is not None else BUNDLES.empty_table() for s in segments),
+            "products": pa.concat_tables(s.products for s in segments if s.products is not None),
             "rejects": to_table(cleaned.rejects, REJECTS),
         }
+        recommendations = tables["recommendations"]
         counts: dict[str, Any] = {
             "rows_in": cleaned.rows_in,
             "rejected": cleaned.counts,
@@ -102,17 +103,20 @@ def _run_locked(config: Config, output_dir: Path, force: bool) -> RunResult:
             "rows_clean": baskets.lines,
             "baskets": baskets.count,
             "products": len(baskets.items),
-            "min_count": itemsets.min_count,
-            "itemsets": len(itemsets),
-            "rules_mined": len(rules),
-            "rules_dropped": ranked.dropped,
-            "rules": len(ranked.rules),
-            "recommendations": len(recommendations),
-            "antecedents": int(recommendations["antecedent_key"].nunique()),
+            "min_count": overall.itemsets.min_count,
+            "itemsets": len(overall.itemsets),
+            "rules_mined": overall.counts["rules_mined"],
+            "rules_dropped": overall.dropped,
+            "rules": tables["rules"].num_rows,
+            "recommendations": recommendations.num_rows,
+            "antecedents": len(pc.unique(recommendations["antecedent_key"])),
+            "by_placement": _value_counts(recommendations, ["placement", "kind"]),
+            "segments": {s.segment: s.baskets for s in segments},
+            "bundles": tables["bundles"].num_rows,
             "catalog_products": None if inputs.catalog is None else len(inputs.catalog),
             "products_missing_from_catalog": len(missing),
             "products_missing_listed": missing[:_MISSING_LISTED],
-            "covered_products": covered_products(tables["recommendations"]),
+            "covered_products": covered_products(recommendations),
         }
         failures = gate_failures(config.gates, counts, tables, published_manifest(output_dir))
         manifest = build_manifest(
@@ -146,6 +150,17 @@ def _run_locked(config: Config, output_dir: Path, force: bool) -> RunResult:
         output_dir / LATEST,
     )
     return RunResult(run_id, run_dir, output_dir, counts, dict(stage.timings), manifest)
+
+
+def _sorted(table: pa.Table) -> pa.Table:
+    """Rows in the published order: by group (segment, placement, kind, antecedent), then rank."""
+    return table.sort_by([(name, "ascending") for name in (*GROUP, "rank")])
+
+
+def _value_counts(table: pa.Table, columns: list[str]) -> dict[str, int]:
+    """Rows per combination of ``columns``, keyed ``a/b``."""
+    grouped = table.group_by(columns).aggregate([([], "count_all")]).to_pylist()
+    return {"/".join(str(row[c]) for c in columns): row["count_all"] for row in sorted(grouped, key=str)}
 
 
 def _itemsets_table(itemsets: Itemsets, labels: ItemsetLabels) -> pa.Table:

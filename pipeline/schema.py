@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import pandas as pd
 import pyarrow as pa
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "2.0"
 
 #: The pandas dtype of every id and text column inside the pipeline: pyarrow
 #: strings with ``pd.NA`` for missing (pandas 3's default ``str`` uses NaN).
@@ -24,6 +24,8 @@ _ITEMS = pa.list_(pa.string())
 #: The columns an offer shares between ``rules`` and ``recommendations``.
 _OFFER_FIELDS = [
     pa.field("segment", pa.string(), nullable=False),
+    pa.field("placement", pa.string(), nullable=False),
+    pa.field("kind", pa.string(), nullable=False),
     pa.field("antecedent", _ITEMS, nullable=False),
     pa.field("antecedent_key", pa.string(), nullable=False),
     pa.field("antecedent_size", pa.int32(), nullable=False),
@@ -32,7 +34,7 @@ _OFFER_FIELDS = [
     pa.field("rank", pa.int32(), nullable=False),
     pa.field("support", pa.float64(), nullable=False),
     pa.field("confidence", pa.float64(), nullable=False),
-    pa.field("lift", pa.float64(), nullable=False),
+    pa.field("lift", pa.float64()),
     pa.field("pair_count", pa.int64(), nullable=False),
     pa.field("consequent_margin", pa.float64()),
     pa.field("expected_margin", pa.float64()),
@@ -84,6 +86,36 @@ REJECTS = pa.schema(
     ]
 )
 
+BUNDLES = pa.schema(
+    [
+        pa.field("segment", pa.string(), nullable=False),
+        pa.field("bundle", _ITEMS, nullable=False),
+        pa.field("bundle_key", pa.string(), nullable=False),
+        pa.field("size", pa.int32(), nullable=False),
+        pa.field("rank", pa.int32(), nullable=False),
+        pa.field("count", pa.int64(), nullable=False),
+        pa.field("support", pa.float64(), nullable=False),
+        pa.field("all_confidence", pa.float64(), nullable=False),
+        pa.field("list_price", pa.float64(), nullable=False),
+        pa.field("discount", pa.float64(), nullable=False),
+        pa.field("bundle_price", pa.float64(), nullable=False),
+        pa.field("bundle_margin", pa.float64(), nullable=False),
+        pa.field("bundle_margin_rate", pa.float64(), nullable=False),
+        pa.field("score", pa.float64(), nullable=False),
+    ]
+)
+
+PRODUCTS = pa.schema(
+    [
+        pa.field("segment", pa.string(), nullable=False),
+        pa.field("product_id", pa.string(), nullable=False),
+        pa.field("name", pa.string()),
+        pa.field("category", pa.string()),
+        pa.field("baskets", pa.int64(), nullable=False),
+        pa.field("category_rank", pa.int32(), nullable=False),
+    ]
+)
+
 #: ``basket evaluate``: one row per strategy (see pipeline/evaluate.py).
 EVALUATION = pa.schema(
     [
@@ -107,6 +139,8 @@ TABLES: dict[str, pa.Schema] = {
     "recommendations": RECOMMENDATIONS,
     "rules": RULES,
     "itemsets": ITEMSETS,
+    "bundles": BUNDLES,
+    "products": PRODUCTS,
     "rejects": REJECTS,
 }
 

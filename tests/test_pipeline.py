@@ -14,6 +14,7 @@ from pipeline import InputDataError, OutputError, offers_for_cart, offers_for_it
 from pipeline.errors import QualityGateError
 from pipeline.config import Config
 from pipeline.publish import LATEST, PARTIAL_PREFIX, RUNS
+from pipeline.recommendations import GROUP
 from pipeline.schema import SCHEMA_VERSION, TABLES
 
 
@@ -44,18 +45,28 @@ def test_recommendations_honour_the_contract(config: Config) -> None:
     out = tables(result.run_dir)
     recs, rules = out["recommendations"], out["rules"]
     assert not recs.empty
-    assert (recs["lift"] > 1).all() and (recs["confidence"] >= config.rules.min_confidence).all()
-    assert recs.groupby(["segment", "antecedent_key"])["rank"].max().le(config.output.top_k).all()
+    assert set(zip(recs["placement"], recs["kind"], strict=True)) <= {
+        ("product", "cross_sell"), ("cart", "cross_sell"), ("post_purchase", "cross_sell"), ("product", "upsell")
+    }
+    basket_rules = recs[recs["placement"].isin(["product", "cart"]) & (recs["kind"] == "cross_sell")]
+    assert (basket_rules["lift"] > 1).all() and (basket_rules["confidence"] >= config.rules.min_confidence).all()
+    assert (basket_rules["antecedent_size"].gt(1) == basket_rules["placement"].eq("cart")).all()
+    later = recs[recs["placement"] == "post_purchase"]
+    assert (later["lift"] > 1).all() and (later["confidence"] >= config.post_purchase.min_confidence).all()
+    upsell = recs[recs["kind"] == "upsell"]
+    assert upsell["lift"].isna().all()
+    assert recs.groupby(GROUP)["rank"].max().le(config.output.top_k).all()
     assert (recs["segment"] == "*").all() and (recs["run_id"] == result.run_id).all()
     for row in recs.itertuples():
         assert list(row.antecedent) == sorted(row.antecedent)
         assert row.antecedent_key == "|".join(row.antecedent)
         assert row.consequent not in row.antecedent
-    order = list(zip(recs["segment"], recs["antecedent_key"], recs["rank"], strict=True))
+    order = list(zip(*(recs[c] for c in GROUP), recs["rank"], strict=True))
     assert order == sorted(order)
-    # recommendations = the top-k rows of rules, nothing else.
+    # Cross-sell recommendations = the top-k rows of rules, nothing else; up-sell rows are not rules.
+    cross = recs[recs["kind"] == "cross_sell"].reset_index(drop=True)
     top = rules[rules["rank"] <= config.output.top_k].reset_index(drop=True)
-    pd.testing.assert_frame_equal(recs.drop(columns=["run_id"]), top[recs.columns.drop("run_id")])
+    pd.testing.assert_frame_equal(cross.drop(columns=["run_id"]), top[recs.columns.drop("run_id")])
     # The planted associations are found: tea cup <-> saucer, the jumbo bags.
     pairs = set(zip(rules["antecedent_key"], rules["consequent"], strict=True))
     assert {("00123", "00124"), ("00124", "00123"), ("22386", "85099B")} <= pairs
@@ -104,8 +115,11 @@ def test_a_night_without_rules_is_held_back_with_typed_empty_tables(export: Expo
     with pytest.raises(QualityGateError, match="gates.min_rules: 0 rules") as caught:
         run(config)
     run_dir = Path(caught.value.run_dir)
+    rules = pq.read_table(run_dir / "rules.parquet")
+    assert rules.num_rows == 0 and rules.schema.remove_metadata().equals(TABLES["rules"])
     recs = pq.read_table(run_dir / "recommendations.parquet")
-    assert recs.num_rows == 0 and recs.schema.remove_metadata().equals(TABLES["recommendations"])
+    assert recs.schema.remove_metadata().equals(TABLES["recommendations"])
+    assert set(recs["kind"].to_pylist()) <= {"upsell"}  # up-sell needs no rule
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["gates"] == {"passed": False, "failures": caught.value.failures, "forced": False}
     assert not (tmp_path / "out" / LATEST).exists()
