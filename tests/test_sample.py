@@ -35,7 +35,11 @@ def test_sample_yields_a_few_hundred_rules(sample_run: RunResult) -> None:
 def test_sample_rules_are_meaningful(sample_run: RunResult) -> None:
     recs = pd.read_parquet(Path(sample_run.run_dir) / "recommendations.parquet")
     # The alarm clocks of one range in two colours are bought together.
-    clocks = recs[(recs["antecedent_key"] == "22726") & (recs["consequent"] == "22727")]
+    pages = recs[(recs["placement"] == "product") & (recs["kind"] == "cross_sell")]
+    clocks = pages[(pages["antecedent_key"] == "22726") & (pages["consequent"] == "22727")]
     assert len(clocks) == 1 and clocks["lift"].iloc[0] > 5
-    assert (recs["lift"] > 1).all() and (recs["consequent_margin"].dropna() > 0).all()
+    cross = recs[recs["kind"] == "cross_sell"]
+    assert (cross["lift"] > 1).all() and (recs["consequent_margin"].dropna() > 0).all()
+    # Every placement is served on the sample.
+    assert set(recs["placement"]) == {"product", "cart", "post_purchase"} and set(recs["kind"]) == {"cross_sell", "upsell"}
     assert recs["consequent"].isin(["POST", "DOT", "M", "BANK CHARGES"]).sum() == 0
