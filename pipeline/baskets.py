@@ -39,6 +39,15 @@ class Baskets:
     lines: int
     order_info: pd.DataFrame
 
+    def size_histogram(self, cap: int = 100) -> dict[str, int]:
+        """Baskets per number of distinct products; sizes above ``cap`` share the key ``">cap"``."""
+        sizes = np.diff(self.matrix.indptr)
+        counts = np.bincount(np.minimum(sizes, cap + 1), minlength=cap + 2)
+        found = {str(k): int(n) for k, n in enumerate(counts[: cap + 1]) if n}
+        if counts[cap + 1]:
+            found[f">{cap}"] = int(counts[cap + 1])
+        return found
+
     def subset(self, rows: np.ndarray) -> Baskets:
         """The baskets at ``rows`` (a boolean mask or positions), with every product code kept."""
         return Baskets(

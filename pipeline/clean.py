@@ -74,6 +74,17 @@ class CleanResult:
     counts: dict[str, int]
     rows_in: int
     as_of: datetime | None = field(default=None)
+    #: The cleaning funnel: orders with a line left after each step, in REASONS order ("read" first).
+    orders_after: dict[str, int] = field(default_factory=dict)
+
+    def funnel(self) -> list[dict[str, int | str]]:
+        """Rows and orders left after reading and after each cleaning step, in the order applied."""
+        rows = self.rows_in
+        steps: list[dict[str, int | str]] = [{"step": "read", "rows": rows, "orders": self.orders_after.get("read", 0)}]
+        for name in REASONS:
+            rows -= self.counts.get(name, 0)
+            steps.append({"step": name, "rows": rows, "orders": self.orders_after.get(name, 0)})
+        return steps
 
 
 def clean_transactions(
@@ -134,14 +145,15 @@ def clean_transactions(
             start = resolved_as_of - timedelta(days=config.window_days)
             reject("outside_window", (timestamps <= start).fillna(False))
 
-    pairs, by_pair, width = _order_product_pairs(lines)
+    order, pairs, by_pair, width = _order_product_pairs(lines)
     if config.drop_duplicates:
         # Identical lines get identical verdicts from every step above, so the
         # first copy of a still-kept line is itself still kept.
         reject("duplicate_line", _duplicated(lines, pairs, by_pair))
     if config.max_basket_size is not None:
         reject("oversized_basket", _oversized(pairs, by_pair, width, verdict == 0, config.max_basket_size))
-    del pairs, by_pair
+    orders_after = _orders_after(order, verdict)
+    del order, pairs, by_pair
 
     rejected = verdict != 0
     per_reason = np.bincount(verdict, minlength=len(REASONS) + 1)
@@ -153,6 +165,7 @@ def clean_transactions(
         counts=counts,
         rows_in=len(raw),
         as_of=resolved_as_of,
+        orders_after=orders_after,
     )
     log.info(
         "clean: %d rows in, %d kept, %d rejected (%s)",
@@ -164,12 +177,23 @@ def clean_transactions(
     return result
 
 
+def _orders_after(order: np.ndarray, verdict: np.ndarray) -> dict[str, int]:
+    """Orders that still have a line after each cleaning step (a line leaves at its verdict's step)."""
+    valid = order >= 0
+    leaves = np.where(verdict == 0, len(REASONS) + 1, verdict).astype(np.int64)
+    last = np.zeros(int(order.max(initial=-1)) + 1, dtype=np.int64)
+    np.maximum.at(last, order[valid], leaves[valid])
+    # Orders whose last line leaves after step i, for i = 0 (read) .. len(REASONS).
+    remaining = np.cumsum(np.bincount(last, minlength=len(REASONS) + 2)[::-1])[::-1]
+    return {"read": int(remaining[1]), **{name: int(remaining[i + 2]) for i, name in enumerate(REASONS)}}
+
+
 def _is_text(values: pd.Series) -> bool:
     return isinstance(values.dtype, pd.StringDtype) or values.dtype == object
 
 
-def _order_product_pairs(lines: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, int]:
-    """Each line's (order, product) pair as one int64, the lines ordered by it, the product count.
+def _order_product_pairs(lines: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Each line's order code, its (order, product) pair as one int64, the lines ordered by pair, the product count.
 
     One sort serves both pair checks: copies and basket sizes read adjacent
     entries of the sorted pairs (a hash table of 30 million keys is slower).
@@ -178,7 +202,7 @@ def _order_product_pairs(lines: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, i
     product, products = pd.factorize(lines["product_id"])
     width = max(len(products), 1)
     pairs = order.astype(np.int64) * width + product
-    return pairs, np.argsort(pairs, kind="stable"), width
+    return order, pairs, np.argsort(pairs, kind="stable"), width
 
 
 def _duplicated(lines: pd.DataFrame, pairs: np.ndarray, by_pair: np.ndarray) -> np.ndarray:

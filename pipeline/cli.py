@@ -24,6 +24,7 @@ from pipeline.logs import configure_logging
 from pipeline.lookup import offers_for_cart, offers_for_item
 from pipeline.publish import rollback
 from pipeline.recommendations import CROSS_SELL, POST_PURCHASE, UPSELL
+from pipeline.report import write_report
 from pipeline.run import RunResult, run
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -109,13 +110,35 @@ Examples:
 @config_options
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @click.option("--force", is_flag=True, help="Publish even when a quality gate fails (logged as warnings).")
-def run_command(as_json: bool, force: bool, **options: Any) -> None:
+@click.option("--report", "with_report", is_flag=True, help="Write the HTML report into the run directory too.")
+def run_command(as_json: bool, force: bool, with_report: bool, **options: Any) -> None:
     """Run the whole pipeline and publish OUTPUT/latest."""
     result = run(build_config(**options), force=force)
+    summary = _summary(result)
+    if with_report:
+        summary["report"] = str(write_report(result.output_dir, result.run_id))
     if as_json:
-        click.echo(json.dumps(_summary(result), indent=2))
+        click.echo(json.dumps(summary, indent=2))
     else:
-        click.echo(_summary_text(result))
+        click.echo(_summary_text(result) + (f"\nReport: {summary['report']}" if with_report else ""))
+
+
+@main.command(
+    "report",
+    epilog="""\b
+Examples:
+  basket report --output output
+  basket report --output /srv/basket --run 20261120T021500123Z-1a2b3c4d --out /tmp/report.html
+""",
+)
+@click.option("-o", "--output", "output_dir", default="output", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Output directory of runs.")
+@click.option("--run", "run_id", metavar="RUN_ID", help="The run to report on (default: the one latest points at).")
+@click.option("--out", "path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the HTML file (default: report.html in the run's directory).")
+def report_command(output_dir: Path, run_id: str | None, path: Path | None) -> None:
+    """Write a self-contained HTML report of a run: funnel, products, rules, offers, changes."""
+    click.echo(write_report(output_dir, run_id, path))
 
 
 @main.command(

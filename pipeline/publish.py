@@ -164,15 +164,20 @@ def rollback(output_dir: Path, run_id: str | None = None) -> Path:
     """
     current = latest_run(output_dir).name
     if run_id is None:
-        earlier = [r for r in run_ids(output_dir) if r < current and _publishable(output_dir / RUNS / r)]
-        if not earlier:
+        run_id = previous_run(output_dir, current)
+        if run_id is None:
             raise OutputError(f"no run before {current} to roll back to in {output_dir / RUNS}")
-        run_id = earlier[-1]
     target = output_dir / RUNS / run_id
     if not (target / MANIFEST).is_file():
         raise OutputError(f"{target} is not a complete run (no {MANIFEST}); see {output_dir / RUNS}")
     publish(output_dir, target)
     return target
+
+
+def previous_run(output_dir: Path, run_id: str) -> str | None:
+    """The newest publishable (passed or forced) run older than ``run_id``, if any."""
+    earlier = [r for r in run_ids(output_dir) if r < run_id and _publishable(output_dir / RUNS / r)]
+    return earlier[-1] if earlier else None
 
 
 def _publishable(run_dir: Path) -> bool:

@@ -101,6 +101,8 @@ def _run_locked(config: Config, output_dir: Path, force: bool) -> RunResult:
             "rejected": cleaned.counts,
             "rows_rejected": len(cleaned.rejects),
             "rows_clean": baskets.lines,
+            "funnel": cleaned.funnel(),
+            "basket_sizes": baskets.size_histogram(),
             "baskets": baskets.count,
             "products": len(baskets.items),
             "min_count": overall.itemsets.min_count,

@@ -132,3 +132,16 @@ def test_categorical_columns_normalise_like_text(id_case: str, values: list[str 
         as_text.astype(object).where(as_text.notna(), None).tolist()
     )
     assert as_category.cat.categories.is_unique
+
+
+def test_funnel_ends_at_the_baskets_and_never_grows(config: Config, export: Export) -> None:
+    raw, result = _clean(config)
+    funnel = result.funnel()
+    assert [step["step"] for step in funnel] == ["read", *REASONS]
+    assert funnel[0] == {"step": "read", "rows": len(raw), "orders": raw["order_id"].dropna().nunique()}
+    assert funnel[-1]["rows"] == len(result.lines)
+    assert funnel[-1]["orders"] == result.lines["order_id"].nunique() == export.clean_orders
+    for before, after in zip(funnel, funnel[1:]):
+        assert after["rows"] <= before["rows"] and after["orders"] <= before["orders"]
+    # The wholesale order leaves at the basket cap, all its lines at once.
+    assert funnel[-2]["orders"] - funnel[-1]["orders"] == 1
