@@ -21,10 +21,12 @@ from pipeline.errors import ConfigError, PipelineError
 from pipeline.evaluate import evaluate, write_evaluation
 from pipeline.inputs import prepare_inputs
 from pipeline.logs import configure_logging
-from pipeline.lookup import offers_for_cart, offers_for_item
+from pipeline.explain import explain
+from pipeline.lookup import offers_for_cart, offers_for_item, rules_table
 from pipeline.publish import rollback
 from pipeline.recommendations import CROSS_SELL, POST_PURCHASE, UPSELL
 from pipeline.report import write_report
+from pipeline.tune import Sweep, tune
 from pipeline.run import RunResult, run
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -247,6 +249,91 @@ def evaluate_command(cutoff: str | None, out_dir: Path | None, as_json: bool, **
     shown = evaluation.metrics.drop(columns=["k", "carts", "aov"]).set_index("strategy")
     click.echo(shown.to_string(float_format=lambda x: f"{x:.4f}"))
     click.echo(f"Average test order value {evaluation.metrics['aov'].iloc[0]:.2f}. Written to {written}/")
+
+
+@main.command(
+    "rules",
+    epilog="""\b
+Examples:
+  basket rules --output output --item 22727
+  basket rules --output output --min-lift 10 --sort lift --limit 5
+""",
+)
+@click.option("-o", "--output", "output_dir", default="output", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Output directory of runs.")
+@click.option("--item", metavar="ID", help="Only rules with this product in the antecedent or as the consequent.")
+@click.option("--min-lift", type=float, help="Only rules with a lift above this.")
+@click.option("--sort", type=click.Choice(["score", "lift", "confidence", "support", "pair_count", "leverage"]),
+              default="score", show_default=True, help="Order, best first.")
+@click.option("--segment", default="*", show_default=True, help="Customer segment ('*' = all).")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Rules to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print the rules as JSON records.")
+def rules_command(
+    output_dir: Path, item: str | None, min_lift: float | None, sort: str, segment: str, limit: int, as_json: bool
+) -> None:
+    """Query the rules of OUTPUT/latest."""
+    rules = rules_table(output_dir, item, min_lift, sort, limit, segment)
+    columns = ["placement", "antecedent_key", "consequent", "consequent_name", "support", "confidence", "lift",
+               "pair_count", "score", "rank"]
+    if as_json:
+        click.echo(rules[columns].to_json(orient="records", indent=2))
+    elif rules.empty:
+        click.echo("No rules.")
+    else:
+        click.echo(rules[columns].to_string(index=False, float_format=lambda x: f"{x:.3f}", na_rep="-"))
+
+
+@main.command(
+    "explain",
+    epilog="""\b
+Examples:
+  basket explain --output output 22727 22726
+  basket explain --output output 22727,22386 85099B --json
+""",
+)
+@click.option("-o", "--output", "output_dir", default="output", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Output directory of runs.")
+@click.option("--segment", default="*", show_default=True, help="Customer segment ('*' = all).")
+@click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
+@click.argument("antecedent", metavar="ID[,ID...]")
+@click.argument("consequent", metavar="ID")
+def explain_command(output_dir: Path, segment: str, as_json: bool, antecedent: str, consequent: str) -> None:
+    """Why ID (the offer) is, or is not, recommended for ID[,ID...] (the product or cart)."""
+    facts = explain(output_dir, [p for p in antecedent.split(",") if p.strip()], consequent, segment)
+    if as_json:
+        click.echo(json.dumps(facts, indent=2, default=str))
+        return
+    click.echo(f"{'|'.join(facts['antecedent'])} -> {facts['consequent']} (segment {facts['segment']}, run {facts['run_id']})")
+    click.echo(f"  {facts['verdict']}")
+    for rule in facts["rules"]:
+        click.echo(
+            f"  {rule['placement']}/{rule['kind']}: rank {rule['rank']}, baskets {rule['antecedent_count']:,} with the "
+            f"antecedent, {rule['consequent_count']:,} with the offer, {rule['pair_count']:,} with both; support "
+            f"{rule['support']:.4f}, confidence {rule['confidence']:.3f}, lift {rule['lift']:.2f}, "
+            f"margin {rule['consequent_margin']}, score {rule['score']:.3f}"
+        )
+        click.echo("    passed: " + ", ".join(rule["filters_passed"]))
+
+
+@main.command(
+    "tune",
+    epilog="""\b
+Examples:
+  basket tune --config configs/default.toml --sweep mine.min_support=0.02,0.01,0.005,0.002
+  basket tune -c configs/default.toml --sweep rules.min_confidence=0.1,0.3,0.5 --json
+""",
+)
+@config_options
+@click.option("--sweep", "sweep_text", required=True, metavar="KEY=V1,V2,...",
+              help="A mine.*, rules.*, margin.* or rank.* key and the values to try.")
+@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON records.")
+def tune_command(sweep_text: str, as_json: bool, **options: Any) -> None:
+    """Try several values of one threshold on the same baskets, without publishing: counts and seconds each."""
+    table = tune(build_config(**options), Sweep.parse(sweep_text))
+    if as_json:
+        click.echo(table.to_json(orient="records", indent=2))
+    else:
+        click.echo(table.to_string(index=False, float_format=lambda x: f"{x:.3f}", na_rep="-"))
 
 
 @main.command(

@@ -50,7 +50,7 @@ def offers_for_item(
     """The ranked offers for one product: the product-page block (``kind="upsell"``:
     the up-sell block; ``placement="post_purchase"``: the follow-up e-mail)."""
     manifest = run_manifest(output_dir)
-    (key,) = _normalised([product_id], manifest)
+    (key,) = normalised_ids([product_id], manifest)
     table = _read(output_dir, [key], _segment(segment, manifest), [placement], kind)
     return table.head(limit or manifest["config"]["output"]["top_k"]).reset_index(drop=True)
 
@@ -70,7 +70,7 @@ def offers_for_cart(
     manifest = run_manifest(output_dir)
     segment = _segment(segment, manifest)
     limit = limit or manifest["config"]["output"]["top_k"]
-    products = sorted(set(_normalised(cart, manifest)))
+    products = sorted(set(normalised_ids(cart, manifest)))
     max_len = manifest["config"]["mine"]["max_len"] or len(products) + 1
     keys: list[str] = []
     for size in range(1, min(len(products), max_len - 1) + 1):
@@ -109,12 +109,33 @@ def _best_sellers(output_dir: Path, segment: str, cart: list[str], offered: set[
     )
 
 
+def rules_table(
+    output_dir: Path,
+    item: str | None = None,
+    min_lift: float | None = None,
+    sort: str = "score",
+    limit: int = 20,
+    segment: str = ALL_SEGMENTS,
+) -> pd.DataFrame:
+    """The latest run's rules, optionally those involving ``item``, with lift above ``min_lift``, best first."""
+    manifest = run_manifest(output_dir)
+    filters: list[tuple[str, str, Any]] = [("segment", "=", segment)]
+    if min_lift is not None:
+        filters.append(("lift", ">", min_lift))
+    rules = pq.read_table(latest_run(output_dir) / "rules.parquet", filters=filters).to_pandas()
+    if item is not None:
+        (product,) = normalised_ids([item], manifest)
+        involved = rules["antecedent"].map(lambda a: product in a) | (rules["consequent"] == product)
+        rules = rules[involved]
+    return rules.sort_values([sort, "antecedent_key", "consequent"], ascending=[False, True, True], kind="stable").head(limit)
+
+
 def _segment(segment: str, manifest: dict[str, Any]) -> str:
     """The segment's own rows where it was mined, else the global ones."""
     return segment if segment in manifest["counts"].get("segments", {}) else ALL_SEGMENTS
 
 
-def _normalised(ids: Iterable[str], manifest: dict[str, Any]) -> list[str]:
+def normalised_ids(ids: Iterable[str], manifest: dict[str, Any]) -> list[str]:
     """Ids as the run normalised them (trimmed, cased), so ' 85123a' finds 85123A."""
     case = manifest["config"]["clean"]["id_case"]
     return [str(i) for i in normalise_ids(pd.Series(list(ids), dtype=object), case).dropna()]

@@ -1,0 +1,94 @@
+"""The analyst's commands: rules queries, explanations and threshold sweeps, on the fixture export
+whose planted associations are known (tea cup 00123 + saucer 00124; jumbo bags 22386 + 85099B,
+with 21931 in 60% of their baskets)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import SAMPLE_CONFIG, Export, export_config
+from pipeline.cli import main
+from pipeline.errors import ConfigError
+from pipeline.explain import explain
+from pipeline.lookup import rules_table
+from pipeline.run import run
+from pipeline.tune import Sweep, tune
+
+
+def test_rules_query_filters_and_sorts(config: object) -> None:
+    result = run(config)  # type: ignore[arg-type]
+    rules = rules_table(result.output_dir, item="22386", min_lift=1.5, sort="lift", limit=50)
+    assert not rules.empty
+    assert all("22386" in a or c == "22386" for a, c in zip(rules["antecedent"], rules["consequent"], strict=True))
+    assert (rules["lift"] > 1.5).all() and rules["lift"].is_monotonic_decreasing
+    assert len(rules_table(result.output_dir, limit=3)) == 3
+
+
+def test_explain_names_the_filter_that_decided(export: Export, tmp_path: Path) -> None:
+    # Confidence 0.85: saucer -> cup (always together) passes, cup -> saucer (80%) does not.
+    result = run(export_config(export, tmp_path / "out", **{"rules.min_confidence": 0.85}))
+    out = result.output_dir
+    offered = explain(out, ["00124"], "00123")
+    assert offered["verdict"].startswith("offered: rank 1 of the product offers")
+    assert offered["rules"][0]["pair_count"] == offered["rules"][0]["antecedent_count"]
+    low = explain(out, ["00123"], "00124")
+    assert re.search(r"no basket rule: confidence 0\.(7|8)\d+, lift", low["verdict"]) and low["together"] > 0
+    assert "confidence below rules.min_confidence 0.85" in low["verdict"]
+    unknown = explain(out, ["00123"], "99999")
+    assert unknown["verdict"].startswith("not offered: no basket rule: not frequent") and unknown["together"] is None
+    itself = explain(out, ["00123"], "00123")
+    assert "never offered to itself" in itself["verdict"]
+
+
+def test_explain_finds_a_redundant_cart_rule(config: object) -> None:
+    # 22386 and 85099B are always bought together, so {22386, 85099B} -> 21931 predicts
+    # exactly as well as 22386 -> 21931: redundant.
+    result = run(config)  # type: ignore[arg-type]
+    facts = explain(result.output_dir, ["85099B", "22386"], "21931")
+    assert "no basket rule" in facts["verdict"] and "redundant, 22386 -> 21931" in facts["verdict"]
+    assert facts["antecedent"] == ["22386", "85099B"] and facts["rules"] == []
+
+
+def test_tune_counts_each_candidate_on_the_same_baskets(export: Export, tmp_path: Path) -> None:
+    config = export_config(export, tmp_path / "out")
+    table = tune(config, Sweep.parse("mine.min_support=0.2,0.1,0.05"))
+    assert table["status"].tolist() == ["ok"] * 3
+    assert table["itemsets"].is_monotonic_increasing and table["rules"].is_monotonic_increasing
+    assert not (tmp_path / "out").exists()  # nothing published
+    # The same candidate as a real run gives the same counts.
+    real = run(export_config(export, tmp_path / "out", **{"mine.min_support": 0.05}))
+    assert table.iloc[2]["itemsets"] == real.counts["itemsets"]
+    guarded = tune(config, Sweep.parse("mine.max_itemsets=1,none"))
+    assert guarded.iloc[0]["status"].startswith("stopped: mine.max_itemsets") and guarded.iloc[1]["status"] == "ok"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("clean.max_basket_size=5", "only mine.*"),
+    ("mine.min_support", "expected key=value"),
+    ("mine.min_suport=0.1", "no such key"),
+    ("mine.min_support=2", "less than or equal to 1"),
+])
+def test_sweeps_that_cannot_work_are_config_errors(text: str, message: str, config: object) -> None:
+    with pytest.raises(ConfigError, match=message):
+        tune(config, Sweep.parse(text))  # type: ignore[arg-type]
+
+
+def test_the_commands_print_tables_and_json(export: Export, tmp_path: Path) -> None:
+    runner = CliRunner()
+    out = tmp_path / "out"
+    common = ["-c", str(SAMPLE_CONFIG), "-i", str(export.path), "--catalog", str(export.catalog),
+              "--set", "clean.max_basket_size=20", "--set", "mine.min_support=0.05"]
+    assert runner.invoke(main, ["-q", "run", *common, "-o", str(out)]).exit_code == 0
+    listed = runner.invoke(main, ["rules", "-o", str(out), "--item", "00123", "--json"])
+    assert listed.exit_code == 0 and json.loads(listed.output)
+    told = runner.invoke(main, ["explain", "-o", str(out), "00124", "00123"])
+    assert told.exit_code == 0 and "offered" in told.output and "passed:" in told.output
+    swept = runner.invoke(main, ["-q", "tune", *common, "--sweep", "mine.min_support=0.1,0.05", "--json"])
+    assert swept.exit_code == 0 and [r["status"] for r in json.loads(swept.output)] == ["ok", "ok"]
+    wrong = runner.invoke(main, ["-q", "tune", *common, "--sweep", "clean.drop_duplicates=false"])
+    assert wrong.exit_code == 2 and "only mine.*" in wrong.output
