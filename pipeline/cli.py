@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,7 +21,7 @@ import pandas as pd
 from pipeline.config import Config, load_config
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.evaluate import evaluate, write_evaluation
-from pipeline.inputs import prepare_inputs
+from pipeline.inputs import StageListener, prepare_inputs
 from pipeline.logs import configure_logging
 from pipeline.explain import explain
 from pipeline.lookup import offers_for_cart, offers_for_item, rules_table
@@ -49,7 +51,8 @@ class _Basket(click.Group):
 @click.option("-q", "--quiet", is_flag=True, help="Log warnings and errors only.")
 @click.option("--log-format", type=click.Choice(["auto", "plain", "json"]), default="auto", show_default=True,
               help="auto: coloured on a terminal, plain lines otherwise; json: one object per line.")
-def main(verbose: bool, quiet: bool, log_format: str) -> None:
+@click.pass_context
+def main(ctx: click.Context, verbose: bool, quiet: bool, log_format: str) -> None:
     """Mine transaction exports for cross-sell recommendations.
 
     \b
@@ -59,6 +62,8 @@ def main(verbose: bool, quiet: bool, log_format: str) -> None:
     """
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     configure_logging(level, log_format)
+    # A live per-stage display replaces the INFO lines on an interactive terminal.
+    ctx.obj = {"progress": level == logging.INFO and log_format == "auto" and sys.stderr.isatty()}
 
 
 def config_options(command: F) -> F:
@@ -113,9 +118,12 @@ Examples:
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @click.option("--force", is_flag=True, help="Publish even when a quality gate fails (logged as warnings).")
 @click.option("--report", "with_report", is_flag=True, help="Write the HTML report into the run directory too.")
-def run_command(as_json: bool, force: bool, with_report: bool, **options: Any) -> None:
+@click.pass_obj
+def run_command(obj: dict[str, Any], as_json: bool, force: bool, with_report: bool, **options: Any) -> None:
     """Run the whole pipeline and publish OUTPUT/latest."""
-    result = run(build_config(**options), force=force)
+    config = build_config(**options)
+    with _progress(obj["progress"] and not as_json) as listener:
+        result = run(config, force=force, listener=listener)
     summary = _summary(result)
     if with_report:
         summary["report"] = str(write_report(result.output_dir, result.run_id))
@@ -351,6 +359,34 @@ def rollback_command(output_dir: Path, run_id: str | None) -> None:
     """Point OUTPUT/latest back at an earlier run, atomically."""
     target = rollback(output_dir, run_id)
     click.echo(f"{output_dir / 'latest'} -> {target}")
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[StageListener | None]:
+    """A rich display with one line per stage (spinner, what it produced, seconds), or nothing."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+
+    logger = logging.getLogger("pipeline")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    tasks: dict[str, TaskID] = {}
+    columns = (SpinnerColumn(finished_text="[green]✓"), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True)) as progress:
+
+        def listener(name: str, elapsed: float | None, detail: str) -> None:
+            if elapsed is None:
+                tasks[name] = progress.add_task(name, total=1)
+            else:
+                progress.update(tasks[name], completed=1, description=f"{name:<14}{detail}")
+
+        try:
+            yield listener
+        finally:
+            logger.setLevel(level)
 
 
 def _summary(result: RunResult) -> dict[str, Any]:

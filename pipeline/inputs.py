@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,20 +25,36 @@ from pipeline.ingest import InputFile, file_sha256, read_transactions
 log = logging.getLogger(__name__)
 
 
+#: Told of each stage as it starts (elapsed None) and ends (seconds, and what it produced).
+StageListener = Callable[[str, float | None, str], None]
+
+
 @dataclass
 class StageTimer:
-    """Times each stage of a run (summed over segments) and logs one INFO line per stage."""
+    """Times each stage of a run (summed over segments), logs one INFO line per stage, tells a listener.
+
+    ``with stage("clean") as done:`` yields a dict the stage may fill with
+    counts (``done["rows kept"] = n``); they go into the log line and to the
+    listener (the command line's progress display).
+    """
 
     timings: dict[str, float] = field(default_factory=dict)
+    listener: StageListener | None = None
 
     @contextmanager
-    def __call__(self, name: str) -> Iterator[None]:
+    def __call__(self, name: str) -> Iterator[dict[str, int]]:
+        if self.listener:
+            self.listener(name, None, "")
+        done: dict[str, int] = {}
         start = time.perf_counter()
-        yield
+        yield done
         elapsed = time.perf_counter() - start
         # A stage run once per segment adds up.
         self.timings[name] = self.timings.get(name, 0.0) + elapsed
-        log.info("stage %s done in %.2f s", name, elapsed)
+        detail = ", ".join(f"{value:,} {key}" for key, value in done.items())
+        log.info("stage %s done in %.2f s%s", name, elapsed, f": {detail}" if detail else "")
+        if self.listener:
+            self.listener(name, elapsed, detail)
 
 
 @dataclass(frozen=True)
@@ -64,18 +80,21 @@ def prepare_inputs(config: Config, stage: StageTimer | None = None) -> PreparedI
     Raises :class:`InputDataError` when no basket survives cleaning.
     """
     stage = stage or StageTimer()
-    with stage("ingest"):
+    with stage("ingest") as done:
         raw, files = read_transactions(config.input)
-    with stage("clean"):
+        done["rows"] = len(raw)
+    with stage("clean") as done:
         cleaned = clean_transactions(raw, config.clean, config.as_of, config.input.timestamp_format)
+        done["rows kept"] = len(cleaned.lines)
     del raw
     with stage("catalog"):
         catalog = read_catalog(config.catalog, config.clean.id_case)
     if catalog is not None and config.catalog.path is not None:
         path = Path(config.catalog.path)
         files.append(InputFile(str(path), path.stat().st_size, file_sha256(path), len(catalog)))
-    with stage("baskets"):
+    with stage("baskets") as done:
         baskets = baskets_from_lines(cleaned.lines)
+        done["baskets"] = baskets.count
     cleaned = replace(cleaned, lines=cleaned.lines.head(0).copy())
     if baskets.count == 0:
         names = ", ".join(f.path for f in files[: len(files) - (catalog is not None)])

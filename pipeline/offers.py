@@ -80,10 +80,12 @@ def segment_offers(
     if segment != ALL_SEGMENTS and config.segment.min_support is not None:
         mine = mine.model_copy(update={"min_support": config.segment.min_support, "min_count": None})
     top_k = config.output.top_k
-    with stage("itemsets"):
+    with stage("itemsets") as done:
         itemsets = frequent_itemsets(baskets, mine)
-    with stage("rules"):
+        done["itemsets"] = len(itemsets)
+    with stage("rules") as done:
         rules = association_rules(itemsets, config.rules)
+        done["rules"] = len(rules)
     with stage("rank"):
         labels = itemset_labels(itemsets.codes, itemsets.length, baskets.items)
         ranked = rank_rules(rules, itemsets, labels, baskets.items, catalog, config, segment)

@@ -23,7 +23,7 @@ from pipeline.baskets import ItemsetLabels
 from pipeline.config import Config
 from pipeline.errors import QualityGateError
 from pipeline.gates import covered_products, gate_failures
-from pipeline.inputs import StageTimer, prepare_inputs
+from pipeline.inputs import StageListener, StageTimer, prepare_inputs
 from pipeline.itemsets import Itemsets
 from pipeline.lock import run_lock
 from pipeline.manifest import build_manifest, inputs_fingerprint
@@ -58,7 +58,7 @@ class RunResult:
     manifest: dict[str, Any] = field(repr=False)
 
 
-def run(config: Config, force: bool = False) -> RunResult:
+def run(config: Config, force: bool = False, listener: StageListener | None = None) -> RunResult:
     """Run every stage on ``config`` and publish the tables; return what was published.
 
     Holds the output directory's lock for the whole run. Raises
@@ -67,16 +67,16 @@ def run(config: Config, force: bool = False) -> RunResult:
     :class:`~pipeline.errors.RunLockedError` when another run holds the lock and
     :class:`~pipeline.errors.QualityGateError` when a gate fails (unless
     ``force``); in every case ``OUTPUT/latest`` still points at the previous run.
+    ``listener`` is told of every stage as it starts and ends (a progress display).
     """
     output_dir = Path(config.output.dir)
     with run_lock(output_dir):
         remove_partial_runs(output_dir)
-        return _run_locked(config, output_dir, force)
+        return _run_locked(config, output_dir, force, StageTimer(listener=listener))
 
 
-def _run_locked(config: Config, output_dir: Path, force: bool) -> RunResult:
+def _run_locked(config: Config, output_dir: Path, force: bool, stage: StageTimer) -> RunResult:
     started = datetime.now(UTC)
-    stage = StageTimer()
     inputs = prepare_inputs(config, stage)
     cleaned, baskets = inputs.cleaned, inputs.baskets
     run_id = new_run_id(started, inputs_fingerprint(config, inputs.files))
@@ -86,7 +86,7 @@ def _run_locked(config: Config, output_dir: Path, force: bool) -> RunResult:
     ]
     overall = segments[0]
     missing = inputs.missing_from_catalog
-    with stage("publish"):
+    with stage("publish") as done:
         tables = {
             "recommendations": _sorted(pa.concat_tables(t for s in segments for t in s.recommendations)),
             "rules": _sorted(pa.concat_tables(t for s in segments for t in s.rules)),
@@ -141,6 +141,7 @@ def _run_locked(config: Config, output_dir: Path, force: bool) -> RunResult:
             log.warning("quality gate failed, publishing anyway (--force): %s", failure)
         publish(output_dir, run_dir)
         prune_runs(output_dir, config.output.keep_runs)
+        done["recommendations"] = counts["recommendations"]
     log.info(
         "published run %s: %d recommendations for %d antecedents from %d baskets, %d rules%s -> %s",
         run_id,

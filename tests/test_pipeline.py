@@ -168,3 +168,15 @@ def test_storefront_lookups_for_a_product_and_a_cart(config: Config) -> None:
 def test_lookup_without_a_published_run(tmp_path: Path) -> None:
     with pytest.raises(OutputError, match="has no published run"):
         offers_for_item(tmp_path, "x")
+
+
+def test_a_listener_hears_every_stage_start_and_end_with_its_counts(config: Config) -> None:
+    heard: list[tuple[str, bool, str]] = []
+    result = run(config, listener=lambda name, elapsed, detail: heard.append((name, elapsed is None, detail)))
+    starts = [name for name, starting, _ in heard if starting]
+    ends = {name: detail for name, starting, detail in heard if not starting}
+    assert starts[:4] == ["ingest", "clean", "catalog", "baskets"] and starts[-1] == "publish"
+    assert sorted(starts) == sorted(ends) == sorted(result.timings)
+    assert ends["ingest"] == f"{result.counts['rows_in']:,} rows"
+    assert ends["baskets"] == f"{result.counts['baskets']:,} baskets"
+    assert ends["publish"] == f"{result.counts['recommendations']:,} recommendations"
