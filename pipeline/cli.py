@@ -314,8 +314,10 @@ def explain_command(output_dir: Path, segment: str, as_json: bool, antecedent: s
     click.echo(f"{'|'.join(facts['antecedent'])} -> {facts['consequent']} (segment {facts['segment']}, run {facts['run_id']})")
     click.echo(f"  {facts['verdict']}")
     for rule in facts["rules"]:
+        # Post-purchase rules count pairs of consecutive orders, not baskets.
+        unit = "order pairs" if rule["placement"] == POST_PURCHASE else "baskets"
         click.echo(
-            f"  {rule['placement']}/{rule['kind']}: rank {rule['rank']}, baskets {rule['antecedent_count']:,} with the "
+            f"  {rule['placement']}/{rule['kind']}: rank {rule['rank']}, {unit} {rule['antecedent_count']:,} with the "
             f"antecedent, {rule['consequent_count']:,} with the offer, {rule['pair_count']:,} with both; support "
             f"{rule['support']:.4f}, confidence {rule['confidence']:.3f}, lift {rule['lift']:.2f}, "
             f"margin {rule['consequent_margin']}, score {rule['score']:.3f}"
