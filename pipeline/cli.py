@@ -217,12 +217,7 @@ def recommend_command(
         offers = offers_for_cart(output_dir, [p for p in (cart or "").split(",") if p.strip()], segment, limit)
         columns.append("source")
     offers.insert(0, "offer", range(1, len(offers) + 1))
-    if as_json:
-        click.echo(offers[columns].to_json(orient="records", indent=2))
-    elif offers.empty:
-        click.echo("No offers.")
-    else:
-        click.echo(offers[columns].to_string(index=False, float_format=lambda x: f"{x:.3f}", na_rep="-"))
+    _echo_frame(offers[columns], as_json, "No offers.")
 
 
 @main.command(
@@ -283,12 +278,7 @@ def rules_command(
     rules = rules_table(output_dir, item, min_lift, sort, limit, segment)
     columns = ["placement", "antecedent_key", "consequent", "consequent_name", "support", "confidence", "lift",
                "pair_count", "score", "rank"]
-    if as_json:
-        click.echo(rules[columns].to_json(orient="records", indent=2))
-    elif rules.empty:
-        click.echo("No rules.")
-    else:
-        click.echo(rules[columns].to_string(index=False, float_format=lambda x: f"{x:.3f}", na_rep="-"))
+    _echo_frame(rules[columns], as_json, "No rules.")
 
 
 @main.command(
@@ -339,11 +329,7 @@ Examples:
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON records.")
 def tune_command(sweep_text: str, as_json: bool, **options: Any) -> None:
     """Try several values of one threshold on the same baskets, without publishing: counts and seconds each."""
-    table = tune(build_config(**options), Sweep.parse(sweep_text))
-    if as_json:
-        click.echo(table.to_json(orient="records", indent=2))
-    else:
-        click.echo(table.to_string(index=False, float_format=lambda x: f"{x:.3f}", na_rep="-"))
+    _echo_frame(tune(build_config(**options), Sweep.parse(sweep_text)), as_json, "No candidates.")
 
 
 @main.command(
@@ -361,6 +347,16 @@ def rollback_command(output_dir: Path, run_id: str | None) -> None:
     """Point OUTPUT/latest back at an earlier run, atomically."""
     target = rollback(output_dir, run_id)
     click.echo(f"{output_dir / 'latest'} -> {target}")
+
+
+def _echo_frame(frame: pd.DataFrame, as_json: bool, empty: str) -> None:
+    """A result table: JSON records for scripts, aligned text for people."""
+    if as_json:
+        click.echo(frame.to_json(orient="records", indent=2))
+    elif frame.empty:
+        click.echo(empty)
+    else:
+        click.echo(frame.to_string(index=False, float_format=lambda x: f"{x:.3f}", na_rep="-"))
 
 
 @contextmanager
