@@ -10,9 +10,10 @@ best rule, the best ``output.top_k``. A hit is an offer of the held-out
 product: a product the customer really bought next to that cart.
 
 Strategies compared on the same carts: the rules ranked by ``rank.by``, by
-lift and by expected margin, and a best-sellers baseline (the most bought
-products of the training period not already in the cart). Metrics, per
-strategy:
+lift and by expected margin; the storefront's cart block (the ``rank.by``
+rules, filled up with best sellers of the cart's categories, then overall);
+and a best-sellers baseline (the most bought products of the training period
+not already in the cart). Metrics, per strategy:
 
 - ``hit_rate``: share of carts whose held-out product was offered (hit rate@k);
 - ``precision``: hits / (k x carts) (precision@k);
@@ -55,6 +56,8 @@ from pipeline.schema import EVALUATION, SCHEMA_VERSION, to_table
 log = logging.getLogger(__name__)
 
 BEST_SELLERS = "best-sellers"
+#: The cart block as the shop runs it: rules by rank.by, then category and overall best sellers.
+STOREFRONT = "storefront (rules, then best sellers)"
 #: Strategies besides the configured ``rank.by``.
 _COMPARED = ("lift", "expected_margin")
 
@@ -118,6 +121,9 @@ def evaluate(config: Config) -> Evaluation:
         table = top_recommendations(ranked.rules, k, "evaluation")
         offers = _rule_offers(table, itemsets, train, carts, k)
         rows.append({"strategy": f"rules by {by}", **_metrics(offers, carts, k, margin, catalog, train)})
+        if by == config.rank.by:
+            shown = _storefront_offers(offers, train, carts, k, catalog)
+            rows.append({"strategy": STOREFRONT, **_metrics(shown, carts, k, margin, catalog, train)})
     offers = _best_seller_offers(train, carts, k)
     rows.append({"strategy": BEST_SELLERS, **_metrics(offers, carts, k, margin, catalog, train)})
     metrics = pd.DataFrame(rows)
@@ -252,14 +258,52 @@ def _rule_offers(table: pd.DataFrame, itemsets: Itemsets, train: Baskets, carts:
 
 def _best_seller_offers(train: Baskets, carts: Carts, k: int) -> pd.DataFrame:
     """The ``k`` most bought training products not in the cart, for every cart."""
+    return _first(_best_sellers(train, carts, k), k)
+
+
+def _best_sellers(train: Baskets, carts: Carts, k: int, category: np.ndarray | None = None) -> pd.DataFrame:
+    """Candidate best sellers not in the cart, best first per cart: (case, code, order).
+
+    With ``category`` (a category number per product code, -1 unknown), the
+    best sellers of each cart product's category, each category's list cut
+    to what any cart could need.
+    """
     counts = train.item_counts()
     ranking = np.lexsort([np.arange(counts.size), -counts])
-    longest = int(np.bincount(carts.case, minlength=len(carts)).max(initial=0))
-    top = ranking[: k + longest]
-    case = np.repeat(np.arange(len(carts)), top.size)
-    code = np.tile(top, len(carts))
+    need = k + int(np.bincount(carts.case, minlength=len(carts)).max(initial=0))
+    if category is None:
+        top = ranking[:need]
+        case, code = np.repeat(np.arange(len(carts)), top.size), np.tile(top, len(carts))
+    else:
+        known = carts.item >= 0
+        wanted = pd.DataFrame({"case": carts.case[known], "category": category[carts.item[known]]})
+        wanted = wanted[wanted["category"] >= 0].drop_duplicates()
+        listed = pd.DataFrame({"code": ranking, "category": category[ranking]})
+        listed = listed[listed["category"] >= 0]
+        listed = listed[listed.groupby("category", sort=False).cumcount() < need]
+        pairs = wanted.merge(listed, on="category")
+        case, code = pairs["case"].to_numpy(), pairs["code"].to_numpy()
+    order = np.empty(counts.size, dtype=np.int64)
+    order[ranking] = np.arange(counts.size)
     keep = ~_in_cart(case, code, carts)
-    return _first(pd.DataFrame({"case": case[keep], "code": code[keep]}), k)
+    return pd.DataFrame({"case": case[keep], "code": code[keep], "order": order[code[keep]]})
+
+
+def _storefront_offers(
+    rule_offers: pd.DataFrame, train: Baskets, carts: Carts, k: int, catalog: pd.DataFrame | None
+) -> pd.DataFrame:
+    """The cart block as the storefront runs it (``pipeline.lookup.offers_for_cart``): rule offers
+    first, then best sellers of the cart's categories, then overall best sellers."""
+    names = catalog.set_index("product_id")["category"] if catalog is not None else pd.Series(dtype=object)
+    category = pd.factorize(names.reindex(train.items).to_numpy(dtype=object), use_na_sentinel=True)[0]
+    tiers = [
+        rule_offers.assign(tier=0, order=rule_offers["position"]),
+        _best_sellers(train, carts, k, category).assign(tier=1),
+        _best_sellers(train, carts, k).assign(tier=2),
+    ]
+    combined = pd.concat([t[["case", "code", "tier", "order"]] for t in tiers], ignore_index=True)
+    combined = combined.sort_values(["case", "tier", "order"], kind="stable").drop_duplicates(["case", "code"])
+    return _first(combined[["case", "code"]], k)
 
 
 def _in_cart(case: np.ndarray, code: np.ndarray, carts: Carts) -> np.ndarray:

@@ -14,7 +14,7 @@ from conftest import SAMPLE_CONFIG
 from pipeline.cli import main
 from pipeline.config import Config, load_config
 from pipeline.errors import InputDataError
-from pipeline.evaluate import BEST_SELLERS, evaluate, write_evaluation
+from pipeline.evaluate import BEST_SELLERS, STOREFRONT, evaluate, write_evaluation
 from pipeline.schema import EVALUATION
 
 PRICES = {"A": (10.0, 6.0), "B": (20.0, 12.0), "C": (5.0, 3.0), "D": (8.0, 4.0), "E": (3.0, 2.0)}
@@ -66,6 +66,11 @@ def test_hits_coverage_and_attach_value_are_those_worked_out_by_hand(tmp_path: P
         assert row["offers_per_cart"] == pytest.approx(20 / 24)
         assert row["attach_value"] == pytest.approx((5 * 20 + 5 * 10 + 5 * 8 + 5 * 5) / 24)
         assert row["attach_margin"] == pytest.approx((5 * 8 + 5 * 4 + 5 * 4 + 5 * 2) / 24)
+    shop = metrics.loc[STOREFRONT]
+    # The cart block fills up with best sellers: every cart gets 3 offers, and the two
+    # {X} carts (X unknown, no category) get E from the overall best sellers: 22 hits.
+    assert shop["hit_rate"] == pytest.approx(22 / 24) and shop["carts_with_offer"] == 1
+    assert shop["offers_per_cart"] == 3
     best = metrics.loc[BEST_SELLERS]
     # Best-sellers E, A, B, C, D: a hit for the {A, B} carts (10) and for the two carts {X} -> E.
     assert best["hit_rate"] == pytest.approx(12 / 24)
