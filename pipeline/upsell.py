@@ -59,18 +59,20 @@ def upsell_offers(baskets: Baskets, catalog: pd.DataFrame | None, config: Config
     group_of = np.full(len(baskets.items), -1, dtype=np.int64)
     group_of[known] = pd.factorize(category[known])[0]
     a, c = _in_price_band(known, group_of, price, config)
-    keep = margin[c] > margin[a]
-    a, c = a[keep], c[keep]
     customers = _customer_products(baskets).tocsc()
+    buyers = np.asarray(customers.sum(axis=0)).ravel()
+    # Both products need min_buyers buyers before they can share that many: prune the long tail first.
+    keep = (margin[c] > margin[a]) & (buyers[a] >= config.upsell.min_buyers) & (buyers[c] >= config.upsell.min_buyers)
+    a, c = a[keep], c[keep]
+    shared = _shared(customers, a, c)
+    keep = shared >= config.upsell.min_buyers
+    a, c, shared = a[keep], c[keep], shared[keep]
     columns = baskets.matrix.astype(np.int32).tocsc()
     together = _shared(columns, a, c)
     in_baskets = np.asarray(columns.sum(axis=0)).ravel()
     # Bought together at least as often as chance predicts: a complement.
-    complement = together * baskets.count >= in_baskets[a] * in_baskets[c]
-    shared = _shared(customers, a, c)
-    keep = ~complement & (shared >= config.upsell.min_buyers)
+    keep = together * baskets.count < in_baskets[a] * in_baskets[c]
     a, c, together = a[keep], c[keep], together[keep]
-    buyers = np.asarray(customers.sum(axis=0)).ravel()
     evidence = shared[keep] / np.maximum(buyers[a], 1)
     values = {"evidence": evidence, "price": price[c], "margin": margin[c], "gain": margin[c] - margin[a],
               "name": product["name"].to_numpy()[c], "together": together}
