@@ -27,7 +27,6 @@ from pipeline.explain import explain
 from pipeline.lookup import offers_for_cart, offers_for_item, rules_table
 from pipeline.publish import rollback
 from pipeline.recommendations import CROSS_SELL, POST_PURCHASE, UPSELL
-from pipeline.report import write_report
 from pipeline.tune import Sweep, tune
 from pipeline.run import RunResult, run
 
@@ -126,6 +125,8 @@ def run_command(obj: dict[str, Any], as_json: bool, force: bool, with_report: bo
         result = run(config, force=force, listener=listener)
     summary = _summary(result)
     if with_report:
+        from pipeline.report import write_report  # matplotlib: imported only when drawing
+
         summary["report"] = str(write_report(result.output_dir, result.run_id))
     if as_json:
         click.echo(json.dumps(summary, indent=2))
@@ -148,6 +149,8 @@ Examples:
               help="Where to write the HTML file (default: report.html in the run's directory).")
 def report_command(output_dir: Path, run_id: str | None, path: Path | None) -> None:
     """Write a self-contained HTML report of a run: funnel, products, rules, offers, changes."""
+    from pipeline.report import write_report  # matplotlib: imported only when drawing
+
     click.echo(write_report(output_dir, run_id, path))
 
 

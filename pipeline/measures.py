@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from scipy.stats import hypergeom
 
 PAdjust = Literal["holm", "bh"] | None
 
@@ -59,6 +58,9 @@ def fisher_p_values(n: int, antecedent: np.ndarray, consequent: np.ndarray, pair
     without replacement from ``n`` of which ``n(C)`` hold ``C`` (the
     hypergeometric law of the 2x2 table with fixed margins).
     """
+    # scipy.stats takes half a second to import: only runs that test significance pay it.
+    from scipy.stats import hypergeom
+
     return np.asarray(hypergeom.sf(np.asarray(pair) - 1, n, consequent, antecedent), dtype=np.float64)
 
 
