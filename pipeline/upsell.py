@@ -59,26 +59,38 @@ def upsell_offers(baskets: Baskets, catalog: pd.DataFrame | None, config: Config
     group_of = np.full(len(baskets.items), -1, dtype=np.int64)
     group_of[known] = pd.factorize(category[known])[0]
     a, c = _in_price_band(known, group_of, price, config)
+    keep = margin[c] > margin[a]
+    a, c = a[keep], c[keep]
+    shared = together = evidence = np.empty(0, dtype=np.int64)
+    if a.size:  # without candidates (no catalog, no categories) skip the customer matrix
+        a, c, shared, together, buyers = _evidence(baskets, a, c, config.upsell.min_buyers)
+        evidence = shared / np.maximum(buyers[a], 1)
+    values = {"evidence": evidence, "price": price[c], "margin": margin[c], "gain": margin[c] - margin[a],
+              "name": product["name"].to_numpy()[c], "together": together}
+    frame = rank_offers(_frame(baskets, a, c, values, segment), ["score", "consequent"], [False, True])
+    log.info("up-sell (%s): %d offers for %d products", segment, len(frame), frame["antecedent_key"].nunique())
+    return frame
+
+
+def _evidence(
+    baskets: Baskets, a: np.ndarray, c: np.ndarray, min_buyers: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The pairs with at least ``min_buyers`` shared customers that are not complements:
+    (a, c, shared customers, shared baskets) and every product's buyers."""
     customers = _customer_products(baskets).tocsc()
     buyers = np.asarray(customers.sum(axis=0)).ravel()
     # Both products need min_buyers buyers before they can share that many: prune the long tail first.
-    keep = (margin[c] > margin[a]) & (buyers[a] >= config.upsell.min_buyers) & (buyers[c] >= config.upsell.min_buyers)
+    keep = (buyers[a] >= min_buyers) & (buyers[c] >= min_buyers)
     a, c = a[keep], c[keep]
     shared = _shared(customers, a, c)
-    keep = shared >= config.upsell.min_buyers
+    keep = shared >= min_buyers
     a, c, shared = a[keep], c[keep], shared[keep]
     columns = baskets.matrix.astype(np.int32).tocsc()
     together = _shared(columns, a, c)
     in_baskets = np.asarray(columns.sum(axis=0)).ravel()
     # Bought together at least as often as chance predicts: a complement.
     keep = together * baskets.count < in_baskets[a] * in_baskets[c]
-    a, c, together = a[keep], c[keep], together[keep]
-    evidence = shared[keep] / np.maximum(buyers[a], 1)
-    values = {"evidence": evidence, "price": price[c], "margin": margin[c], "gain": margin[c] - margin[a],
-              "name": product["name"].to_numpy()[c], "together": together}
-    frame = rank_offers(_frame(baskets, a, c, values, segment), ["score", "consequent"], [False, True])
-    log.info("up-sell (%s): %d offers for %d products", segment, len(frame), frame["antecedent_key"].nunique())
-    return frame
+    return a[keep], c[keep], shared[keep], together[keep], buyers
 
 
 def _in_price_band(known: np.ndarray, group_of: np.ndarray, price: np.ndarray, config: Config) -> tuple[np.ndarray, np.ndarray]:
