@@ -142,6 +142,7 @@ class RulesConfig(_Section):
     min_confidence: float = Field(0.1, ge=0, le=1)
     min_lift: float = Field(1.0, ge=0)
     drop_redundant: bool = True
+    max_candidates: int | None = Field(20_000_000, ge=1)
     max_p_value: float | None = Field(None, gt=0, le=1)
     p_adjust: Literal["holm", "bh"] | None = "holm"
 

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import RulesConfig
+from pipeline.errors import ConfigError
 from pipeline.itemsets import Itemsets
 from pipeline.measures import adjust_p_values, fisher_p_values, interest_measures
 
@@ -64,6 +65,7 @@ def association_rules(itemsets: Itemsets, config: RulesConfig) -> pd.DataFrame:
     Candidates are filtered block by block (one itemset length at a time), so
     memory follows the rules kept, not the candidates.
     """
+    _check_candidates(itemsets, config)
     n = max(itemsets.baskets, 1)
     item_count = _item_counts(itemsets)
     empty = np.empty(0, np.int64)
@@ -118,6 +120,21 @@ def association_rules(itemsets: Itemsets, config: RulesConfig) -> pd.DataFrame:
         else "no significance filter",
     )
     return rules
+
+
+def _check_candidates(itemsets: Itemsets, config: RulesConfig) -> None:
+    """Stop before generating more than ``rules.max_candidates`` candidate rules.
+
+    Every itemset of k >= 2 products gives k candidates, known before any is
+    built; long itemsets (dense data, no ``mine.max_len``) give tens of millions.
+    """
+    candidates = int(itemsets.length[itemsets.length >= 2].sum())
+    if config.max_candidates is not None and candidates > config.max_candidates:
+        raise ConfigError(
+            f"rules.max_candidates: {len(itemsets):,} itemsets give {candidates:,} candidate rules, more than "
+            f"{config.max_candidates:,}; raise mine.min_support or lower mine.max_len, "
+            "or raise rules.max_candidates if the memory allows (about 1 GB per 10 million rules kept)"
+        )
 
 
 def _general_confidence(block: _Block, best_shorter: np.ndarray | None, consequent_support: np.ndarray) -> np.ndarray:

@@ -237,3 +237,14 @@ def test_engines_agree_on_fimi_retail() -> None:
     found = [frequent_itemsets(baskets, MineConfig(min_support=0.005, max_len=None, engine=e)) for e in ("fim", "mlxtend")]
     assert np.array_equal(found[0].codes, found[1].codes) and np.array_equal(found[0].count, found[1].count)
     assert len(found[0]) > 500
+
+
+def test_too_many_candidate_rules_stop_before_any_is_built() -> None:
+    groups = [{"a", "b", "c", "d"}] * 5 + [{"a", "b"}] * 3
+    itemsets = frequent_itemsets(baskets_of(groups), MineConfig(min_count=2, max_len=None))
+    # Every subset of {a, b, c, d}: 6 pairs x 2 + 4 triples x 3 + 1 x 4 = 28 candidates.
+    candidates = int(itemsets.length[itemsets.length >= 2].sum())
+    assert candidates == 28
+    assert len(association_rules(itemsets, RulesConfig(max_candidates=28, drop_redundant=False, min_lift=0))) > 0
+    with pytest.raises(ConfigError, match="rules.max_candidates: 15 itemsets give 28 candidate rules, more than 27"):
+        association_rules(itemsets, RulesConfig(max_candidates=27))
