@@ -60,6 +60,10 @@ def segment_baskets(baskets: Baskets, config: Config) -> list[tuple[str, Baskets
         return found
     values = baskets.order_info["segment"].astype(object)
     sizes = values.value_counts()
+    if ALL_SEGMENTS in sizes.index:
+        log.warning("segment value %r is reserved for all customers: its %d baskets are mined with everyone's only",
+                    ALL_SEGMENTS, sizes[ALL_SEGMENTS])
+        sizes = sizes.drop(ALL_SEGMENTS)
     small = sorted(str(v) for v, n in sizes.items() if n < config.segment.min_baskets)
     if small:
         log.info(

@@ -16,6 +16,7 @@ from pipeline.bundles import bundle_table
 from pipeline.config import Config, load_config
 from pipeline.itemsets import frequent_itemsets
 from pipeline.lookup import offers_for_cart, offers_for_item
+from pipeline.offers import segment_baskets
 from pipeline.postpurchase import post_purchase_rules
 from pipeline.run import run
 from pipeline.upsell import upsell_offers
@@ -163,3 +164,10 @@ def test_cart_offers_fill_up_with_best_sellers_of_the_cart_categories(config: Co
     assert fill["consequent"].tolist() == (
         products.loc[fill["consequent"]].sort_values("baskets", ascending=False, kind="stable").index.tolist()
     )
+
+
+def test_a_segment_named_like_the_global_one_is_not_mined_apart() -> None:
+    orders = [(f"c{i}", ["A", "B"], "2024-01-01", "*" if i % 2 else "B2B") for i in range(40)]
+    baskets = baskets_from_lines(_lines(orders))
+    found = segment_baskets(baskets, _config(**{"segment.column": "Country", "segment.min_baskets": 10}))
+    assert [(name, b.count) for name, b in found] == [("*", 40), ("B2B", 20)]
