@@ -65,7 +65,9 @@ CATEGORIES: tuple[tuple[str, float, tuple[str, ...]], ...] = (
          "HOLDER", "STAND", "PLAQUE", "DOORSTOP", "GARLAND"),
     ),
 )
-OTHER = ("Other", 0.40)
+#: Products no keyword places have no category (an empty field): a catch-all "Other"
+#: would make a doormat an alternative of a skipping rope.
+OTHER = ("", 0.40)
 #: Each product's margin rate is its category's base rate plus a jitter in this +- range.
 JITTER = 0.08
 
@@ -93,10 +95,16 @@ _PATTERNS = [(c, r, re.compile(r"\b(?:" + "|".join(k) + ")")) for c, r, k in CAT
 
 
 def category_of(name: str) -> tuple[str, float]:
-    """The first category with a keyword starting a word of the name, and its base margin rate."""
-    for category, rate, pattern in _PATTERNS:
-        if pattern.search(name):
-            return category, rate
+    """The leaf category ``department / type`` and the department's base margin rate.
+
+    The department is the first with a keyword starting a word of the name;
+    the type is the keyword found ("Home decor / Clock"), so that products of
+    one category are alternatives of each other, as in a shop's own taxonomy.
+    """
+    for department, rate, pattern in _PATTERNS:
+        found = pattern.search(name)
+        if found:
+            return f"{department} / {found.group(0).strip().title()}", rate
     return OTHER
 
 
