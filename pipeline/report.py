@@ -45,7 +45,9 @@ REPORT = "report.html"
 _KEY = ["segment", "placement", "kind", "antecedent_key", "consequent"]
 _TOP_PRODUCTS = 20
 _TOP_OFFERS = 25
-_MATRIX_RULES = 30
+_GROUPED_RULES = 200
+_GROUPED_CONSEQUENTS = 15
+_GROUPS = 12
 
 
 def write_report(output_dir: Path, run_id: str | None = None, path: Path | None = None) -> Path:
@@ -175,25 +177,56 @@ def _scatter(rules: pd.DataFrame) -> str:
 
 
 def _matrix(rules: pd.DataFrame) -> str:
+    """arulesViz's grouped matrix: antecedents clustered by the lift they give each consequent.
+
+    The strongest rules (by lift) whose consequent is among the most predicted
+    ones are kept; antecedents with similar lift profiles over those
+    consequents form one group (average-linkage clustering); each balloon is a
+    group x consequent: size = summed support, colour = mean lift.
+    """
     if rules.empty:
         return "<p>No rules.</p>"
-    top = rules.nlargest(_MATRIX_RULES, "lift")
-    antecedents = list(dict.fromkeys(top["antecedent_key"]))
-    consequents = list(dict.fromkeys(top["consequent"]))
-    figure, axis = plt.subplots(figsize=(max(6, 0.35 * len(consequents) + 3), max(4, 0.3 * len(antecedents) + 2)))
+    strong = rules.nlargest(_GROUPED_RULES, "lift")
+    consequents = strong["consequent"].value_counts().head(_GROUPED_CONSEQUENTS).index.tolist()
+    strong = strong[strong["consequent"].isin(consequents)]
+    profile = strong.pivot_table(index="antecedent_key", columns="consequent", values="lift", fill_value=0.0)
+    if len(profile) > _GROUPS:
+        from scipy.cluster.hierarchy import fcluster, linkage
+
+        group = fcluster(linkage(profile.to_numpy(), method="average"), _GROUPS, criterion="maxclust")
+    else:
+        group = range(1, len(profile) + 1)
+    strong = strong.merge(pd.DataFrame({"antecedent_key": profile.index, "group": list(group)}), on="antecedent_key")
+    cells = strong.groupby(["group", "consequent"], as_index=False).agg(
+        support=("support", "sum"), lift=("lift", "mean")
+    )
+    labels = {
+        g: _group_label(members) for g, members in strong.groupby("group")["antecedent"]
+    }
+    groups = sorted(labels, key=lambda g: -cells.loc[cells["group"] == g, "lift"].max())
+    figure, axis = plt.subplots(figsize=(max(7, 0.45 * len(groups) + 4), max(4, 0.35 * len(consequents) + 2)))
     shown = axis.scatter(
-        [consequents.index(c) for c in top["consequent"]],
-        [antecedents.index(a) for a in top["antecedent_key"]],
-        s=top["support"] / top["support"].max() * 300,
-        c=top["lift"],
+        [groups.index(g) for g in cells["group"]],
+        [consequents.index(c) for c in cells["consequent"]],
+        s=cells["support"] / cells["support"].max() * 400,
+        c=cells["lift"],
         cmap="magma_r",
     )
-    figure.colorbar(shown, ax=axis, label="lift")
-    axis.set_xticks(range(len(consequents)), consequents, rotation=90)
-    axis.set_yticks(range(len(antecedents)), antecedents)
-    axis.set_xlabel("offered product (consequent); circle size = support")
-    axis.set_ylabel("antecedent")
-    return _image(figure, "grouped matrix of the strongest rules")
+    figure.colorbar(shown, ax=axis, label="mean lift")
+    axis.set_xticks(range(len(groups)), [labels[g] for g in groups], rotation=70, ha="right", fontsize=8)
+    axis.set_yticks(range(len(consequents)), consequents)
+    axis.set_xlabel("antecedent groups (balloon size = support)")
+    axis.set_ylabel("offered product")
+    return _image(figure, "grouped matrix of the strongest rules") + (
+        f"<p>The {len(strong):,} strongest rules by lift, their antecedents in {len(groups)} groups.</p>"
+    )
+
+
+def _group_label(antecedents: pd.Series) -> str:
+    """``{most common product, +n products}`` and the group's rule count, as arulesViz labels groups."""
+    products = pd.Series([p for antecedent in antecedents for p in antecedent]).value_counts()
+    more = f", +{len(products) - 1}" if len(products) > 1 else ""
+    return f"{len(antecedents)} rules: {{{products.index[0]}{more}}}"
 
 
 def _top_offers(recommendations: pd.DataFrame) -> str:
