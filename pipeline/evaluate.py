@@ -13,7 +13,14 @@ Strategies compared on the same carts: the rules ranked by ``rank.by``, by
 lift and by expected margin; the storefront's cart block (the ``rank.by``
 rules, filled up with best sellers of the cart's categories, then overall);
 and a best-sellers baseline (the most bought products of the training period
-not already in the cart). Metrics, per strategy:
+not already in the cart).
+
+The follow-up e-mail is replayed as well (``placement = "post_purchase"``):
+each test order followed by the same customer's next order within
+``post_purchase.max_days`` gets the post-purchase offers for its products; a
+hit is an offer the customer bought in that next order, against the
+best-sellers not in the first order. Metrics, per strategy and placement (for
+post-purchase, read "case" for "cart"):
 
 - ``hit_rate``: share of carts whose held-out product was offered (hit rate@k);
 - ``precision``: hits / (k x carts) (precision@k);
@@ -49,7 +56,8 @@ from pipeline.errors import InputDataError, OutputError
 from pipeline.ingest import read_transactions
 from pipeline.itemsets import Itemsets, frequent_itemsets
 from pipeline.lookup import CART_ASCENDING, CART_ORDER
-from pipeline.recommendations import rank_rules, top_recommendations
+from pipeline.postpurchase import post_purchase_rules, transitions
+from pipeline.recommendations import CART, POST_PURCHASE, rank_rules, top_recommendations
 from pipeline.rules import association_rules
 from pipeline.schema import EVALUATION, SCHEMA_VERSION, to_table
 
@@ -64,17 +72,21 @@ _COMPARED = ("lift", "expected_margin")
 
 @dataclass(frozen=True)
 class Carts:
-    """The replayed carts: case ``i`` holds out ``target[i]`` of test order ``order[i]``.
+    """The replayed cases: case ``i`` comes from test order ``order[i]``.
 
-    ``case``/``item`` list each cart's products (training codes, ``-1`` for a
-    product never sold in training); ``target`` likewise.
+    ``case``/``item`` list each case's products in hand (the cart, or the
+    order just bought), ``target_case``/``target`` the products that count as
+    hits (the held-out product, or the customer's next order), in training
+    codes (``-1`` for a product never sold in training); ``target_price`` is
+    each target's price.
     """
 
     order: np.ndarray
-    target: np.ndarray
-    target_price: np.ndarray
     case: np.ndarray
     item: np.ndarray
+    target_case: np.ndarray
+    target: np.ndarray
+    target_price: np.ndarray
 
     def __len__(self) -> int:
         return int(self.order.size)
@@ -114,21 +126,22 @@ def evaluate(config: Config) -> Evaluation:
     rules = association_rules(itemsets, config.rules)
     labels = itemset_labels(itemsets.codes, itemsets.length, train.items)
     margin = _margins(train, catalog)
-    rows = []
+    offers: dict[str, pd.DataFrame] = {}
     for by in dict.fromkeys((config.rank.by, *_COMPARED)):
         variant = config.model_copy(update={"rank": RankConfig(by=by)})
         ranked = rank_rules(rules, itemsets, labels, train.items, catalog, variant)
-        table = top_recommendations(ranked.rules, k, "evaluation")
-        offers = _rule_offers(table, itemsets, train, carts, k)
-        rows.append({"strategy": f"rules by {by}", **_metrics(offers, carts, k, margin, catalog, train)})
+        offers[f"rules by {by}"] = _rule_offers(top_recommendations(ranked.rules, k, "evaluation"), itemsets, train, carts, k)
         if by == config.rank.by:
-            shown = _storefront_offers(offers, train, carts, k, catalog)
-            rows.append({"strategy": STOREFRONT, **_metrics(shown, carts, k, margin, catalog, train)})
-    offers = _best_seller_offers(train, carts, k)
-    rows.append({"strategy": BEST_SELLERS, **_metrics(offers, carts, k, margin, catalog, train)})
+            offers[STOREFRONT] = _storefront_offers(offers[f"rules by {by}"], train, carts, k, catalog)
+    offers[BEST_SELLERS] = _best_seller_offers(train, carts, k)
+    rows = [
+        {"strategy": name, "placement": CART, "carts": len(carts), **_metrics(shown, carts, k, margin, catalog, train)}
+        for name, shown in offers.items()
+    ]
+    if config.post_purchase.enabled:
+        rows += _post_purchase_rows(train, test_lines, catalog, config, margin)
     metrics = pd.DataFrame(rows)
-    metrics.insert(1, "k", k)
-    metrics.insert(2, "carts", len(carts))
+    metrics.insert(2, "k", k)
     metrics["aov"] = _average_order_value(test_lines)
     metrics["attach_value_share"] = metrics["attach_value"] / metrics["aov"]
     evaluation = Evaluation(
@@ -147,6 +160,30 @@ def evaluate(config: Config) -> Evaluation:
         evaluation.test_orders,
     )
     return evaluation
+
+
+def _post_purchase_rows(
+    train: Baskets, test_lines: pd.DataFrame, catalog: pd.DataFrame | None, config: Config, margin: np.ndarray
+) -> list[dict[str, object]]:
+    """The follow-up e-mail replayed: each test order's post-purchase offers against the customer's next order."""
+    k = config.output.top_k
+    found = post_purchase_rules(train, config)
+    cases = _next_orders(test_lines, train, catalog, config.post_purchase.max_days, config.evaluate.max_orders)
+    if found is None or len(cases) == 0:
+        log.info("evaluate: no post-purchase rules or no repeat orders in the test period")
+        return []
+    singles = itemset_labels(found.antecedents.codes, found.antecedents.length, train.items)
+    ranked = rank_rules(found.rules, found.antecedents, singles, train.items, catalog, config, placement=POST_PURCHASE)
+    table = top_recommendations(ranked.rules, k, "evaluation")
+    strategies = {
+        "post-purchase rules": _rule_offers(table, found.antecedents, train, cases, k),
+        BEST_SELLERS: _best_seller_offers(train, cases, k),
+    }
+    return [
+        {"strategy": name, "placement": POST_PURCHASE, "carts": len(cases),
+         **_metrics(shown, cases, k, margin, catalog, train)}
+        for name, shown in strategies.items()
+    ]
 
 
 def write_evaluation(evaluation: Evaluation, directory: Path) -> Path:
@@ -211,10 +248,42 @@ def _carts(test_lines: pd.DataFrame, train: Baskets, catalog: pd.DataFrame | Non
     prices = _unit_prices(test_lines, test, catalog)
     return Carts(
         order=case_order,
-        target=to_train[target],
-        target_price=prices[target],
         case=case[keep],
         item=to_train[item[keep]],
+        target_case=np.arange(case_order.size),
+        target=to_train[target],
+        target_price=prices[target],
+    )
+
+
+def _next_orders(
+    test_lines: pd.DataFrame, train: Baskets, catalog: pd.DataFrame | None, max_days: int, max_orders: int | None
+) -> Carts:
+    """Every test order followed by the same customer's next order within ``max_days``:
+    the first order is in hand, the products of the next one are the targets."""
+    test = baskets_from_lines(test_lines)
+    first, second = transitions(test, max_days)
+    if max_orders is not None and first.size > max_orders:
+        pick = np.linspace(0, first.size - 1, max_orders).astype(np.int64)
+        first, second = first[pick], second[pick]
+    matrix = test.matrix.tocsr()
+    sizes = np.diff(matrix.indptr)
+    to_train = pd.Index(train.items).get_indexer(test.items)
+    prices = _unit_prices(test_lines, test, catalog)
+
+    def members(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        case = np.repeat(np.arange(rows.size), sizes[rows])
+        return case, matrix.indices[np.repeat(matrix.indptr[rows], sizes[rows]) + ragged_arange(sizes[rows])]
+
+    case, item = members(first)
+    target_case, target = members(second)
+    return Carts(
+        order=first,
+        case=case,
+        item=to_train[item],
+        target_case=target_case,
+        target=to_train[target],
+        target_price=prices[target],
     )
 
 
@@ -321,21 +390,28 @@ def _metrics(
     offers: pd.DataFrame, carts: Carts, k: int, margin: np.ndarray, catalog: pd.DataFrame | None, train: Baskets
 ) -> dict[str, float]:
     case = offers["case"].to_numpy()
-    hit = offers["code"].to_numpy() == carts.target[case]
-    hit_case = case[hit]
+    code = offers["code"].to_numpy()
+    width = len(train.items) + 2
+    # A hit: an offer of a target of its case; a target counts once.
+    known = carts.target >= 0
+    target_key = carts.target_case[known].astype(np.int64) * width + carts.target[known]
+    hit = np.isin(case.astype(np.int64) * width + code, target_key)
+    hits = pd.DataFrame({"case": case[hit], "code": code[hit]}).drop_duplicates()
+    price = pd.Series(carts.target_price[known], index=target_key).groupby(level=0).first()
+    hit_price = price.reindex(hits["case"].to_numpy().astype(np.int64) * width + hits["code"].to_numpy()).to_numpy()
     n = max(len(carts), 1)
     offered = np.zeros(len(carts), dtype=bool)
     offered[case] = True
     products = len(catalog) if catalog is not None else len(train.items)
     return {
-        "hit_rate": hit_case.size / n,
-        "precision": hit_case.size / (k * n),
+        "hit_rate": hits["case"].nunique() / n,
+        "precision": len(hits) / (k * n),
         "carts_with_offer": offered.mean() if len(carts) else 0.0,
         "orders_with_offer": pd.Series(offered).groupby(carts.order).any().mean() if len(carts) else 0.0,
-        "coverage": np.unique(offers["code"]).size / max(products, 1),
+        "coverage": np.unique(code).size / max(products, 1),
         "offers_per_cart": case.size / n,
-        "attach_value": float(np.nansum(carts.target_price[hit_case])) / n,
-        "attach_margin": float(np.nansum(margin[carts.target[hit_case]])) / n if catalog is not None else np.nan,
+        "attach_value": float(np.nansum(hit_price)) / n,
+        "attach_margin": float(np.nansum(margin[hits["code"].to_numpy()])) / n if catalog is not None else np.nan,
     }
 
 

@@ -49,7 +49,7 @@ class PostPurchaseRules:
 
 def post_purchase_rules(baskets: Baskets, config: Config) -> PostPurchaseRules | None:
     """Rules from each order to the same customer's next order, or None without customers and timestamps."""
-    first, second = _transitions(baskets, config.post_purchase.max_days)
+    first, second = transitions(baskets, config.post_purchase.max_days)
     n = first.size
     if n == 0:
         log.info("post-purchase: no consecutive orders of a customer within %d days", config.post_purchase.max_days)
@@ -98,7 +98,7 @@ def post_purchase_rules(baskets: Baskets, config: Config) -> PostPurchaseRules |
     return PostPurchaseRules(singles, rules)
 
 
-def _transitions(baskets: Baskets, max_days: int) -> tuple[np.ndarray, np.ndarray]:
+def transitions(baskets: Baskets, max_days: int) -> tuple[np.ndarray, np.ndarray]:
     """Basket rows of each (order, same customer's next order within ``max_days``) pair."""
     info = baskets.order_info
     known = (info["customer_id"].notna() & info["timestamp"].notna()).to_numpy()

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import pandas as pd
 import pyarrow as pa
 
-SCHEMA_VERSION = "2.0"
+SCHEMA_VERSION = "2.1"
 
 #: The pandas dtype of every id and text column inside the pipeline: pyarrow
 #: strings with ``pd.NA`` for missing (pandas 3's default ``str`` uses NaN).
@@ -120,6 +120,7 @@ PRODUCTS = pa.schema(
 EVALUATION = pa.schema(
     [
         pa.field("strategy", pa.string(), nullable=False),
+        pa.field("placement", pa.string(), nullable=False),
         pa.field("k", pa.int32(), nullable=False),
         pa.field("carts", pa.int64(), nullable=False),
         pa.field("hit_rate", pa.float64(), nullable=False),

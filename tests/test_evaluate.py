@@ -54,7 +54,7 @@ def _export(directory: Path) -> Config:
 def test_hits_coverage_and_attach_value_are_those_worked_out_by_hand(tmp_path: Path) -> None:
     result = evaluate(_export(tmp_path))
     assert (result.train_orders, result.test_orders, result.carts, result.k) == (80, 12, 24, 3)
-    metrics = result.metrics.set_index("strategy")
+    metrics = result.metrics[result.metrics["placement"] == "cart"].set_index("strategy")
     for strategy in ("rules by incremental_margin", "rules by lift", "rules by expected_margin"):
         row = metrics.loc[strategy]
         # Every {A, B} and {C, D} cart is offered its partner; {E} and {X} carts get nothing.
@@ -97,7 +97,8 @@ def test_written_files_follow_the_schema(tmp_path: Path) -> None:
     table = pq.read_table(written / "evaluation.parquet")
     assert table.schema.equals(EVALUATION, check_metadata=False)
     summary = json.loads((written / "evaluation.json").read_text())
-    assert summary["carts"] == 24 and [m["strategy"] for m in summary["metrics"]][-1] == BEST_SELLERS
+    assert summary["carts"] == 24
+    assert [(m["placement"], m["strategy"]) for m in summary["metrics"]][-1] == ("post_purchase", BEST_SELLERS)
     assert not list(written.glob(".*tmp"))
 
 
@@ -109,9 +110,39 @@ def test_rules_beat_best_sellers_on_the_sample(tmp_path: Path) -> None:
         main, ["-q", "evaluate", "--config", str(SAMPLE_CONFIG), "--out", str(tmp_path), "--json"]
     )
     assert result.exit_code == 0, result.output
-    metrics = {m["strategy"]: m for m in json.loads(result.output)["metrics"]}
+    metrics = {m["strategy"]: m for m in json.loads(result.output)["metrics"] if m["placement"] == "cart"}
     rules, best = metrics["rules by incremental_margin"], metrics[BEST_SELLERS]
     assert rules["hit_rate"] >= 2 * best["hit_rate"] and rules["hit_rate"] > 0.05
     assert rules["attach_margin"] > best["attach_margin"]
     # Ranking by incremental margin earns more margin per cart than ranking by lift.
     assert rules["attach_margin"] > metrics["rules by lift"]["attach_margin"]
+
+
+def test_post_purchase_offers_are_scored_against_the_next_order(tmp_path: Path) -> None:
+    """January trains: 12 customers buy P, then Q a week later; 6 buy R, then S. February tests:
+    3 customers buy P then Q (hits), 1 buys P then R (a miss), 1 buys R then S (a hit)."""
+    orders: list[tuple[str, str, list[str]]] = []
+    for i in range(12):
+        orders += [(f"a{i}", "2024-01-02", ["P"]), (f"a{i}", "2024-01-09", ["Q"])]
+    for i in range(6):
+        orders += [(f"x{i}", "2024-01-03", ["R"]), (f"x{i}", "2024-01-10", ["S"])]
+    for i in range(3):
+        orders += [(f"b{i}", "2024-02-02", ["P"]), (f"b{i}", "2024-02-06", ["Q"])]
+    orders += [("c0", "2024-02-02", ["P"]), ("c0", "2024-02-08", ["R"])]
+    orders += [("d0", "2024-02-03", ["R"]), ("d0", "2024-02-05", ["S"])]
+    export = tmp_path / "orders.csv"
+    with export.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["order_id", "product_id", "quantity", "unit_price", "timestamp", "customer_id"])
+        for number, (customer, day, products) in enumerate(orders):
+            writer.writerows([f"O{number:03d}", p, 1, 2.0, f"{day} 10:00:00", customer] for p in products)
+    config = load_config(values={"input.paths": [str(export)], "mine.min_support": 0.1,
+                                 "evaluate.cutoff": "2024-02-01", "output.top_k": 1})
+    metrics = evaluate(config).metrics
+    later = metrics[metrics["placement"] == "post_purchase"].set_index("strategy")
+    rules = later.loc["post-purchase rules"]
+    assert rules["carts"] == 5  # five (order, next order) pairs in February
+    assert rules["hit_rate"] == pytest.approx(4 / 5) and rules["carts_with_offer"] == 1
+    assert rules["attach_value"] == pytest.approx(4 * 2.0 / 5)
+    # One offer each from January's best sellers (P, Q, then R, S): P's buyers are offered Q, R's P.
+    assert later.loc[BEST_SELLERS, "hit_rate"] == pytest.approx(3 / 5)
