@@ -14,7 +14,8 @@ matplotlib is already installed with mlxtend. Sections:
 5. a grouped matrix of the strongest rules (antecedent x consequent, size =
    support, colour = lift);
 6. the top offers per product with names and margins;
-7. what changed against the previous run: rules added, dropped and re-ranked.
+7. the best bundles with their prices;
+8. what changed against the previous run: rules added, dropped and re-ranked.
 
 A few lines of inline script record each chart's rendered size in the page
 (``data-rendered``), which the browser test reads.
@@ -86,6 +87,7 @@ def _page(run_dir: Path, manifest: dict[str, Any], previous: Path | None) -> str
         ("Rules: support against confidence", _scatter(global_rules)),
         ("Strongest rules, grouped", _matrix(global_rules)),
         ("Top offers per product", _top_offers(recommendations)),
+        ("Bundles", _bundles(_read(run_dir, "bundles"))),
         ("Against the previous run", _comparison(rules, previous)),
     ]
     summary = (
@@ -242,6 +244,15 @@ def _top_offers(recommendations: pd.DataFrame) -> str:
     shown = shown.sort_values(["order", "rank"])
     columns = ["antecedent_key", "rank", "consequent", "consequent_name", "confidence", "lift", "consequent_margin", "score"]
     return f"<p>The {len(best)} products with the best-scored first offer.</p>" + _table(shown[columns])
+
+
+def _bundles(bundles: pd.DataFrame) -> str:
+    if bundles.empty:
+        return "<p>No bundles (they need a catalog with prices and costs).</p>"
+    top = bundles[bundles["segment"] == "*"].head(_TOP_OFFERS)
+    columns = ["rank", "bundle_key", "count", "all_confidence", "list_price", "bundle_price", "discount",
+               "bundle_margin_rate"]
+    return f"<p>The best {len(top)} of {len(bundles):,} bundles by margin earned per basket.</p>" + _table(top[columns])
 
 
 def _comparison(rules: pd.DataFrame, previous: Path | None) -> str:

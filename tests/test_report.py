@@ -38,7 +38,7 @@ def test_report_is_self_contained_and_agrees_with_the_tables(two_runs: tuple[Run
     page = write_report(second.output_dir).read_text()
     assert (second.run_dir / "report.html").is_file()
     for title in ("Cleaning funnel", "Most bought products", "Basket sizes", "support against confidence",
-                  "Strongest rules, grouped", "Top offers per product", "Against the previous run"):
+                  "Strongest rules, grouped", "Top offers per product", "Bundles", "Against the previous run"):
         assert title in page, title
     # Nothing to fetch: every image is inline, no script or style comes from elsewhere.
     assert not re.search(r'(src|href)="(?!data:)', page)
