@@ -18,8 +18,9 @@ not already in the cart).
 The follow-up e-mail is replayed as well (``placement = "post_purchase"``):
 each test order followed by the same customer's next order within
 ``post_purchase.max_days`` gets the post-purchase offers for its products; a
-hit is an offer the customer bought in that next order, against the
-best-sellers not in the first order. Metrics, per strategy and placement (for
+hit is an offer the customer bought in that next order; the same offers
+filled up with best sellers, and the best-sellers not in the first order,
+are compared. Metrics, per strategy and placement (for
 post-purchase, read "case" for "cart"):
 
 - ``hit_rate``: share of carts whose held-out product was offered (hit rate@k);
@@ -175,8 +176,10 @@ def _post_purchase_rows(
     singles = itemset_labels(found.antecedents.codes, found.antecedents.length, train.items)
     ranked = rank_rules(found.rules, found.antecedents, singles, train.items, catalog, config, placement=POST_PURCHASE)
     table = top_recommendations(ranked.rules, k, "evaluation")
+    rules = _rule_offers(table, found.antecedents, train, cases, k)
     strategies = {
-        "post-purchase rules": _rule_offers(table, found.antecedents, train, cases, k),
+        "post-purchase rules": rules,
+        "post-purchase rules, then best sellers": _storefront_offers(rules, train, cases, k, catalog),
         BEST_SELLERS: _best_seller_offers(train, cases, k),
     }
     return [
