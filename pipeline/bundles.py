@@ -27,7 +27,7 @@ import pyarrow as pa
 from pipeline.baskets import ItemsetLabels
 from pipeline.config import Config
 from pipeline.itemsets import Itemsets
-from pipeline.schema import BUNDLES, TEXT, to_table
+from pipeline.schema import BUNDLES, TEXT, text_column, to_table
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def bundle_table(
     support = itemsets.count[rows] / max(itemsets.baskets, 1)
     frame = pd.DataFrame(
         {
-            "segment": pd.array(np.full(rows.size, segment, dtype=object), dtype=TEXT),
+            "segment": text_column(segment, rows.size),
             "bundle_key": pd.array(labels.keys.take(pa.array(rows)).to_numpy(zero_copy_only=False), dtype=TEXT),
             "size": itemsets.length[rows].astype(np.int32),
             "count": itemsets.count[rows],

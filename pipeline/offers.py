@@ -31,7 +31,7 @@ from pipeline.itemsets import Itemsets, frequent_itemsets
 from pipeline.postpurchase import post_purchase_rules
 from pipeline.recommendations import ALL_SEGMENTS, POST_PURCHASE, RankedRules, rank_rules, top_recommendations
 from pipeline.rules import association_rules
-from pipeline.schema import PRODUCTS, RECOMMENDATIONS, RULES, TEXT, to_table
+from pipeline.schema import PRODUCTS, RECOMMENDATIONS, RULES, TEXT, text_column, to_table
 from pipeline.upsell import upsell_offers
 
 log = logging.getLogger(__name__)
@@ -125,8 +125,8 @@ def product_table(baskets: Baskets, catalog: pd.DataFrame | None, segment: str) 
     info = info.set_index("product_id").reindex(baskets.items[sold])
     frame = pd.DataFrame(
         {
-            "segment": pd.array(np.full(sold.size, segment, dtype=object), dtype=TEXT),
-            "product_id": pd.array(baskets.items[sold], dtype=TEXT),
+            "segment": text_column(segment, sold.size),
+            "product_id": text_column(baskets.items[sold], sold.size),
             "name": info["name"].astype(TEXT).to_numpy(),
             "category": info["category"].astype(TEXT).to_numpy(),
             "baskets": counts[sold],

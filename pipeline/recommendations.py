@@ -33,7 +33,7 @@ import pyarrow as pa
 from pipeline.baskets import ItemsetLabels
 from pipeline.config import Config
 from pipeline.itemsets import Itemsets
-from pipeline.schema import TEXT, to_table
+from pipeline.schema import TEXT, text_column, to_table
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +89,9 @@ def rank_rules(
     where = np.where(size == 1, PRODUCT, CART) if placement is None else np.full(len(rules), placement)
     frame = pd.DataFrame(
         {
-            "segment": _text(np.full(len(rules), segment, dtype=object)),
-            "placement": _text(where.astype(object)),
-            "kind": _text(np.full(len(rules), CROSS_SELL, dtype=object)),
+            "segment": text_column(segment, len(rules)),
+            "placement": text_column(where, len(rules)),
+            "kind": text_column(CROSS_SELL, len(rules)),
             "antecedent_row": antecedent,
             "antecedent_key": pd.array(
                 labels.keys.take(pa.array(antecedent)).to_numpy(zero_copy_only=False), dtype=TEXT
@@ -123,10 +123,6 @@ def rank_offers(frame: pd.DataFrame, by: list[str], ascending: list[bool]) -> pd
     )
     frame["rank"] = frame.groupby(GROUP, sort=False).cumcount().astype("int32") + 1
     return frame
-
-
-def _text(values: np.ndarray) -> pd.arrays.ArrowStringArray:
-    return pd.array(values, dtype=TEXT)  # type: ignore[return-value]
 
 
 def top_recommendations(ranked: pd.DataFrame, top_k: int, run_id: str) -> pd.DataFrame:

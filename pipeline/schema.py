@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -18,6 +19,13 @@ SCHEMA_VERSION = "2.1"
 #: The pandas dtype of every id and text column inside the pipeline: pyarrow
 #: strings with ``pd.NA`` for missing (pandas 3's default ``str`` uses NaN).
 TEXT = pd.StringDtype(storage="pyarrow", na_value=pd.NA)
+
+
+def text_column(values: object, length: int) -> pd.api.extensions.ExtensionArray:
+    """A ``TEXT`` column: ``values`` (one per row), or one value repeated ``length`` times."""
+    if np.ndim(values):
+        return pd.array(np.asarray(values, dtype=object), dtype=TEXT)
+    return pd.array(np.full(length, values, dtype=object), dtype=TEXT)
 
 _ITEMS = pa.list_(pa.string())
 

@@ -39,7 +39,7 @@ from pipeline.arrays import ragged_arange
 from pipeline.baskets import Baskets
 from pipeline.config import Config
 from pipeline.recommendations import PRODUCT, UPSELL, rank_offers
-from pipeline.schema import TEXT
+from pipeline.schema import text_column
 
 log = logging.getLogger(__name__)
 
@@ -134,20 +134,16 @@ def _shared(columns: sp.csc_matrix, a: np.ndarray, c: np.ndarray) -> np.ndarray:
 def _frame(baskets: Baskets, a: np.ndarray, c: np.ndarray, values: dict[str, np.ndarray], segment: str) -> pd.DataFrame:
     """Up-sell offers in the columns of ranked cross-sell rules; ``values`` are aligned with the pairs."""
     n = a.size
-
-    def text(value: object) -> pd.api.extensions.ExtensionArray:
-        return pd.array(np.asarray(value, dtype=object) if np.ndim(value) else np.full(n, value, dtype=object), dtype=TEXT)
-
     return pd.DataFrame(
         {
-            "segment": text(segment),
-            "placement": text(PRODUCT),
-            "kind": text(UPSELL),
+            "segment": text_column(segment, n),
+            "placement": text_column(PRODUCT, n),
+            "kind": text_column(UPSELL, n),
             "antecedent_row": a.astype(np.int64),
-            "antecedent_key": text(baskets.items[a]),
+            "antecedent_key": text_column(baskets.items[a], n),
             "antecedent_size": np.ones(n, dtype=np.int32),
-            "consequent": text(baskets.items[c]),
-            "consequent_name": text(values["name"]),
+            "consequent": text_column(baskets.items[c], n),
+            "consequent_name": text_column(values["name"], n),
             "support": np.asarray(baskets.matrix[:, c].sum(axis=0)).ravel() / max(baskets.count, 1),
             "confidence": values["evidence"],
             "lift": np.full(n, np.nan),
