@@ -50,11 +50,12 @@ class Baskets:
 
     def subset(self, rows: np.ndarray) -> Baskets:
         """The baskets at ``rows`` (a boolean mask or positions), with every product code kept."""
+        matrix = self.matrix[rows]
         return Baskets(
             orders=self.orders[rows],
             items=self.items,
-            matrix=self.matrix[rows],
-            lines=int(self.matrix[rows].nnz),
+            matrix=matrix,
+            lines=int(matrix.nnz),
             order_info=self.order_info[rows].reset_index(drop=True),
         )
 

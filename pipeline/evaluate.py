@@ -394,14 +394,9 @@ def _metrics(
 ) -> dict[str, float]:
     case = offers["case"].to_numpy()
     code = offers["code"].to_numpy()
-    width = len(train.items) + 2
     # A hit: an offer of a target of its case; a target counts once.
-    known = carts.target >= 0
-    target_key = carts.target_case[known].astype(np.int64) * width + carts.target[known]
-    hit = np.isin(case.astype(np.int64) * width + code, target_key)
-    hits = pd.DataFrame({"case": case[hit], "code": code[hit]}).drop_duplicates()
-    price = pd.Series(carts.target_price[known], index=target_key).groupby(level=0).first()
-    hit_price = price.reindex(hits["case"].to_numpy().astype(np.int64) * width + hits["code"].to_numpy()).to_numpy()
+    targets = pd.DataFrame({"case": carts.target_case, "code": carts.target, "price": carts.target_price})
+    hits = offers[["case", "code"]].drop_duplicates().merge(targets.drop_duplicates(["case", "code"]))
     n = max(len(carts), 1)
     offered = np.zeros(len(carts), dtype=bool)
     offered[case] = True
@@ -413,7 +408,7 @@ def _metrics(
         "orders_with_offer": pd.Series(offered).groupby(carts.order).any().mean() if len(carts) else 0.0,
         "coverage": np.unique(code).size / max(products, 1),
         "offers_per_cart": case.size / n,
-        "attach_value": float(np.nansum(hit_price)) / n,
+        "attach_value": float(np.nansum(hits["price"])) / n,
         "attach_margin": float(np.nansum(margin[hits["code"].to_numpy()])) / n if catalog is not None else np.nan,
     }
 
