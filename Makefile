@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SPARK_STAMP := $(VENV)/.installed-spark
 
 .PHONY: run test setup clean-output bench bench-quick
 
@@ -12,6 +13,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The tests also run the Spark engine: pyspark is installed for them (not for `make run`).
+$(SPARK_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
+	touch $(SPARK_STAMP)
+
 setup: $(STAMP)
 
 ## The nightly job on the embedded sample: writes output/latest.
@@ -19,7 +25,7 @@ run: $(STAMP)
 	$(BIN)/basket run --config configs/default.toml
 
 ## The whole test suite.
-test: $(STAMP)
+test: $(SPARK_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean-output:

@@ -79,12 +79,17 @@ class CleanResult:
 
     def funnel(self) -> list[dict[str, int | str]]:
         """Rows and orders left after reading and after each cleaning step, in the order applied."""
-        rows = self.rows_in
-        steps: list[dict[str, int | str]] = [{"step": "read", "rows": rows, "orders": self.orders_after.get("read", 0)}]
-        for name in REASONS:
-            rows -= self.counts.get(name, 0)
-            steps.append({"step": name, "rows": rows, "orders": self.orders_after.get(name, 0)})
-        return steps
+        return cleaning_funnel(self.rows_in, self.counts, self.orders_after)
+
+
+def cleaning_funnel(rows_in: int, counts: dict[str, int], orders_after: dict[str, int]) -> list[dict[str, int | str]]:
+    """Rows and orders left after reading and after each cleaning step, from the counts per reason."""
+    rows = rows_in
+    steps: list[dict[str, int | str]] = [{"step": "read", "rows": rows, "orders": orders_after.get("read", 0)}]
+    for name in REASONS:
+        rows -= counts.get(name, 0)
+        steps.append({"step": name, "rows": rows, "orders": orders_after.get(name, 0)})
+    return steps
 
 
 def clean_transactions(
@@ -183,8 +188,19 @@ def _orders_after(order: np.ndarray, verdict: np.ndarray) -> dict[str, int]:
     leaves = np.where(verdict == 0, len(REASONS) + 1, verdict).astype(np.int64)
     last = np.zeros(int(order.max(initial=-1)) + 1, dtype=np.int64)
     np.maximum.at(last, order[valid], leaves[valid])
+    return orders_after_steps(np.bincount(last, minlength=len(REASONS) + 2))
+
+
+def orders_after_steps(orders_by_last_step: np.ndarray) -> dict[str, int]:
+    """The funnel's order counts from how many orders lose their last line at each step.
+
+    ``orders_by_last_step[i]`` counts the orders whose last line leaves at step
+    ``i`` (1 = ``REASONS[0]``, ..., ``len(REASONS) + 1`` = kept to the end).
+    """
+    counts = np.zeros(len(REASONS) + 2, dtype=np.int64)
+    counts[: len(orders_by_last_step)] = orders_by_last_step
     # Orders whose last line leaves after step i, for i = 0 (read) .. len(REASONS).
-    remaining = np.cumsum(np.bincount(last, minlength=len(REASONS) + 2)[::-1])[::-1]
+    remaining = np.cumsum(counts[::-1])[::-1]
     return {"read": int(remaining[1]), **{name: int(remaining[i + 2]) for i, name in enumerate(REASONS)}}
 
 
@@ -239,13 +255,29 @@ def _check_invalid_share(raw: pd.DataFrame, column: str, invalid: np.ndarray, co
     if not bad or bad <= config.max_invalid_share * len(raw):
         return
     rows = raw.loc[invalid, ["source_file", "source_row", column]].head(5)
-    files = ", ".join(dict.fromkeys(rows["source_file"].astype(str)))
+    raise invalid_share_error(
+        column,
+        bad,
+        len(raw),
+        rows["source_file"].astype(str).tolist(),
+        rows["source_row"].tolist(),
+        rows[column].astype(str).tolist(),
+        config,
+    )
+
+
+def invalid_share_error(
+    column: str, bad: int, total: int, files: list[str], rows: list[int], values: list[str], config: CleanConfig
+) -> InputDataError:
+    """The error for a column with more unparseable values than ``clean.max_invalid_share``.
+
+    ``files``, ``rows`` and ``values`` describe the first few bad values.
+    """
     hint = "input.timestamp_format" if column == "timestamp" else "input.delimiter and the number format"
-    raise InputDataError(
-        f"{files}: column {column!r} (input.columns.{column}): {bad:,} of {len(raw):,} values "
-        f"({bad / len(raw):.1%}) cannot be parsed, more than clean.max_invalid_share = "
-        f"{config.max_invalid_share:g}; first at rows {rows['source_row'].tolist()}: "
-        f"{rows[column].astype(str).tolist()}. Check {hint}, or raise the share to quarantine them"
+    return InputDataError(
+        f"{', '.join(dict.fromkeys(files))}: column {column!r} (input.columns.{column}): {bad:,} of {total:,} values "
+        f"({bad / total:.1%}) cannot be parsed, more than clean.max_invalid_share = "
+        f"{config.max_invalid_share:g}; first at rows {rows}: {values}. Check {hint}, or raise the share to quarantine them"
     )
 
 

@@ -90,6 +90,7 @@ def build_config(
     output: str | None,
     as_of: str | None,
     overrides: tuple[str, ...],
+    engine: str | None = None,
 ) -> Config:
     """File, then --set, then the explicit flags: the last one wins."""
     values: dict[str, Any] = {}
@@ -101,6 +102,8 @@ def build_config(
         values["output.dir"] = output
     if as_of:
         values["as_of"] = as_of
+    if engine:
+        values["engine"] = engine
     return load_config(config_path, overrides, values)
 
 
@@ -111,9 +114,12 @@ Examples:
   basket run --config configs/default.toml
   basket run -c configs/default.toml --set mine.min_support=0.01 --as-of 2011-11-30
   basket run --input 'exports/2026-*.csv.gz' --catalog catalog.parquet --output /srv/basket
+  basket run -c configs/default.toml --engine spark --set post_purchase.enabled=false --set upsell.enabled=false
 """,
 )
 @config_options
+@click.option("--engine", type=click.Choice(["local", "spark"]),
+              help="Run the stages in this process or on Apache Spark (docs/spark.md). Sets engine.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @click.option("--force", is_flag=True, help="Publish even when a quality gate fails (logged as warnings).")
 @click.option("--report", "with_report", is_flag=True, help="Write the HTML report into the run directory too.")

@@ -229,9 +229,23 @@ class EvaluateConfig(_Section):
         return _date_or_instant(value)
 
 
+class SparkConfig(_Section):
+    """Where and how ``engine = "spark"`` runs: the Spark master, the app name, any Spark setting."""
+
+    #: None ("none"): the master that ``spark-submit --master`` gives.
+    master: str | None = Field("local[*]", min_length=1)
+    app_name: str = Field("basket", min_length=1)
+    #: ``FPGrowth.numPartitions``: the partitions of the conditional FP-trees (unset: the input's).
+    num_partitions: int | None = Field(None, ge=1)
+    #: Any Spark setting, e.g. ``"spark.executor.memory" = "8g"``; values are passed as text.
+    conf: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+
 class Config(_Section):
     """Everything one run needs. Build it with :func:`load_config`."""
 
+    #: ``local``: pandas and pyfim on this machine; ``spark``: every stage on Apache Spark.
+    engine: Literal["local", "spark"] = "local"
     input: InputConfig = InputConfig()
     catalog: CatalogConfig = CatalogConfig()
     clean: CleanConfig = CleanConfig()
@@ -246,6 +260,7 @@ class Config(_Section):
     bundles: BundlesConfig = BundlesConfig()
     gates: GatesConfig = GatesConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
+    spark: SparkConfig = SparkConfig()
     as_of: datetime | date | None = None
 
     @field_validator("as_of", mode="before")

@@ -19,19 +19,24 @@ import pyarrow.compute as pc
 from pipeline.config import GatesConfig
 from pipeline.schema import TABLES
 
-_METRICS = ("support", "confidence", "lift", "leverage", "expected_margin", "score", "consequent_margin")
+#: The metric columns that must be finite (or null), in the tables that have them.
+METRICS = ("support", "confidence", "lift", "leverage", "expected_margin", "score", "consequent_margin")
+#: The tables whose metrics are checked.
+METRIC_TABLES = ("recommendations", "rules")
 
 
 def gate_failures(
     config: GatesConfig,
     counts: Mapping[str, Any],
-    tables: Mapping[str, pa.Table],
+    problems: list[str],
     previous: Mapping[str, Any] | None,
 ) -> list[str]:
     """Every gate the run fails, each as a sentence naming the gate key and the numbers.
 
-    ``previous`` is the manifest of the run ``latest`` points at (None on the
-    first run): the change gates compare against it.
+    ``problems`` are what the engine found wrong in the tables themselves
+    (:func:`table_problems` for Arrow tables). ``previous`` is the manifest of
+    the run ``latest`` points at (None on the first run): the change gates
+    compare against it.
     """
     if not config.enabled:
         return []
@@ -46,13 +51,28 @@ def gate_failures(
     if counts["rules"] < config.min_rules:
         failures.append(f"gates.min_rules: {counts['rules']} rules, fewer than {config.min_rules}")
     failures += _change_failures(config, counts, previous)
-    failures += _metric_failures(tables)
-    failures += [
+    return failures + problems
+
+
+def table_problems(tables: Mapping[str, pa.Table]) -> list[str]:
+    """Non-finite metrics and tables that do not match their declared schema."""
+    bad = {}
+    for name in METRIC_TABLES:
+        table = tables[name]
+        for column in METRICS:
+            if column in table.column_names and table.num_rows:
+                values = pc.drop_null(table[column])
+                bad[name, column] = len(values) - pc.sum(pc.is_finite(values)).as_py() if len(values) else 0
+    return metric_problems(bad) + [
         f"schema: {name}.parquet does not match the declared schema"
         for name, table in tables.items()
         if not table.schema.remove_metadata().equals(TABLES[name])
     ]
-    return failures
+
+
+def metric_problems(non_finite: Mapping[tuple[str, str], int]) -> list[str]:
+    """One failure per (table, column) with non-finite values, from their counts."""
+    return [f"metrics: {n} non-finite value(s) in {name}.{column}" for (name, column), n in non_finite.items() if n]
 
 
 def covered_products(recommendations: pa.Table) -> list[str]:
@@ -85,19 +105,3 @@ def _change_failures(
                 f"(Jaccard distance) against run {previous['run_id']}, more than {config.max_product_change:.0%}"
             )
     return failures
-
-
-def _metric_failures(tables: Mapping[str, pa.Table]) -> list[str]:
-    failures = []
-    for name in ("recommendations", "rules"):
-        table = tables[name]
-        for column in _METRICS:
-            if column not in table.column_names or table.num_rows == 0:
-                continue
-            values = pc.drop_null(table[column])
-            bad = len(values) - pc.sum(pc.is_finite(values)).as_py() if len(values) else 0
-            if bad:
-                failures.append(f"metrics: {bad} non-finite value(s) in {name}.{column}")
-    return failures
-
-

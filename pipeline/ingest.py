@@ -110,7 +110,7 @@ def _read_table(path: Path, config: InputConfig) -> pd.DataFrame:
     mapping: dict[str, str] = {}
 
     def wanted(header: list[str]) -> list[str]:
-        mapping.update(_column_mapping(header, config, path))
+        mapping.update(column_mapping(header, config, path))
         return list(mapping.values())
 
     frame = read_table_file(path, wanted, config.delimiter, config.encoding, config.sheet)
@@ -216,7 +216,7 @@ def _read_csv_body(path: Path, names: list[str], delimiter: str, encoding: str) 
     return table.to_pandas(split_blocks=True, self_destruct=True, types_mapper=_ARROW_TYPES.get)
 
 
-def _column_mapping(header: list[str], config: InputConfig, path: Path) -> dict[str, str]:
+def column_mapping(header: list[str], config: InputConfig, path: Path) -> dict[str, str]:
     """Canonical column -> file column, for the canonical columns the file has."""
     names = [str(h) for h in header]
     mapping: dict[str, str] = {}

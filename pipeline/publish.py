@@ -20,7 +20,7 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,10 @@ MANIFEST = "manifest.json"
 #: Small row groups let a reader skip most of a sorted table by its statistics.
 ROW_GROUP_SIZE = 16_384
 
+#: Writes one published table's Parquet file at a path (through :func:`parquet_writer`),
+#: for tables that are not in this process's memory: the Spark engine's executors write them.
+TableWriter = Callable[[Path, str], None]
+
 
 def new_run_id(started: datetime, fingerprint: str) -> str:
     """``20111209T125000123Z-1a2b3c4d``: start time (UTC, ms) and input+config fingerprint."""
@@ -47,10 +51,11 @@ def new_run_id(started: datetime, fingerprint: str) -> str:
 
 
 def write_run(
-    output_dir: Path, run_id: str, tables: Mapping[str, pa.Table], manifest: Mapping[str, Any]
+    output_dir: Path, run_id: str, tables: Mapping[str, pa.Table | TableWriter], manifest: Mapping[str, Any]
 ) -> Path:
     """Write every table and the manifest into ``runs/<run_id>``; return that directory.
 
+    A table is an Arrow table, or a :data:`TableWriter` that writes it.
     Raises :class:`OutputError` when the directory cannot be written.
     """
     runs = output_dir / RUNS
@@ -59,30 +64,30 @@ def write_run(
     try:
         partial.mkdir(parents=True, exist_ok=False)
         for name, table in tables.items():
-            metadata = {
-                **(table.schema.metadata or {}),
-                b"schema_version": SCHEMA_VERSION.encode(),
-                b"run_id": run_id.encode(),
-            }
             path = partial / f"{name}.parquet"
-            pq.write_table(
-                table.replace_schema_metadata(metadata),
-                path,
-                row_group_size=ROW_GROUP_SIZE,
-                compression="zstd",
-            )
-            _fsync(path)
-            log.debug("wrote %s (%d rows)", path, table.num_rows)
+            if isinstance(table, pa.Table):
+                with parquet_writer(path, table.schema, run_id) as writer:
+                    writer.write_table(table, row_group_size=ROW_GROUP_SIZE)
+            else:
+                table(path, run_id)
+            fsync_path(path)
+            log.debug("wrote %s", path)
         manifest_path = partial / MANIFEST
         manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=False, default=str) + "\n")
-        _fsync(manifest_path)
-        _fsync(partial)
+        fsync_path(manifest_path)
+        fsync_path(partial)
         log.debug("run %s complete, renaming into place", run_id)
         partial.rename(final)
-        _fsync(runs)
+        fsync_path(runs)
     except OSError as exc:
         raise OutputError(f"cannot write the run to {partial}: {exc.strerror or exc}") from None
     return final
+
+
+def parquet_writer(path: Path | str, schema: pa.Schema, run_id: str) -> pq.ParquetWriter:
+    """The writer of every published table: its schema stamped with the schema version and run id, zstd."""
+    metadata = {**(schema.metadata or {}), b"schema_version": SCHEMA_VERSION.encode(), b"run_id": run_id.encode()}
+    return pq.ParquetWriter(path, schema.with_metadata(metadata), compression="zstd")
 
 
 def publish(output_dir: Path, run_dir: Path) -> None:
@@ -95,7 +100,7 @@ def publish(output_dir: Path, run_dir: Path) -> None:
             temporary.unlink()
         temporary.symlink_to(target, target_is_directory=True)
         os.replace(temporary, link)
-        _fsync(output_dir)
+        fsync_path(output_dir)
     except OSError as exc:
         raise OutputError(f"cannot switch {link} to {target}: {exc.strerror or exc}") from None
     log.info("published %s -> %s", link, target)
@@ -111,7 +116,7 @@ def latest_run(output_dir: Path) -> Path:
     return link.resolve()
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: Path) -> None:
     """Flush a file or directory entry to disk, so a crash cannot publish a torn file."""
     fd = os.open(path, os.O_RDONLY)
     try:

@@ -22,7 +22,8 @@ import pyarrow.compute as pc
 from pipeline.baskets import ItemsetLabels
 from pipeline.config import Config
 from pipeline.errors import QualityGateError
-from pipeline.gates import covered_products, gate_failures
+from pipeline.gates import covered_products, gate_failures, table_problems
+from pipeline.ingest import InputFile
 from pipeline.inputs import StageListener, StageTimer, prepare_inputs
 from pipeline.itemsets import Itemsets
 from pipeline.lock import run_lock
@@ -30,6 +31,7 @@ from pipeline.manifest import build_manifest, inputs_fingerprint
 from pipeline.offers import segment_baskets, segment_offers
 from pipeline.publish import (
     LATEST,
+    TableWriter,
     new_run_id,
     prune_runs,
     publish,
@@ -43,7 +45,7 @@ from pipeline.schema import BUNDLES, ITEMSETS, REJECTS, to_table
 log = logging.getLogger(__name__)
 
 #: How many missing catalog products the manifest lists by name.
-_MISSING_LISTED = 50
+MISSING_LISTED = 50
 
 
 @dataclass(frozen=True)
@@ -58,10 +60,28 @@ class RunResult:
     manifest: dict[str, Any] = field(repr=False)
 
 
+@dataclass(frozen=True)
+class RunTables:
+    """What an engine produced, ready to be gated, written and published.
+
+    ``tables`` maps each published table's name to an Arrow table or to a
+    writer of it (the Spark engine's tables stay on the cluster); ``problems``
+    are what the engine found wrong in them (:func:`pipeline.gates.table_problems`).
+    """
+
+    run_id: str
+    as_of: datetime | None
+    files: list[InputFile]
+    counts: dict[str, Any]
+    tables: dict[str, pa.Table | TableWriter]
+    problems: list[str]
+
+
 def run(config: Config, force: bool = False, listener: StageListener | None = None) -> RunResult:
     """Run every stage on ``config`` and publish the tables; return what was published.
 
-    Holds the output directory's lock for the whole run. Raises
+    ``config.engine`` says where the stages run: in this process, or on Spark
+    (:mod:`pipeline.spark`). Holds the output directory's lock for the whole run. Raises
     :class:`~pipeline.errors.InputDataError` for unusable input,
     :class:`~pipeline.errors.OutputError` when the output cannot be written,
     :class:`~pipeline.errors.RunLockedError` when another run holds the lock and
@@ -72,11 +92,19 @@ def run(config: Config, force: bool = False, listener: StageListener | None = No
     output_dir = Path(config.output.dir)
     with run_lock(output_dir):
         remove_partial_runs(output_dir)
-        return _run_locked(config, output_dir, force, StageTimer(listener=listener))
+        started = datetime.now(UTC)
+        stage = StageTimer(listener=listener)
+        if config.engine == "spark":
+            from pipeline.spark.run import spark_tables  # pyspark: only for runs that ask for it
+
+            produced = spark_tables(config, started, stage)
+        else:
+            produced = _local_tables(config, started, stage)
+        return _publish(config, output_dir, started, produced, stage, force)
 
 
-def _run_locked(config: Config, output_dir: Path, force: bool, stage: StageTimer) -> RunResult:
-    started = datetime.now(UTC)
+def _local_tables(config: Config, started: datetime, stage: StageTimer) -> RunTables:
+    """Every stage in this process: pandas, numpy and pyfim."""
     inputs = prepare_inputs(config, stage)
     cleaned, baskets = inputs.cleaned, inputs.baskets
     run_id = new_run_id(started, inputs_fingerprint(config, inputs.files))
@@ -86,7 +114,7 @@ def _run_locked(config: Config, output_dir: Path, force: bool, stage: StageTimer
     ]
     overall = segments[0]
     missing = inputs.missing_from_catalog
-    with stage("publish") as done:
+    with stage("tables"):
         tables = {
             "recommendations": _sorted(pa.concat_tables(t for s in segments for t in s.recommendations)),
             "rules": _sorted(pa.concat_tables(t for s in segments for t in s.rules)),
@@ -117,22 +145,31 @@ def _run_locked(config: Config, output_dir: Path, force: bool, stage: StageTimer
             "bundles": tables["bundles"].num_rows,
             "catalog_products": None if inputs.catalog is None else len(inputs.catalog),
             "products_missing_from_catalog": len(missing),
-            "products_missing_listed": missing[:_MISSING_LISTED],
+            "products_missing_listed": missing[:MISSING_LISTED],
             "covered_products": covered_products(recommendations),
         }
-        failures = gate_failures(config.gates, counts, tables, published_manifest(output_dir))
+    return RunTables(run_id, cleaned.as_of, inputs.files, counts, tables, table_problems(tables))
+
+
+def _publish(
+    config: Config, output_dir: Path, started: datetime, produced: RunTables, stage: StageTimer, force: bool
+) -> RunResult:
+    """Gate the run, write it to ``runs/<run_id>`` and, if it passed (or ``force``), switch ``latest`` to it."""
+    counts, run_id = produced.counts, produced.run_id
+    with stage("publish") as done:
+        failures = gate_failures(config.gates, counts, produced.problems, published_manifest(output_dir))
         manifest = build_manifest(
             run_id=run_id,
             config=config,
             started=started,
             finished=datetime.now(UTC),
-            as_of=cleaned.as_of,
-            inputs=inputs.files,
+            as_of=produced.as_of,
+            inputs=produced.files,
             counts=counts,
             timings=stage.timings,
             gates={"passed": not failures, "failures": failures, "forced": bool(failures and force)},
         )
-        run_dir = write_run(output_dir, run_id, tables, manifest)
+        run_dir = write_run(output_dir, run_id, produced.tables, manifest)
         if failures and not force:
             for failure in failures:
                 log.error("quality gate failed: %s", failure)

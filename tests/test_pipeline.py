@@ -143,7 +143,7 @@ def test_a_failed_run_leaves_latest_on_the_previous_run(
     def disk_full(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("pipeline.publish.pq.write_table", disk_full)
+    monkeypatch.setattr("pipeline.publish.parquet_writer", disk_full)
     with pytest.raises(OutputError, match="No space left on device"):
         run(config)
     assert latest.resolve() == good.run_dir.resolve()

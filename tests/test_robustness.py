@@ -18,7 +18,7 @@ from pipeline import run
 from pipeline.cli import main
 from pipeline.errors import ExitCode, OutputError, QualityGateError, RunLockedError
 from pipeline.config import GatesConfig
-from pipeline.gates import gate_failures
+from pipeline.gates import gate_failures, table_problems
 from pipeline.lock import run_lock
 from pipeline.publish import LATEST, PARTIAL_PREFIX, RUNS, rollback, run_ids
 from pipeline.schema import TABLES
@@ -118,7 +118,7 @@ def test_disk_full_or_permission_denied_is_a_clear_error_and_keeps_latest(
     def fail(*args: object, **kwargs: object) -> None:
         raise error
 
-    monkeypatch.setattr("pipeline.publish.pq.write_table", fail)
+    monkeypatch.setattr("pipeline.publish.parquet_writer", fail)
     with pytest.raises(OutputError, match=rf"cannot write the run to .*{message}"):
         run(config)
     assert (Path(config.output.dir) / LATEST).resolve() == good.run_dir.resolve()
@@ -155,9 +155,9 @@ def test_product_change_gate_uses_the_jaccard_distance() -> None:
     tables = {name: schema.empty_table() for name, schema in TABLES.items()}
     config = GatesConfig()
     # {a, b, c} against {a, b, c, d}: distance 1 - 3/4 = 25%, within 50%.
-    assert gate_failures(config, {**counts, "covered_products": ["a", "b", "c"]}, tables, previous) == []
+    assert gate_failures(config, {**counts, "covered_products": ["a", "b", "c"]}, table_problems(tables), previous) == []
     # {a, x, y} against {a, b, c, d}: distance 1 - 1/6 = 83%.
-    failures = gate_failures(config, {**counts, "covered_products": ["a", "x", "y"]}, tables, previous)
+    failures = gate_failures(config, {**counts, "covered_products": ["a", "x", "y"]}, table_problems(tables), previous)
     assert failures == [
         "gates.max_product_change: the recommended products changed by 83% (Jaccard distance) "
         "against run r0, more than 50%"

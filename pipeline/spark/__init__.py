@@ -1,0 +1,23 @@
+"""The same job on Apache Spark (``engine = "spark"``), for exports one machine cannot hold.
+
+Every stage runs on Spark DataFrames and no stage brings the order lines,
+baskets, itemsets or rules to the driver: only counts, the (small) catalog and
+the run's summary numbers pass through it. The stages mirror the
+single-machine modules and give the same answers (``tests/test_spark.py``):
+
+- :mod:`pipeline.spark.lines`: exports in, clean lines and rejects out
+  (:mod:`pipeline.ingest` and :mod:`pipeline.clean`);
+- :mod:`pipeline.spark.mining`: baskets, frequent itemsets with MLlib's
+  ``FPGrowth`` and association rules (:mod:`pipeline.baskets`,
+  :mod:`pipeline.itemsets`, :mod:`pipeline.rules`);
+- :mod:`pipeline.spark.offers`: catalog join, margin filters, ranking with
+  window functions, top-k, products and bundles (:mod:`pipeline.recommendations`,
+  :mod:`pipeline.offers`, :mod:`pipeline.bundles`);
+- :mod:`pipeline.spark.tables`: each published table written by one executor
+  as the single Parquet file of the output contract;
+- :mod:`pipeline.spark.run`: chains them; :func:`pipeline.run.run` publishes.
+
+pyspark is an optional extra (``pip install 'basket-pipeline[spark]'``);
+nothing here is imported by the single-machine engine. ``docs/spark.md`` says
+how to run it on a cluster.
+"""

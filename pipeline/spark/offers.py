@@ -1,0 +1,198 @@
+"""Rules, itemsets and catalog in, the published offer tables out, on Spark.
+
+The ranking of :mod:`pipeline.recommendations` (catalog join, margin filters,
+score, rank per :data:`~pipeline.recommendations.GROUP` with a window), the
+products table of :func:`pipeline.offers.product_table` and the bundles of
+:mod:`pipeline.bundles` (priced by the same function, on the executors). The
+catalog is product-sized: it is read on the driver, validated by the local
+engine's reader, and broadcast to the executors.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from pipeline.bundles import price_bundles
+from pipeline.config import Config
+from pipeline.recommendations import CART, CROSS_SELL, GROUP, PRODUCT
+from pipeline.spark.mining import SparkItemsets, map_in_arrow
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+_CATALOG_COLUMNS = ("product_id", "name", "category", "price", "margin")
+
+
+def catalog_frame(spark: SparkSession, catalog: pd.DataFrame | None) -> DataFrame | None:
+    """The validated catalog (:func:`pipeline.catalog.read_catalog`) as a small Spark DataFrame."""
+    if catalog is None:
+        return None
+    table = pa.Table.from_pandas(catalog[list(_CATALOG_COLUMNS)], preserve_index=False)
+    table = table.cast(
+        pa.schema([("product_id", pa.string()), ("name", pa.string()), ("category", pa.string()),
+                   ("price", pa.float64()), ("margin", pa.float64())])
+    )
+    return spark.createDataFrame(table)
+
+
+def ranked_rules(
+    rules: DataFrame, catalog: DataFrame | None, config: Config, segment: str
+) -> tuple[DataFrame, dict[str, int]]:
+    """Rules labelled, joined to the catalog, filtered by margin, scored and ranked; what was dropped.
+
+    The columns of ``rules.parquet``; see :func:`pipeline.recommendations.rank_rules`.
+    """
+    from pyspark.sql import functions as F
+
+    frame = rules.select(
+        F.lit(segment).alias("segment"),
+        F.when(F.size("antecedent") == 1, PRODUCT).otherwise(CART).alias("placement"),
+        F.lit(CROSS_SELL).alias("kind"),
+        "antecedent",
+        F.array_join("antecedent", "|").alias("antecedent_key"),
+        F.size("antecedent").alias("antecedent_size"),
+        *(c for c in rules.columns if c != "antecedent"),
+    )
+    dropped: dict[str, int] = {}
+    if catalog is None:
+        log.info("no catalog: margin columns are null and margin filters are skipped")
+        frame = frame.withColumns(
+            {"consequent_name": F.lit(None).cast("string"), "consequent_price": F.lit(None).cast("double"),
+             "consequent_margin": F.lit(None).cast("double")}
+        )
+    else:
+        product = catalog.select(
+            F.col("product_id").alias("consequent"), F.col("name").alias("consequent_name"),
+            F.col("price").alias("consequent_price"), F.col("margin").alias("consequent_margin"),
+        )
+        how = "inner" if config.catalog.missing == "drop" else "left"
+        joined = frame.join(F.broadcast(product), "consequent", how)
+        if how == "inner":
+            dropped["consequent_not_in_catalog"] = frame.count() - joined.count()
+        frame = joined
+        low = F.lit(False)
+        if config.margin.min_margin is not None:
+            low = low | F.coalesce(F.col("consequent_margin") < config.margin.min_margin, F.lit(False))
+        if config.margin.min_margin_rate is not None:
+            rate = F.when(F.col("consequent_price") > 0, F.col("consequent_margin") / F.col("consequent_price"))
+            low = low | F.coalesce(rate < config.margin.min_margin_rate, F.lit(False))
+        frame = frame.withColumn("_low", low)
+        dropped["margin_below_minimum"] = frame.where("_low").count()
+        frame = frame.where(~F.col("_low")).drop("_low")
+    frame = frame.withColumns(
+        {
+            "expected_margin": F.col("confidence") * F.col("consequent_margin"),
+            "score": _score(config.rank.by, has_catalog=catalog is not None),
+        }
+    )
+    frame = ranked(frame, [F.col("score").desc_nulls_last(), F.col("confidence").desc_nulls_last(),
+                           F.col("lift").desc_nulls_last(), F.col("consequent").asc_nulls_last()])
+    return frame.drop("consequent_support"), dropped
+
+
+def ranked(frame: DataFrame, order: list[Column]) -> DataFrame:
+    """``frame`` with ``rank``: 1 for the first row of each :data:`GROUP` in ``order``."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    return frame.withColumn("rank", F.row_number().over(Window.partitionBy(*GROUP).orderBy(*order)))
+
+
+def top_recommendations(ranked_frame: DataFrame, top_k: int, run_id: str) -> DataFrame:
+    """At most ``top_k`` offers per group, with the run id: the storefront's rows."""
+    from pyspark.sql import functions as F
+
+    return ranked_frame.where(F.col("rank") <= top_k).withColumn("run_id", F.lit(run_id))
+
+
+def _score(by: str, has_catalog: bool) -> Column:
+    """:func:`pipeline.recommendations._score` as a column."""
+    from pyspark.sql import functions as F
+
+    if by in ("lift", "confidence"):
+        return F.col(by)
+    probability = F.col("confidence")
+    if by == "incremental_margin":
+        probability = F.col("confidence") - F.col("consequent_support")
+    return probability * F.col("consequent_margin") if has_catalog else probability
+
+
+def product_table(baskets: DataFrame, catalog: DataFrame | None, segment: str) -> DataFrame:
+    """Every product sold with its category and basket count, ranked within its category (:func:`pipeline.offers.product_table`)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    counts = baskets.select(F.explode("items").alias("product_id")).groupBy("product_id").agg(
+        F.count("*").alias("baskets")
+    )
+    if catalog is None:
+        info = counts.withColumns({"name": F.lit(None).cast("string"), "category": F.lit(None).cast("string")})
+    else:
+        info = counts.join(F.broadcast(catalog.select("product_id", "name", "category")), "product_id", "left")
+    within = Window.partitionBy("category").orderBy(F.desc("baskets"), "product_id")
+    return info.withColumns({"segment": F.lit(segment), "category_rank": F.row_number().over(within)})
+
+
+
+def bundle_table(itemsets: SparkItemsets, catalog: DataFrame | None, config: Config, segment: str) -> DataFrame | None:
+    """The bundles of one segment (:mod:`pipeline.bundles`), or None without a catalog."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    if catalog is None:
+        return None
+    frame = itemsets.frame
+    candidates = frame.where((F.col("length") >= 2) & (F.col("length") <= config.bundles.max_size))
+    singles = frame.where("length = 1").select(F.col("items")[0].alias("product_id"), F.col("count").alias("single"))
+    products = (
+        candidates.select("items", "count", F.posexplode("items").alias("position", "product_id"))
+        .join(F.broadcast(catalog.select("product_id", "price", "margin")), "product_id", "left")
+        .join(F.broadcast(singles), "product_id", "left")
+    )
+    # Sum prices in product order, as numpy sums each row: the same floating-point result.
+    members = F.array_sort(F.collect_list(F.struct("position", "price", "margin")))
+    grouped = products.groupBy("items", "count").agg(members.alias("m"), F.max("single").alias("largest")).select(
+        "items",
+        "count",
+        "largest",
+        F.aggregate("m", F.lit(0.0), lambda total, x: total + F.coalesce(x["price"], F.lit(float("nan")))).alias("list_price"),
+        F.aggregate("m", F.lit(0.0), lambda total, x: total + F.coalesce(x["margin"], F.lit(float("nan")))).alias("list_margin"),
+        F.forall("m", lambda x: x["price"].isNotNull()).alias("priced"),
+    )
+    baskets = itemsets.baskets
+    columns = ("support", "all_confidence", "list_price", "discount", "bundle_price", "bundle_margin",
+               "bundle_margin_rate", "score")
+    schema = T.StructType(
+        [T.StructField("items", T.ArrayType(T.StringType())), T.StructField("count", T.LongType()),
+         *(T.StructField(c, T.DoubleType()) for c in columns)]
+    )
+
+    def priced(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            values = {c: batch.column(c).to_numpy(zero_copy_only=False) for c in ("count", "largest", "list_price", "list_margin", "priced")}
+            keep, numbers = price_bundles(
+                values["count"], values["largest"], values["list_price"], values["list_margin"],
+                values["priced"].astype(bool), baskets, config,
+            )
+            index = pa.array(np.flatnonzero(keep))
+            yield pa.RecordBatch.from_arrays(
+                [batch.column("items").take(index), batch.column("count").take(index),
+                 *(pa.array(numbers[c], pa.float64()) for c in columns)],
+                names=["items", "count", *columns],
+            )
+
+    bundles = map_in_arrow(grouped, priced, schema).select(
+        F.lit(segment).alias("segment"), F.col("items").alias("bundle"), F.array_join("items", "|").alias("bundle_key"),
+        F.size("items").alias("size"), "*",
+    ).drop("items")
+    best = Window.partitionBy("segment").orderBy(F.desc("score"), "bundle_key")
+    return bundles.withColumn("rank", F.row_number().over(best)).where(F.col("rank") <= config.bundles.top_n)

@@ -1,0 +1,194 @@
+"""The Spark engine gives the single-machine engine's answers: same tables, row for row, metrics to 1e-9.
+
+Each comparison runs ``basket run`` twice on the same input and config, once
+with ``engine = "local"`` and once with ``engine = "spark"`` (a local Spark
+session), and compares every published table and the manifest's counts. The
+local engine is itself checked against a brute-force count
+(``tests/test_mining.py``); the Spark itemsets are also checked against it
+directly here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+import oracle
+from conftest import DIRTY_LINES, SAMPLE_CONFIG, SHARED, WHOLESALE_PRODUCTS, Export, export_config
+from pipeline import ConfigError, InputDataError, load_config, run
+from pipeline.publish import LATEST
+from pipeline.run import RunResult
+from pipeline.schema import TABLES
+
+HAVE_SPARK = importlib.util.find_spec("pyspark") is not None and shutil.which("java") is not None
+needs_spark = pytest.mark.skipif(not HAVE_SPARK, reason="pyspark or Java is not installed (pip install '.[spark]')")
+#: What the spark engine does not make yet: both engines run without it here.
+UNPORTED = {"post_purchase.enabled": False, "upsell.enabled": False}
+#: A quiet, small local session for the tests.
+SPARK = {"engine": "spark", "spark.master": "local[2]", "spark.conf": {"spark.ui.enabled": False}}
+#: Counts that differ by nature between two runs.
+_RUN_SPECIFIC = {"timings_seconds", "run_id", "started_at", "finished_at", "versions", "config", "config_sha256"}
+
+
+def run_both(config_for: Any, tmp_path: Path, **overrides: Any) -> tuple[RunResult, RunResult]:
+    """The same job with each engine; ``config_for(output, **overrides)`` builds the config."""
+    local = run(config_for(tmp_path / "local", **UNPORTED, **overrides))
+    spark = run(config_for(tmp_path / "spark", **UNPORTED, **SPARK, **overrides))
+    return local, spark
+
+
+def assert_same_run(local: RunResult, spark: RunResult) -> None:
+    """Every table equal (floats to 1e-9 relative), the same schema and metadata, the same counts."""
+    for name, schema in TABLES.items():
+        files = [pq.ParquetFile(r.run_dir / f"{name}.parquet") for r in (local, spark)]
+        for file, result in zip(files, (local, spark), strict=True):
+            assert file.schema_arrow.remove_metadata().equals(schema), name
+            assert file.schema_arrow.metadata[b"run_id"] == result.run_id.encode()
+        frames = [_comparable(f.read().to_pandas().drop(columns=["run_id"], errors="ignore")) for f in files]
+        assert len(frames[0]) == len(frames[1]), f"{name}: {len(frames[0])} local rows, {len(frames[1])} spark rows"
+        pd.testing.assert_frame_equal(frames[0], frames[1], check_exact=False, rtol=1e-9, atol=1e-12, obj=name)
+        if name != "rejects":
+            assert files[0].metadata.num_row_groups == files[1].metadata.num_row_groups, name
+    manifests = [json.loads((r.run_dir / "manifest.json").read_text()) for r in (local, spark)]
+    for key in manifests[0]:
+        if key not in _RUN_SPECIFIC:
+            assert manifests[0][key] == manifests[1][key], key
+    assert manifests[1]["config"]["engine"] == "spark"
+
+
+def _comparable(frame: pd.DataFrame) -> pd.DataFrame:
+    """List cells as tuples, so that frames of lists compare."""
+    for column in frame.columns:
+        if frame[column].dtype == object:
+            frame[column] = frame[column].map(lambda v: tuple(v) if isinstance(v, (list, np.ndarray)) else v)
+    return frame
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+@needs_spark
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"rules.max_p_value": 0.5, "rules.p_adjust": "holm", "mine.max_len": None, "catalog.missing": "drop"},
+        {"rules.max_p_value": 0.9, "rules.p_adjust": "bh", "rank.by": "lift", "rules.drop_redundant": False,
+         "as_of": "2011-11-24", "clean.window_days": 14, "margin.min_margin": 0.7, "gates.enabled": False},
+    ],
+    ids=["defaults", "holm-unlimited-drop", "bh-lift-window"],
+)
+def test_same_tables_on_the_dirty_export(export: Export, tmp_path: Path, overrides: dict[str, Any]) -> None:
+    local, spark = run_both(lambda out, **o: export_config(export, out, **o), tmp_path, **overrides)
+    assert_same_run(local, spark)
+    assert spark.counts["rows_rejected"] > 0 and spark.counts["rules"] > 0
+    if not overrides:
+        # Every dirty line rejected for its reason, by the spark engine's own cleaning ...
+        rejects = pd.read_parquet(spark.run_dir / "rejects.parquet")
+        assert len(rejects) == sum(1 for _, reason in DIRTY_LINES if reason) + WHOLESALE_PRODUCTS
+        assert rejects["source_row"].is_monotonic_increasing
+        assert (rejects["reason"] == "oversized_basket").sum() == WHOLESALE_PRODUCTS
+        # ... and its itemsets are a brute-force count of the lines it kept.
+        lines = pd.read_csv(export.path, dtype=str, keep_default_na=False).drop(index=rejects["source_row"] - 2)
+        baskets = [set(g) for _, g in lines["StockCode"].str.strip().str.upper().groupby(lines["InvoiceNo"])]
+        itemsets = pd.read_parquet(spark.run_dir / "itemsets.parquet")
+        found = {tuple(row.itemset): row.count for row in itemsets.itertuples()}
+        assert found == oracle.frequent(baskets, spark.counts["min_count"], 3)
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+@needs_spark
+def test_same_tables_on_the_sample(tmp_path: Path) -> None:
+    local, spark = run_both(lambda out, **o: load_config(SAMPLE_CONFIG, values={"output.dir": str(out), **o}), tmp_path)
+    assert_same_run(local, spark)
+    assert spark.counts["rules"] > 300 and spark.counts["recommendations"] > 300
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+@needs_spark
+@pytest.mark.skipif(not (SHARED / "groceries.csv").exists(), reason="../shared/datasets not present")
+def test_same_tables_on_groceries(tmp_path: Path) -> None:
+    """arules' Groceries: one basket per line, no catalog, itemsets of any length."""
+
+    def config(out: Path, **more: Any) -> Any:
+        values = {"input.paths": [str(SHARED / "groceries.csv")], "input.format": "baskets", "output.dir": str(out),
+                  "clean.max_basket_size": None, "mine.min_support": 0.003, "mine.max_len": None,
+                  "rules.min_confidence": 0.2, **more}
+        return load_config(values=values)
+
+    local, spark = run_both(config, tmp_path)
+    assert_same_run(local, spark)
+    assert spark.counts["baskets"] == 9835 and spark.counts["itemsets"] > 1000
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+@needs_spark
+def test_a_failed_spark_run_leaves_latest_alone(export: Export, tmp_path: Path) -> None:
+    output = tmp_path / "out"
+    good = run(export_config(export, output, **UNPORTED))
+    broken = tmp_path / "broken.csv"
+    broken.write_text(export.path.read_text().splitlines()[0] + "\n")  # header only
+    with pytest.raises(InputDataError, match=r"broken.csv: no order lines \(only a header\?\)"):
+        run(export_config(export, output, **UNPORTED, **SPARK, **{"input.paths": [str(broken)]}))
+    bad_prices = tmp_path / "prices.csv"
+    rows = export.path.read_text().splitlines()
+    bad_prices.write_text("\n".join([rows[0], *(r.replace(",1.95,", ",1;95,") for r in rows[1:])]) + "\n")
+    with pytest.raises(InputDataError, match=r"prices.csv: column 'unit_price' \(input.columns.unit_price\): .* first at rows \[\d+"):
+        run(export_config(export, output, **UNPORTED, **SPARK, **{"input.paths": [str(bad_prices)]}))
+    assert (output / LATEST).resolve() == good.run_dir.resolve()
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+@needs_spark
+def test_same_tables_with_a_timestamp_format_and_parquet_input(export: Export, tmp_path: Path) -> None:
+    frame = pd.read_csv(export.path, dtype=str, keep_default_na=False)
+    stamps = pd.to_datetime(frame["InvoiceDate"], errors="coerce")
+    frame["InvoiceDate"] = stamps.dt.strftime("%d/%m/%Y %H:%M").fillna(frame["InvoiceDate"])
+    path = tmp_path / "export.parquet"
+    frame.to_parquet(path)
+    local, spark = run_both(
+        lambda out, **o: export_config(export, out, **{"input.paths": [str(path)], "input.timestamp_format": "%d/%m/%Y %H:%M"}, **o),
+        tmp_path,
+    )
+    assert_same_run(local, spark)
+
+
+def test_the_spark_engine_says_what_it_cannot_do_yet(export: Export, tmp_path: Path) -> None:
+    config = export_config(export, tmp_path / "out", engine="spark", **{"segment.column": "Country"})
+    with pytest.raises(ConfigError) as caught:
+        run(config)
+    message = str(caught.value)
+    for key in ("post_purchase.enabled", "upsell.enabled", "segment.column"):
+        assert key in message
+    assert "--set post_purchase.enabled=false" in message and "engine = 'local'" in message
+    assert not (tmp_path / "out" / LATEST).exists()
+
+
+def test_the_spark_engine_without_pyspark_says_how_to_install_it(
+    export: Export, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "pyspark", None)
+    monkeypatch.setitem(sys.modules, "pyspark.sql", None)
+    with pytest.raises(ConfigError, match=r"needs pyspark, which is not installed: pip install 'basket-pipeline\[spark\]'"):
+        run(export_config(export, tmp_path / "out", engine="spark", **UNPORTED))
+
+
+def test_strptime_formats_become_java_patterns() -> None:
+    from pipeline.spark.lines import java_datetime_pattern
+
+    assert java_datetime_pattern("%d/%m/%Y %H:%M") == "dd/MM/yyyy HH:mm"
+    assert java_datetime_pattern("%Y-%m-%dT%H:%M:%S.%f") == "yyyy-MM-dd'T'HH:mm:ss.SSSSSS"
+    with pytest.raises(ConfigError, match="input.timestamp_format: '%j' has no equivalent"):
+        java_datetime_pattern("%Y-%j")
