@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SPARK_STAMP := $(VENV)/.installed-spark
 
-.PHONY: run test setup clean-output bench bench-quick
+.PHONY: run test setup clean-output bench bench-quick bench-engines
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,3 +37,7 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(BIN)/python benchmarks/run.py --quick
+
+## The local and Spark engines on the same synthetic exports (about 25 minutes; docs/spark.md).
+bench-engines: $(SPARK_STAMP)
+	$(BIN)/python benchmarks/engines.py

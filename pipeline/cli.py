@@ -114,7 +114,7 @@ Examples:
   basket run --config configs/default.toml
   basket run -c configs/default.toml --set mine.min_support=0.01 --as-of 2011-11-30
   basket run --input 'exports/2026-*.csv.gz' --catalog catalog.parquet --output /srv/basket
-  basket run -c configs/default.toml --engine spark --set post_purchase.enabled=false --set upsell.enabled=false
+  basket run -c configs/default.toml --engine spark --set spark.master=yarn
 """,
 )
 @config_options

@@ -31,18 +31,20 @@ from pipeline.schema import TABLES
 
 HAVE_SPARK = importlib.util.find_spec("pyspark") is not None and shutil.which("java") is not None
 needs_spark = pytest.mark.skipif(not HAVE_SPARK, reason="pyspark or Java is not installed (pip install '.[spark]')")
-#: What the spark engine does not make yet: both engines run without it here.
-UNPORTED = {"post_purchase.enabled": False, "upsell.enabled": False}
-#: A quiet, small local session for the tests.
-SPARK = {"engine": "spark", "spark.master": "local[2]", "spark.conf": {"spark.ui.enabled": False}}
+#: A quiet local session for tests: tiny inputs run faster interpreted than compiled.
+SPARK = {
+    "engine": "spark",
+    "spark.master": "local[2]",
+    "spark.conf": {"spark.ui.enabled": False, "spark.sql.codegen.wholeStage": False},
+}
 #: Counts that differ by nature between two runs.
 _RUN_SPECIFIC = {"timings_seconds", "run_id", "started_at", "finished_at", "versions", "config", "config_sha256"}
 
 
 def run_both(config_for: Any, tmp_path: Path, **overrides: Any) -> tuple[RunResult, RunResult]:
     """The same job with each engine; ``config_for(output, **overrides)`` builds the config."""
-    local = run(config_for(tmp_path / "local", **UNPORTED, **overrides))
-    spark = run(config_for(tmp_path / "spark", **UNPORTED, **SPARK, **overrides))
+    local = run(config_for(tmp_path / "local", **overrides))
+    spark = run(config_for(tmp_path / "spark", **SPARK, **overrides))
     return local, spark
 
 
@@ -82,9 +84,11 @@ def _comparable(frame: pd.DataFrame) -> pd.DataFrame:
         {},
         {"rules.max_p_value": 0.5, "rules.p_adjust": "holm", "mine.max_len": None, "catalog.missing": "drop"},
         {"rules.max_p_value": 0.9, "rules.p_adjust": "bh", "rank.by": "lift", "rules.drop_redundant": False,
-         "as_of": "2011-11-24", "clean.window_days": 14, "margin.min_margin": 0.7, "gates.enabled": False},
+         "as_of": "2011-11-24", "clean.window_days": 14, "margin.min_margin": 0.7, "gates.enabled": False,
+         "segment.column": "Country", "segment.min_baskets": 20, "segment.min_support": 0.1,
+         "upsell.min_price_step": 0.0, "upsell.max_price_step": 2.0, "upsell.min_buyers": 2},
     ],
-    ids=["defaults", "holm-unlimited-drop", "bh-lift-window"],
+    ids=["defaults", "holm-unlimited-drop", "bh-lift-window-segments"],
 )
 def test_same_tables_on_the_dirty_export(export: Export, tmp_path: Path, overrides: dict[str, Any]) -> None:
     local, spark = run_both(lambda out, **o: export_config(export, out, **o), tmp_path, **overrides)
@@ -136,16 +140,16 @@ def test_same_tables_on_groceries(tmp_path: Path) -> None:
 @needs_spark
 def test_a_failed_spark_run_leaves_latest_alone(export: Export, tmp_path: Path) -> None:
     output = tmp_path / "out"
-    good = run(export_config(export, output, **UNPORTED))
+    good = run(export_config(export, output))
     broken = tmp_path / "broken.csv"
     broken.write_text(export.path.read_text().splitlines()[0] + "\n")  # header only
     with pytest.raises(InputDataError, match=r"broken.csv: no order lines \(only a header\?\)"):
-        run(export_config(export, output, **UNPORTED, **SPARK, **{"input.paths": [str(broken)]}))
+        run(export_config(export, output, **SPARK, **{"input.paths": [str(broken)]}))
     bad_prices = tmp_path / "prices.csv"
     rows = export.path.read_text().splitlines()
     bad_prices.write_text("\n".join([rows[0], *(r.replace(",1.95,", ",1;95,") for r in rows[1:])]) + "\n")
     with pytest.raises(InputDataError, match=r"prices.csv: column 'unit_price' \(input.columns.unit_price\): .* first at rows \[\d+"):
-        run(export_config(export, output, **UNPORTED, **SPARK, **{"input.paths": [str(bad_prices)]}))
+        run(export_config(export, output, **SPARK, **{"input.paths": [str(bad_prices)]}))
     assert (output / LATEST).resolve() == good.run_dir.resolve()
 
 
@@ -165,24 +169,13 @@ def test_same_tables_with_a_timestamp_format_and_parquet_input(export: Export, t
     assert_same_run(local, spark)
 
 
-def test_the_spark_engine_says_what_it_cannot_do_yet(export: Export, tmp_path: Path) -> None:
-    config = export_config(export, tmp_path / "out", engine="spark", **{"segment.column": "Country"})
-    with pytest.raises(ConfigError) as caught:
-        run(config)
-    message = str(caught.value)
-    for key in ("post_purchase.enabled", "upsell.enabled", "segment.column"):
-        assert key in message
-    assert "--set post_purchase.enabled=false" in message and "engine = 'local'" in message
-    assert not (tmp_path / "out" / LATEST).exists()
-
-
 def test_the_spark_engine_without_pyspark_says_how_to_install_it(
     export: Export, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(sys.modules, "pyspark", None)
     monkeypatch.setitem(sys.modules, "pyspark.sql", None)
     with pytest.raises(ConfigError, match=r"needs pyspark, which is not installed: pip install 'basket-pipeline\[spark\]'"):
-        run(export_config(export, tmp_path / "out", engine="spark", **UNPORTED))
+        run(export_config(export, tmp_path / "out", engine="spark"))
 
 
 def test_strptime_formats_become_java_patterns() -> None:

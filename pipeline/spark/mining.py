@@ -51,7 +51,12 @@ class SparkItemsets:
     frame: DataFrame
     baskets: int
     min_count: int
-    count: int
+    by_length: dict[int, int]
+
+    @property
+    def count(self) -> int:
+        """Number of itemsets."""
+        return sum(self.by_length.values())
 
 
 def baskets_from_lines(lines: DataFrame) -> DataFrame:
@@ -96,7 +101,7 @@ def frequent_itemsets(baskets: DataFrame, count: int, mine: MineConfig, spark: S
         )
     log.info("itemsets: %d frequent itemsets (%s) with spark fpgrowth at min count %d of %d baskets",
              total, shown or "none", min_count, count)
-    return SparkItemsets(frame, count, min_count, total)
+    return SparkItemsets(frame, count, min_count, {int(k): int(v) for k, v in by_length.items()})
 
 
 def association_rules(itemsets: SparkItemsets, config: RulesConfig) -> DataFrame:
@@ -110,8 +115,9 @@ def association_rules(itemsets: SparkItemsets, config: RulesConfig) -> DataFrame
 
     n = max(itemsets.baskets, 1)
     frame = itemsets.frame
-    longest = frame.agg(F.max("length")).first()[0] or 0
-    candidates = int(frame.where("length >= 2").agg(F.sum("length")).first()[0] or 0)
+    longest = max(itemsets.by_length, default=0)
+    # Every itemset of k >= 2 products gives k candidate rules, known before any is built.
+    candidates = sum(k * n for k, n in itemsets.by_length.items() if k >= 2)
     if config.max_candidates is not None and candidates > config.max_candidates:
         raise ConfigError(
             f"rules.max_candidates: {itemsets.count:,} itemsets give {candidates:,} candidate rules, more than "

@@ -44,17 +44,18 @@ def catalog_frame(spark: SparkSession, catalog: pd.DataFrame | None) -> DataFram
 
 
 def ranked_rules(
-    rules: DataFrame, catalog: DataFrame | None, config: Config, segment: str
+    rules: DataFrame, catalog: DataFrame | None, config: Config, segment: str, placement: str | None = None
 ) -> tuple[DataFrame, dict[str, int]]:
     """Rules labelled, joined to the catalog, filtered by margin, scored and ranked; what was dropped.
 
-    The columns of ``rules.parquet``; see :func:`pipeline.recommendations.rank_rules`.
+    The columns of ``rules.parquet``; see :func:`pipeline.recommendations.rank_rules`. ``placement``
+    defaults to ``product`` for one-product antecedents and ``cart`` for larger ones.
     """
     from pyspark.sql import functions as F
 
     frame = rules.select(
         F.lit(segment).alias("segment"),
-        F.when(F.size("antecedent") == 1, PRODUCT).otherwise(CART).alias("placement"),
+        (F.lit(placement) if placement else F.when(F.size("antecedent") == 1, PRODUCT).otherwise(CART)).alias("placement"),
         F.lit(CROSS_SELL).alias("kind"),
         "antecedent",
         F.array_join("antecedent", "|").alias("antecedent_key"),
@@ -93,12 +94,12 @@ def ranked_rules(
             "score": _score(config.rank.by, has_catalog=catalog is not None),
         }
     )
-    frame = ranked(frame, [F.col("score").desc_nulls_last(), F.col("confidence").desc_nulls_last(),
+    frame = rank_offers(frame, [F.col("score").desc_nulls_last(), F.col("confidence").desc_nulls_last(),
                            F.col("lift").desc_nulls_last(), F.col("consequent").asc_nulls_last()])
     return frame.drop("consequent_support"), dropped
 
 
-def ranked(frame: DataFrame, order: list[Column]) -> DataFrame:
+def rank_offers(frame: DataFrame, order: list[str | Column]) -> DataFrame:
     """``frame`` with ``rank``: 1 for the first row of each :data:`GROUP` in ``order``."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F

@@ -2,8 +2,9 @@
 
 Read it as the same diagram::
 
-    exports --lines--> clean lines + rejects --baskets--> baskets --FPGrowth--> itemsets
-      --rules--> rules --catalog, rank (windows)--> ranked rules --top-k--> recommendations
+    exports --lines--> clean lines + rejects --baskets--> baskets --segments--> per segment:
+      --FPGrowth--> itemsets --rules--> rules --catalog, rank (windows)--> ranked rules --top-k--> offers
+      + post-purchase rules, up-sells, bundles, products
 
 The tables are handed to :func:`pipeline.run.run` as writers: gating, the run
 directory, the manifest and the atomic switch of ``latest`` are the same code
@@ -11,39 +12,46 @@ for both engines. What reaches the driver: counts, the histogram of basket
 sizes, the covered products (what the change gate compares) and at most
 ``MISSING_LISTED`` product ids missing from the catalog.
 
-Not on Spark yet (a clear :class:`ConfigError` names the key to switch off):
-post-purchase rules, up-sell offers and mining per segment; ``docs/spark.md``.
+Every kind of offer is made as the local engine makes it: cross-sells for the
+product page and the cart, post-purchase rules, up-sells, bundles, each per
+segment (``segment.column``) with the ``*`` rows for everyone.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import reduce
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.catalog import read_catalog
 from pipeline.clean import cleaning_funnel
 from pipeline.config import Config
-from pipeline.errors import ConfigError, InputDataError
+from pipeline.errors import InputDataError
 from pipeline.gates import METRIC_TABLES, METRICS, metric_problems
 from pipeline.ingest import InputFile, file_sha256
 from pipeline.inputs import StageTimer
 from pipeline.manifest import inputs_fingerprint
 from pipeline.publish import new_run_id
-from pipeline.recommendations import ALL_SEGMENTS, GROUP
+from pipeline.recommendations import ALL_SEGMENTS, GROUP, POST_PURCHASE
 from pipeline.schema import BUNDLES, ITEMSETS, PRODUCTS, RECOMMENDATIONS, REJECTS, RULES
 from pipeline.spark.lines import SparkLines, clean_lines
-from pipeline.spark.mining import association_rules, baskets_from_lines, frequent_itemsets
+from pipeline.spark.mining import SparkItemsets, association_rules, baskets_from_lines, frequent_itemsets
 from pipeline.spark.offers import (
     bundle_table,
     catalog_frame,
     product_table,
+    rank_offers,
     ranked_rules,
     top_recommendations,
 )
+from pipeline.spark.postpurchase import post_purchase_rules
 from pipeline.spark.session import spark_session
 from pipeline.spark.tables import table_writer
+from pipeline.spark.upsell import upsell_offers
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -52,37 +60,28 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Features of the local engine not yet on Spark: the key that switches each off.
-UNSUPPORTED = {
-    "post_purchase.enabled": "post-purchase rules",
-    "upsell.enabled": "up-sell offers",
-    "segment.column": "mining per segment",
-}
+@dataclass
+class _Segment:
+    """The rows of one segment (``*``: every basket), still on the cluster, and what was counted."""
 
-
-def check_supported(config: Config) -> None:
-    """Raise :class:`ConfigError` naming each key that asks for what the spark engine cannot do yet."""
-    asked = {
-        "post_purchase.enabled": config.post_purchase.enabled,
-        "upsell.enabled": config.upsell.enabled,
-        "segment.column": config.segment.column is not None,
-    }
-    keys = [key for key, on in asked.items() if on]
-    if keys:
-        what = ", ".join(f"{UNSUPPORTED[k]} ({k})" for k in keys)
-        switches = " ".join(f"--set {k}={'none' if k == 'segment.column' else 'false'}" for k in keys)
-        raise ConfigError(
-            f"engine = 'spark' does not make {what} yet; switch them off ({switches}) or use engine = 'local'"
-        )
+    name: str
+    baskets: int
+    itemsets: SparkItemsets
+    rules_mined: int
+    dropped: dict[str, int]
+    rules: list[DataFrame] = field(default_factory=list)
+    recommendations: list[DataFrame] = field(default_factory=list)
+    bundles: DataFrame | None = None
+    products: DataFrame | None = None
 
 
 def spark_tables(config: Config, started: datetime, stage: StageTimer) -> RunTables:
     """Every stage on Spark; the tables as writers that the executors run at publish time."""
     from pipeline.run import MISSING_LISTED, RunTables
 
-    check_supported(config)
     spark = spark_session(config.spark)
     from pyspark.sql import functions as F
+
     with stage("ingest+clean") as done:
         lines = clean_lines(spark, config)
         done["rows"] = lines.rows_in
@@ -99,44 +98,107 @@ def spark_tables(config: Config, started: datetime, stage: StageTimer) -> RunTab
         done["baskets"] = basket_count
     _check_baskets(lines.rows_in, lines.counts, basket_count, files, catalog_pd is not None)
     run_id = new_run_id(started, inputs_fingerprint(config, files))
-    with stage("itemsets") as done:
-        itemsets = frequent_itemsets(baskets, basket_count, config.mine, config.spark)
-        done["itemsets"] = itemsets.count
-    with stage("rules") as done:
-        rules = association_rules(itemsets, config.rules).cache()
-        done["rules"] = rules_mined = rules.count()
-    with stage("rank"):
-        ranked, dropped = ranked_rules(rules, catalog, config, ALL_SEGMENTS)
-        ranked = ranked.cache()
-        recommendations = top_recommendations(ranked, config.output.top_k, run_id)
-    with stage("bundles"):
-        bundles = bundle_table(itemsets, catalog, config, ALL_SEGMENTS) if config.bundles.enabled else None
-    products = product_table(baskets, catalog, ALL_SEGMENTS)
+    segments = [
+        _segment_tables(name, subset, count, catalog, config, run_id, stage)
+        for name, subset, count in _segment_baskets(baskets, basket_count, config)
+    ]
+    overall = segments[0]
+    # Computed once here: the counts, the checks and the writers all read them.
+    rules = _union(r for s in segments for r in s.rules).cache()
+    recommendations = _union(r for s in segments for r in s.recommendations).cache()
+    found_bundles = [s.bundles for s in segments if s.bundles is not None]
+    bundles = _union(found_bundles).cache() if found_bundles else None
     with stage("tables"):
-        counts = _counts(lines, baskets, basket_count, itemsets.min_count, itemsets.count, rules_mined, dropped,
-                         ranked, recommendations, bundles, catalog, catalog_pd)
+        counts = _counts(lines, baskets, basket_count, overall, rules, recommendations, bundles, catalog_pd)
+        counts["segments"] = {s.name: s.baskets for s in segments}
         missing = _missing(baskets, catalog, MISSING_LISTED)
         counts["products_missing_from_catalog"], counts["products_missing_listed"] = missing
-        problems = metric_problems(_non_finite({"recommendations": recommendations, "rules": ranked}))
+        problems = metric_problems(_non_finite({"recommendations": recommendations, "rules": rules}))
     order = [*GROUP, "rank"]
+    # Segment "*" first, the others by name: the order the local engine concatenates them in.
+    by_segment = [F.col("segment") != ALL_SEGMENTS, "segment"]
     tables = {
         "recommendations": table_writer(recommendations, RECOMMENDATIONS, order),
-        "rules": table_writer(ranked, RULES, order),
+        "rules": table_writer(rules, RULES, order),
         "itemsets": table_writer(
-            itemsets.frame.select(
+            overall.itemsets.frame.select(
                 F.col("items").alias("itemset"), F.array_join("items", "|").alias("itemset_key"), "length", "count",
                 (F.col("count") / F.lit(max(basket_count, 1))).alias("support"),
             ),
             ITEMSETS,
             ["length", "itemset"],
         ),
-        "bundles": BUNDLES.empty_table() if bundles is None else table_writer(bundles, BUNDLES, ["segment", "rank"]),
+        "bundles": BUNDLES.empty_table() if bundles is None else table_writer(bundles, BUNDLES, [*by_segment, "rank"]),
         "products": table_writer(
-            products, PRODUCTS, [F.col("segment"), F.col("category").asc_nulls_last(), F.desc("baskets"), "product_id"]
+            _union(s.products for s in segments if s.products is not None),
+            PRODUCTS,
+            [*by_segment, F.col("category").asc_nulls_last(), F.desc("baskets"), "product_id"],
         ),
         "rejects": table_writer(lines.rejects, REJECTS, ["file_index", "source_row"]),
     }
     return RunTables(run_id, lines.as_of, files, counts, tables, problems)
+
+
+def _segment_baskets(baskets: DataFrame, count: int, config: Config) -> list[tuple[str, DataFrame, int]]:
+    """``("*", all baskets)`` first, then each segment big enough to mine on its own, by name (:func:`pipeline.offers.segment_baskets`)."""
+    from pyspark.sql import functions as F
+
+    found = [(ALL_SEGMENTS, baskets, count)]
+    if config.segment.column is None:
+        return found
+    sizes = {str(v): int(n) for v, n in baskets.where(F.col("segment").isNotNull()).groupBy("segment").count().collect()}
+    if ALL_SEGMENTS in sizes:
+        log.warning("segment value %r is reserved for all customers: its %d baskets are mined with everyone's only",
+                    ALL_SEGMENTS, sizes.pop(ALL_SEGMENTS))
+    small = sorted(v for v, n in sizes.items() if n < config.segment.min_baskets)
+    if small:
+        log.info("segments below segment.min_baskets = %d use the global rules: %s", config.segment.min_baskets,
+                 ", ".join(small[:20]) + (" ..." if len(small) > 20 else ""))
+    for value in sorted(v for v, n in sizes.items() if n >= config.segment.min_baskets):
+        found.append((value, baskets.where(F.col("segment") == value), sizes[value]))
+    return found
+
+
+def _segment_tables(
+    segment: str, baskets: DataFrame, count: int, catalog: DataFrame | None, config: Config, run_id: str,
+    stage: StageTimer,
+) -> _Segment:
+    """Mine one segment and build its rows (:func:`pipeline.offers.segment_offers`)."""
+    from pyspark.sql import functions as F
+
+    mine = config.mine
+    if segment != ALL_SEGMENTS and config.segment.min_support is not None:
+        mine = mine.model_copy(update={"min_support": config.segment.min_support, "min_count": None})
+    top_k = config.output.top_k
+    with stage("itemsets") as done:
+        itemsets = frequent_itemsets(baskets, count, mine, config.spark)
+        done["itemsets"] = itemsets.count
+    with stage("rules") as done:
+        rules = association_rules(itemsets, config.rules).cache()
+        done["rules"] = mined = rules.count()
+    with stage("rank"):
+        ranked, dropped = ranked_rules(rules, catalog, config, segment)
+        ranked = ranked.cache()
+    result = _Segment(segment, count, itemsets, mined, dropped, [ranked], [top_recommendations(ranked, top_k, run_id)])
+    if config.post_purchase.enabled:
+        with stage("post_purchase"):
+            found = post_purchase_rules(baskets, config.model_copy(update={"mine": mine}))
+            if found is not None:
+                following, _ = ranked_rules(found, catalog, config, segment, POST_PURCHASE)
+                following = following.cache()
+                result.rules.append(following)
+                result.recommendations.append(top_recommendations(following, top_k, run_id))
+    if config.upsell.enabled:
+        with stage("upsell"):
+            offers = upsell_offers(baskets, count, catalog, config, segment)
+            if offers is not None:
+                best = rank_offers(offers, [F.col("score").desc_nulls_last(), "consequent"])
+                result.recommendations.append(top_recommendations(best, top_k, run_id))
+    if config.bundles.enabled:
+        with stage("bundles"):
+            result.bundles = bundle_table(itemsets, catalog, config, segment)
+    result.products = product_table(baskets, catalog, segment)
+    return result
 
 
 def _check_baskets(rows_in: int, rejected: dict[str, int], baskets: int, files: list[InputFile], catalog: bool) -> None:
@@ -154,9 +216,8 @@ def _check_baskets(rows_in: int, rejected: dict[str, int], baskets: int, files: 
 
 
 def _counts(
-    lines: SparkLines, baskets: DataFrame, basket_count: int, min_count: int, itemsets: int, rules_mined: int,
-    dropped: dict[str, int], ranked: DataFrame, recommendations: DataFrame, bundles: DataFrame | None,
-    catalog: DataFrame | None, catalog_pd: Any,
+    lines: SparkLines, baskets: DataFrame, basket_count: int, overall: _Segment, rules: DataFrame,
+    recommendations: DataFrame, bundles: DataFrame | None, catalog_pd: Any,
 ) -> dict[str, Any]:
     """The manifest's counts, in the local engine's keys, from small aggregations."""
     from pyspark.sql import functions as F
@@ -176,15 +237,15 @@ def _counts(
         "basket_sizes": histogram,
         "baskets": basket_count,
         "products": baskets.select(F.explode("items")).distinct().count(),
-        "min_count": min_count,
-        "itemsets": itemsets,
-        "rules_mined": rules_mined,
-        "rules_dropped": dropped,
-        "rules": ranked.count(),
+        "min_count": overall.itemsets.min_count,
+        "itemsets": overall.itemsets.count,
+        "rules_mined": overall.rules_mined,
+        "rules_dropped": overall.dropped,
+        "rules": rules.count(),
         "recommendations": recommendations.count(),
         "antecedents": recommendations.select("antecedent_key").distinct().count(),
         "by_placement": {f"{r['placement']}/{r['kind']}": r["count"] for r in sorted(placements, key=lambda r: str(r.asDict()))},
-        "segments": {ALL_SEGMENTS: basket_count},
+        "segments": {},
         "bundles": 0 if bundles is None else bundles.count(),
         "catalog_products": None if catalog_pd is None else len(catalog_pd),
         "covered_products": sorted(r[0] for r in recommendations.select("consequent").distinct().collect()),
@@ -218,3 +279,8 @@ def _non_finite(tables: dict[str, DataFrame]) -> dict[tuple[str, str], int]:
         found.update({(name, c): int(row[c] or 0) for c in columns})
     return found
 
+
+
+def _union(frames: Iterable[DataFrame]) -> DataFrame:
+    """The rows of every frame, matched by column name."""
+    return reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
