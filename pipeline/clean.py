@@ -61,8 +61,9 @@ REASONS: tuple[str, ...] = (
     "duplicate_line",
     "oversized_basket",
 )
-_ID_COLUMNS = ("order_id", "product_id")
-_TEXT_COLUMNS = ("order_id", "product_id", "customer_id", "segment")
+#: Ids cased by ``clean.id_case``; text columns trimmed (empty is missing).
+ID_COLUMNS = ("order_id", "product_id")
+TEXT_COLUMNS = ("order_id", "product_id", "customer_id", "segment")
 
 
 @dataclass(frozen=True)
@@ -290,8 +291,8 @@ def _normalised(raw: pd.DataFrame, config: CleanConfig) -> pd.DataFrame:
     lines = pd.DataFrame(index=raw.index)
     for column in CANONICAL_COLUMNS:
         values = raw[column]
-        if column in _TEXT_COLUMNS and not pd.api.types.is_integer_dtype(values.dtype):
-            values = normalise_ids(values, config.id_case if column in _ID_COLUMNS else "keep")
+        if column in TEXT_COLUMNS and not pd.api.types.is_integer_dtype(values.dtype):
+            values = normalise_ids(values, config.id_case if column in ID_COLUMNS else "keep")
         lines[column] = values
     return lines
 

@@ -23,11 +23,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
-from pipeline.clean import REASONS, invalid_share_error, orders_after_steps
+from pipeline.clean import ID_COLUMNS, REASONS, TEXT_COLUMNS, invalid_share_error, normalise_ids, orders_after_steps
 from pipeline.config import CANONICAL_COLUMNS, CleanConfig, Config, InputConfig
 from pipeline.errors import ConfigError, InputDataError
 from pipeline.ingest import InputFile, column_mapping, expand_paths, file_sha256
+from pipeline.schema import TEXT
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -36,8 +38,6 @@ log = logging.getLogger(__name__)
 
 _PARQUET = (".parquet", ".pq")
 _EXCEL = (".xlsx", ".xlsm")
-_ID_COLUMNS = ("order_id", "product_id")
-_TEXT_COLUMNS = ("order_id", "product_id", "customer_id", "segment")
 #: A plain decimal number, as Arrow's and pandas' parsers read it (Java's also takes "1.5d" and hex).
 _NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$|^(?i)[+-]?inf(inity)?$"
 #: Unicode white space at either end, as Python's and Arrow's ``strip`` remove it (Spark's trim removes spaces only).
@@ -158,12 +158,12 @@ def _read_table(spark: SparkSession, path: str, config: InputConfig) -> DataFram
         source = mapping.get(canon)
         if source is None:
             columns[f"raw_{canon}"] = F.lit(None).cast("string")
-        elif canon in _TEXT_COLUMNS and isinstance(types[source], NumericType):
+        elif canon in TEXT_COLUMNS and isinstance(types[source], NumericType):
             # Whole-number ids stored as floats (1234.0) are the id 1234, as in the local engine.
             value = F.col(f"`{source}`")
             whole = F.when(value == F.floor(value), value.cast("long").cast("string"))
             columns[f"raw_{canon}"] = whole.otherwise(value.cast("string"))
-        elif canon in _TEXT_COLUMNS or isinstance(types[source], StringType):
+        elif canon in TEXT_COLUMNS or isinstance(types[source], StringType):
             columns[f"raw_{canon}"] = F.col(f"`{source}`").cast("string")
         else:
             columns[f"raw_{canon}"] = F.col(f"`{source}`")
@@ -217,7 +217,7 @@ def _cleaned(raw: DataFrame, files: list[InputFile], config: Config) -> SparkLin
     clean = config.clean
     lines = raw.select(
         "*",
-        *(_normalised(c, clean.id_case if c in _ID_COLUMNS else "keep").alias(c) for c in _TEXT_COLUMNS),
+        *(_normalised(c, clean.id_case if c in ID_COLUMNS else "keep").alias(c) for c in TEXT_COLUMNS),
         _number("raw_quantity").alias("quantity"),
         _number("raw_unit_price").alias("unit_price"),
         _timestamp("raw_timestamp", config.input.timestamp_format).alias("timestamp"),
@@ -240,8 +240,8 @@ def _cleaned(raw: DataFrame, files: list[InputFile], config: Config) -> SparkLin
         ("bad_timestamp", invalid["timestamp"]),
     ]
     if clean.cancel_prefixes:
-        prefixes = [_case(p.strip(), clean.id_case) for p in clean.cancel_prefixes]
-        steps.append(("cancelled", _any(F.col("order_id").startswith(p) for p in prefixes if p)))
+        prefixes = _normalised_list(clean.cancel_prefixes, clean.id_case)
+        steps.append(("cancelled", _any(F.col("order_id").startswith(p) for p in prefixes)))
     steps.append(("non_product", _non_product(clean)))
     if clean.drop_nonpositive_quantity:
         steps.append(("nonpositive_quantity", F.col("quantity") <= 0))
@@ -298,8 +298,10 @@ def _normalised(column: str, id_case: str) -> Column:
     return F.upper(text) if id_case == "upper" else F.lower(text) if id_case == "lower" else text
 
 
-def _case(text: str, id_case: str) -> str:
-    return text.upper() if id_case == "upper" else text.lower() if id_case == "lower" else text
+def _normalised_list(ids: tuple[str, ...], id_case: str) -> list[str]:
+    """Config ids as the lines' ids are normalised (:func:`pipeline.clean.normalise_ids`); empty ones dropped."""
+    found = normalise_ids(pd.Series(ids, dtype=TEXT), id_case)
+    return [str(i) for i in found.dropna()]
 
 
 def _number(column: str) -> Column:
@@ -362,7 +364,7 @@ def _non_product(config: CleanConfig) -> Column:
     from pyspark.sql import functions as F
 
     product = F.col("product_id")
-    listed = [_case(i.strip(), config.id_case) for i in config.non_product_ids]
+    listed = _normalised_list(config.non_product_ids, config.id_case)
     test = product.isin(listed) if listed else F.lit(False)
     if config.non_product_pattern:
         test = test | product.rlike(f"^(?:{config.non_product_pattern})$")

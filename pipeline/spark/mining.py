@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
+from pipeline.baskets import ORDER_COLUMNS
 from pipeline.config import MineConfig, RulesConfig, SparkConfig
 from pipeline.errors import ConfigError
 from pipeline.itemsets import min_count_for
@@ -40,8 +41,6 @@ MEASURES = (
     "support", "confidence", "lift", "leverage", "conviction", "all_confidence", "kulczynski", "jaccard",
     "certainty", "zhang",
 )
-#: The order-level columns kept with each basket, from the order's first line.
-ORDER_COLUMNS = ("customer_id", "timestamp", "segment")
 
 
 @dataclass(frozen=True)
@@ -193,8 +192,7 @@ def with_measures(rules: DataFrame, n: int) -> DataFrame:
 
     def measured(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
-            counts = [batch.column(c).to_numpy(zero_copy_only=False) for c in ("antecedent_count", "consequent_count", "pair_count")]
-            values = interest_measures(n, *counts)
+            values = interest_measures(n, *_rule_counts(batch))
             yield _append(batch, {name: values[name] for name in MEASURES})
 
     return map_in_arrow(rules, measured, schema)
@@ -210,8 +208,7 @@ def _significant(rules: DataFrame, n: int, config: RulesConfig) -> DataFrame:
 
     def tested(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
-            counts = [batch.column(c).to_numpy(zero_copy_only=False) for c in ("antecedent_count", "consequent_count", "pair_count")]
-            yield _append(batch, {"p_value": fisher_p_values(n, *counts)})
+            yield _append(batch, {"p_value": fisher_p_values(n, *_rule_counts(batch))})
 
     rules = map_in_arrow(rules, tested, schema)
     m = rules.count()
@@ -232,6 +229,11 @@ def _significant(rules: DataFrame, n: int, config: RulesConfig) -> DataFrame:
         adjusted = F.col("p_value")
     rules = rules.withColumn("p_value_adjusted", adjusted)
     return rules.where(F.col("p_value_adjusted") <= config.max_p_value)
+
+
+def _rule_counts(batch: pa.RecordBatch) -> list[np.ndarray]:
+    """n(A), n(C) and n(A u C) of a batch of rules, the arguments of every measure."""
+    return [batch.column(c).to_numpy(zero_copy_only=False) for c in ("antecedent_count", "consequent_count", "pair_count")]
 
 
 def _append(batch: pa.RecordBatch, columns: dict[str, np.ndarray]) -> pa.RecordBatch:
