@@ -172,8 +172,8 @@ def mining_times(scenario: Scenario, repeats: int, work: Path) -> dict[str, floa
     import numpy as np
 
     from pipeline.config import load_config
-    from pipeline.inputs import prepare_inputs
-    from pipeline.itemsets import frequent_itemsets, min_count_for
+    from pipeline.flow.inputs import prepare_inputs
+    from pipeline.local.itemsets import frequent_itemsets, min_count_for
 
     ours_command(scenario, work)  # writes the config
     values = {"mine.min_support": scenario.min_support, "mine.max_len": scenario.max_len,

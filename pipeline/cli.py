@@ -1,4 +1,4 @@
-"""The ``basket`` command: a thin layer over the library (``pipeline.run`` and friends).
+"""The ``basket`` command: a thin layer over the library (``pipeline.flow.run`` and friends).
 
 Each command builds the one validated :class:`~pipeline.config.Config`, calls
 the library, and prints. Library errors become a message on stderr and the
@@ -20,15 +20,16 @@ import pandas as pd
 
 from pipeline.config import Config, load_config
 from pipeline.errors import ConfigError, PipelineError
-from pipeline.evaluate import evaluate, write_evaluation
-from pipeline.inputs import StageListener, prepare_inputs
+from pipeline.flow.evaluate import evaluate, write_evaluation
+from pipeline.flow.inputs import prepare_inputs
+from pipeline.stages import StageListener
 from pipeline.logs import configure_logging
-from pipeline.explain import explain
-from pipeline.lookup import offers_for_cart, offers_for_item, rules_table
-from pipeline.publish import rollback
-from pipeline.recommendations import CROSS_SELL, POST_PURCHASE, UPSELL
-from pipeline.tune import Sweep, tune
-from pipeline.run import RunResult, run
+from pipeline.read.explain import explain
+from pipeline.read.lookup import offers_for_cart, offers_for_item, rules_table
+from pipeline.flow.publish import rollback
+from pipeline.contract.vocabulary import ALL_SEGMENTS, CROSS_SELL, POST_PURCHASE, UPSELL
+from pipeline.flow.tune import Sweep, tune
+from pipeline.flow.run import RunResult, run
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -131,7 +132,7 @@ def run_command(obj: dict[str, Any], as_json: bool, force: bool, with_report: bo
         result = run(config, force=force, listener=listener)
     summary = _summary(result)
     if with_report:
-        from pipeline.report import write_report  # matplotlib: imported only when drawing
+        from pipeline.read.report import write_report  # matplotlib: imported only when drawing
 
         summary["report"] = str(write_report(result.output_dir, result.run_id))
     if as_json:
@@ -155,7 +156,7 @@ Examples:
               help="Where to write the HTML file (default: report.html in the run's directory).")
 def report_command(output_dir: Path, run_id: str | None, path: Path | None) -> None:
     """Write a self-contained HTML report of a run: funnel, products, rules, offers, changes."""
-    from pipeline.report import write_report  # matplotlib: imported only when drawing
+    from pipeline.read.report import write_report  # matplotlib: imported only when drawing
 
     click.echo(write_report(output_dir, run_id, path))
 
@@ -203,7 +204,7 @@ Examples:
 @click.option("--upsell", is_flag=True, help="With --item: pricier alternatives instead of complements.")
 @click.option("--cart", metavar="ID,ID", help="The products in the cart, comma-separated (cart block).")
 @click.option("--after", metavar="ID", help="A product just bought (post-purchase e-mail).")
-@click.option("--segment", default="*", show_default=True,
+@click.option("--segment", default=ALL_SEGMENTS, show_default=True,
               help="Customer segment ('*' = all); a segment not mined on its own gets the global offers.")
 @click.option("--limit", type=click.IntRange(min=1), help="Offers to show (default: output.top_k).")
 @click.option("--json", "as_json", is_flag=True, help="Print the offers as JSON records.")
@@ -277,7 +278,7 @@ Examples:
 @click.option("--min-lift", type=float, help="Only rules with a lift above this.")
 @click.option("--sort", type=click.Choice(["score", "lift", "confidence", "support", "pair_count", "leverage"]),
               default="score", show_default=True, help="Order, best first.")
-@click.option("--segment", default="*", show_default=True, help="Customer segment ('*' = all).")
+@click.option("--segment", default=ALL_SEGMENTS, show_default=True, help="Customer segment ('*' = all).")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Rules to show.")
 @click.option("--json", "as_json", is_flag=True, help="Print the rules as JSON records.")
 def rules_command(
@@ -300,7 +301,7 @@ Examples:
 )
 @click.option("-o", "--output", "output_dir", default="output", show_default=True,
               type=click.Path(file_okay=False, path_type=Path), help="Output directory of runs.")
-@click.option("--segment", default="*", show_default=True, help="Customer segment ('*' = all).")
+@click.option("--segment", default=ALL_SEGMENTS, show_default=True, help="Customer segment ('*' = all).")
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
 @click.argument("antecedent", metavar="ID[,ID...]")
 @click.argument("consequent", metavar="ID")
@@ -401,34 +402,34 @@ def _summary(result: RunResult) -> dict[str, Any]:
         "run_id": result.run_id,
         "run_dir": str(result.run_dir),
         "latest": str(result.output_dir / "latest"),
-        "counts": result.counts,
+        "counts": result.counts.model_dump(mode="json"),
         "timings_seconds": {k: round(v, 3) for k, v in result.timings.items()},
     }
 
 
 def _summary_text(result: RunResult) -> str:
     counts = result.counts
-    rejected = ", ".join(f"{k} {v:,}" for k, v in counts["rejected"].items() if v) or "none"
+    rejected = ", ".join(f"{k} {v:,}" for k, v in counts.rejected.items() if v) or "none"
     lines = [
         f"Published run {result.run_id}",
         f"  output            {result.output_dir / 'latest'} -> {result.run_dir}",
-        f"  rows read         {counts['rows_in']:>10,}",
-        f"  rows rejected     {counts['rows_rejected']:>10,}  ({rejected})",
-        f"  baskets           {counts['baskets']:>10,}",
-        f"  products          {counts['products']:>10,}",
-        f"  itemsets          {counts['itemsets']:>10,}  (support >= {counts['min_count']} baskets)",
-        f"  rules             {counts['rules']:>10,}",
-        f"  recommendations   {counts['recommendations']:>10,}  for {counts['antecedents']:,} antecedents",
-        "    " + ", ".join(f"{k} {v:,}" for k, v in counts["by_placement"].items()),
-        f"  bundles           {counts['bundles']:>10,}",
+        f"  rows read         {counts.rows_in:>10,}",
+        f"  rows rejected     {counts.rows_rejected:>10,}  ({rejected})",
+        f"  baskets           {counts.baskets:>10,}",
+        f"  products          {counts.products:>10,}",
+        f"  itemsets          {counts.itemsets:>10,}  (support >= {counts.min_count} baskets)",
+        f"  rules             {counts.rules:>10,}",
+        f"  recommendations   {counts.recommendations:>10,}  for {counts.antecedents:,} antecedents",
+        "    " + ", ".join(f"{k} {v:,}" for k, v in counts.by_placement.items()),
+        f"  bundles           {counts.bundles:>10,}",
     ]
-    if len(counts["segments"]) > 1:
-        lines.append("  segments          " + ", ".join(f"{k} ({v:,} baskets)" for k, v in counts["segments"].items()))
-    if counts["catalog_products"] is not None:
-        lines.append(f"  missing from catalog {counts['products_missing_from_catalog']:>7,} products")
+    if len(counts.segments) > 1:
+        lines.append("  segments          " + ", ".join(f"{k} ({v:,} baskets)" for k, v in counts.segments.items()))
+    if counts.catalog_products is not None:
+        lines.append(f"  missing from catalog {counts.products_missing_from_catalog:>7,} products")
     lines.append(f"  time              {sum(result.timings.values()):>10.1f} s")
     top = pd.read_parquet(
-        result.run_dir / "recommendations.parquet", filters=[("kind", "=", "cross_sell"), ("segment", "=", "*")]
+        result.run_dir / "recommendations.parquet", filters=[("kind", "=", CROSS_SELL), ("segment", "=", ALL_SEGMENTS)]
     )
     top = top.sort_values(["score", "consequent"], ascending=[False, True], na_position="last").head(5)
     if not top.empty:

@@ -14,10 +14,10 @@ from click.testing import CliRunner
 from conftest import SAMPLE_CONFIG, Export, export_config
 from pipeline.cli import main
 from pipeline.errors import ConfigError
-from pipeline.explain import explain
-from pipeline.lookup import rules_table
-from pipeline.run import run
-from pipeline.tune import Sweep, tune
+from pipeline.read.explain import explain
+from pipeline.read.lookup import rules_table
+from pipeline.flow.run import run
+from pipeline.flow.tune import Sweep, tune
 
 
 def test_rules_query_filters_and_sorts(config: object) -> None:
@@ -62,7 +62,7 @@ def test_tune_counts_each_candidate_on_the_same_baskets(export: Export, tmp_path
     assert not (tmp_path / "out").exists()  # nothing published
     # The same candidate as a real run gives the same counts.
     real = run(export_config(export, tmp_path / "out", **{"mine.min_support": 0.05}))
-    assert table.iloc[2]["itemsets"] == real.counts["itemsets"]
+    assert table.iloc[2]["itemsets"] == real.counts.itemsets
     guarded = tune(config, Sweep.parse("mine.max_itemsets=1,none"))
     assert guarded.iloc[0]["status"].startswith("stopped: mine.max_itemsets") and guarded.iloc[1]["status"] == "ok"
 

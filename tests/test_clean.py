@@ -11,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import DIRTY_LINES, WHOLESALE_PRODUCTS, Export, clean_orders
-from pipeline.clean import REASONS, clean_transactions, normalise_ids
+from pipeline.local.clean import REASONS, clean_transactions, normalise_ids
 from pipeline.config import CleanConfig, Config
-from pipeline.ingest import read_transactions
+from pipeline.local.ingest import read_transactions
 
 
 def _clean(config: Config, **clean: object):

@@ -98,7 +98,7 @@ def test_installed_command_runs_as_a_real_process(export: Export, tmp_path: Path
     )
     assert process.returncode == 0, process.stderr
     # Under cron there is no TTY: plain, timestamped log lines on stderr.
-    assert " INFO pipeline.clean: clean: " in process.stderr
+    assert " INFO pipeline.local.clean: clean: " in process.stderr
     assert "published run" in process.stderr
     assert (tmp_path / "out" / "latest" / "recommendations.parquet").is_file()
     failed = subprocess.run(

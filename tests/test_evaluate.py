@@ -14,8 +14,8 @@ from conftest import SAMPLE_CONFIG
 from pipeline.cli import main
 from pipeline.config import Config, load_config
 from pipeline.errors import InputDataError
-from pipeline.evaluate import BEST_SELLERS, STOREFRONT, evaluate, write_evaluation
-from pipeline.schema import EVALUATION
+from pipeline.flow.evaluate import BEST_SELLERS, STOREFRONT, evaluate, write_evaluation
+from pipeline.contract.schema import EVALUATION
 
 PRICES = {"A": (10.0, 6.0), "B": (20.0, 12.0), "C": (5.0, 3.0), "D": (8.0, 4.0), "E": (3.0, 2.0)}
 

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from conftest import SHARED, Export
-from pipeline.baskets import baskets_from_lines
+from pipeline.local.baskets import baskets_from_lines
 from pipeline.config import InputConfig
 from pipeline.errors import InputDataError
-from pipeline.ingest import read_transactions
+from pipeline.local.ingest import read_transactions
 
 RETAIL_COLUMNS = {
     "order_id": "InvoiceNo",

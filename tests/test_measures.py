@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from scipy.stats import fisher_exact
 
 from pipeline.config import MineConfig, RulesConfig
-from pipeline.itemsets import frequent_itemsets
-from pipeline.measures import adjust_p_values, fisher_p_values, interest_measures
-from pipeline.rules import association_rules
+from pipeline.local.itemsets import frequent_itemsets
+from pipeline.policy.measures import adjust_p_values, fisher_p_values, interest_measures
+from pipeline.local.rules import association_rules
 from test_mining import BASKETS, baskets_of
 
 # n = 10 baskets, n(A) = 4, n(C) = 5, n(A u C) = 3: every value below worked out by hand.

@@ -15,13 +15,13 @@ from hypothesis import strategies as st
 
 import oracle
 from conftest import SAMPLE_CONFIG, SHARED
-from pipeline.baskets import Baskets, baskets_from_lines, itemset_labels
+from pipeline.local.baskets import Baskets, baskets_from_lines, itemset_labels
 from pipeline.config import MineConfig, RulesConfig, load_config
 from pipeline.errors import ConfigError
-from pipeline.inputs import prepare_inputs
-from pipeline.itemsets import Itemsets, frequent_itemsets, min_count_for
-from pipeline.rules import association_rules
-from pipeline.schema import TEXT
+from pipeline.flow.inputs import prepare_inputs
+from pipeline.local.itemsets import Itemsets, frequent_itemsets, min_count_for
+from pipeline.local.rules import association_rules
+from pipeline.contract.schema import TEXT
 
 
 def baskets_of(groups: list[set[str]]) -> Baskets:

@@ -13,9 +13,9 @@ from conftest import DIRTY_LINES, WHOLESALE_PRODUCTS, Export, export_config
 from pipeline import InputDataError, OutputError, offers_for_cart, offers_for_item, run
 from pipeline.errors import QualityGateError
 from pipeline.config import Config
-from pipeline.publish import LATEST, PARTIAL_PREFIX, RUNS
-from pipeline.recommendations import GROUP
-from pipeline.schema import SCHEMA_VERSION, TABLES
+from pipeline.flow.publish import LATEST, PARTIAL_PREFIX, RUNS
+from pipeline.contract.vocabulary import GROUP
+from pipeline.contract.schema import SCHEMA_VERSION, TABLES
 
 
 def tables(run_dir: Path) -> dict[str, pd.DataFrame]:
@@ -34,10 +34,10 @@ def test_run_publishes_every_table_with_its_schema(config: Config, export: Expor
         assert metadata[b"schema_version"] == SCHEMA_VERSION.encode()
         assert metadata[b"run_id"] == result.run_id.encode()
     counts = result.counts
-    assert counts["baskets"] == export.clean_orders
+    assert counts.baskets == export.clean_orders
     dirty = sum(1 for _, reason in DIRTY_LINES if reason) + WHOLESALE_PRODUCTS
-    assert counts["rows_rejected"] == dirty == len(tables(result.run_dir)["rejects"])
-    assert counts["rows_clean"] + counts["rows_rejected"] == counts["rows_in"] == export.rows
+    assert counts.rows_rejected == dirty == len(tables(result.run_dir)["rejects"])
+    assert counts.rows_clean + counts.rows_rejected == counts.rows_in == export.rows
 
 
 def test_recommendations_honour_the_contract(config: Config) -> None:
@@ -55,7 +55,7 @@ def test_recommendations_honour_the_contract(config: Config) -> None:
     assert (later["lift"] > 1).all() and (later["confidence"] >= config.post_purchase.min_confidence).all()
     upsell = recs[recs["kind"] == "upsell"]
     assert upsell["lift"].isna().all()
-    assert recs.groupby(GROUP)["rank"].max().le(config.output.top_k).all()
+    assert recs.groupby(list(GROUP))["rank"].max().le(config.output.top_k).all()
     assert (recs["segment"] == "*").all() and (recs["run_id"] == result.run_id).all()
     for row in recs.itertuples():
         assert list(row.antecedent) == sorted(row.antecedent)
@@ -125,7 +125,7 @@ def test_a_night_without_rules_is_held_back_with_typed_empty_tables(export: Expo
     assert not (tmp_path / "out" / LATEST).exists()
     # --force publishes it anyway, and says so in the manifest.
     forced = run(config, force=True)
-    assert forced.counts["rules"] == 0 and forced.manifest["gates"]["forced"] is True
+    assert forced.counts.rules == 0 and forced.manifest["gates"]["forced"] is True
     assert (tmp_path / "out" / LATEST).resolve() == forced.run_dir.resolve()
 
 
@@ -143,7 +143,7 @@ def test_a_failed_run_leaves_latest_on_the_previous_run(
     def disk_full(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("pipeline.publish.parquet_writer", disk_full)
+    monkeypatch.setattr("pipeline.flow.publish.parquet_writer", disk_full)
     with pytest.raises(OutputError, match="No space left on device"):
         run(config)
     assert latest.resolve() == good.run_dir.resolve()
@@ -177,6 +177,6 @@ def test_a_listener_hears_every_stage_start_and_end_with_its_counts(config: Conf
     ends = {name: detail for name, starting, detail in heard if not starting}
     assert starts[:4] == ["ingest", "clean", "catalog", "baskets"] and starts[-1] == "publish"
     assert sorted(starts) == sorted(ends) == sorted(result.timings)
-    assert ends["ingest"] == f"{result.counts['rows_in']:,} rows"
-    assert ends["baskets"] == f"{result.counts['baskets']:,} baskets"
-    assert ends["publish"] == f"{result.counts['recommendations']:,} recommendations"
+    assert ends["ingest"] == f"{result.counts.rows_in:,} rows"
+    assert ends["baskets"] == f"{result.counts.baskets:,} baskets"
+    assert ends["publish"] == f"{result.counts.recommendations:,} recommendations"

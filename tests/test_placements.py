@@ -11,15 +11,16 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import Export, export_config
-from pipeline.baskets import baskets_from_lines, itemset_labels
-from pipeline.bundles import bundle_table
+from pipeline.local.baskets import baskets_from_lines, itemset_labels
+from pipeline.local.bundles import bundle_table
 from pipeline.config import Config, load_config
-from pipeline.itemsets import frequent_itemsets
-from pipeline.lookup import offers_for_cart, offers_for_item
-from pipeline.offers import segment_baskets
-from pipeline.postpurchase import post_purchase_rules
-from pipeline.run import run
-from pipeline.upsell import upsell_offers
+from pipeline.local.itemsets import frequent_itemsets
+from pipeline.read.lookup import offers_for_cart, offers_for_item
+from pipeline.policy.segments import segments_to_mine
+from pipeline.local.engine import LocalEngine
+from pipeline.local.postpurchase import post_purchase_rules
+from pipeline.flow.run import run
+from pipeline.local.upsell import upsell_offers
 
 
 def _lines(orders: list[tuple[str, list[str], str, str]]) -> pd.DataFrame:
@@ -138,8 +139,8 @@ def test_post_purchase_rules_count_consecutive_orders_of_a_customer() -> None:
 def test_segments_are_mined_apart_and_small_ones_fall_back_to_the_global_rows(export: Export, tmp_path: Path) -> None:
     config = export_config(export, tmp_path / "out", **{"segment.column": "Country", "segment.min_baskets": 38})
     result = run(config)
-    segments = result.counts["segments"]
-    assert segments["*"] == result.counts["baskets"]
+    segments = result.counts.segments
+    assert segments["*"] == result.counts.baskets
     big = {name for name, n in segments.items() if name != "*"}
     assert big and all(segments[name] >= 38 for name in big)
     recs = pq.read_table(result.run_dir / "recommendations.parquet").to_pandas()
@@ -169,5 +170,9 @@ def test_cart_offers_fill_up_with_best_sellers_of_the_cart_categories(config: Co
 def test_a_segment_named_like_the_global_one_is_not_mined_apart() -> None:
     orders = [(f"c{i}", ["A", "B"], "2024-01-01", "*" if i % 2 else "B2B") for i in range(40)]
     baskets = baskets_from_lines(_lines(orders))
-    found = segment_baskets(baskets, _config(**{"segment.column": "Country", "segment.min_baskets": 10}))
-    assert [(name, b.count) for name, b in found] == [("*", 40), ("B2B", 20)]
+    config = _config(**{"segment.column": "Country", "segment.min_baskets": 10})
+    engine = LocalEngine(config, baskets.items, None)
+    found = segments_to_mine(engine.segment_sizes(baskets), config)
+    assert [(name, engine.segment(baskets, name).count if name != "*" else baskets.count) for name in found] == [
+        ("*", 40), ("B2B", 20)
+    ]

@@ -8,12 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.baskets import itemset_labels
+from pipeline.local.baskets import itemset_labels
 from pipeline.config import Config, load_config
-from pipeline.itemsets import frequent_itemsets
-from pipeline.recommendations import rank_rules, top_recommendations
-from pipeline.rules import association_rules
-from pipeline.schema import RECOMMENDATIONS, TEXT
+from pipeline.local.itemsets import frequent_itemsets
+from pipeline.local.recommendations import rank_rules, top_recommendations
+from pipeline.local.rules import association_rules
+from pipeline.contract.schema import RECOMMENDATIONS, TEXT
 from test_mining import baskets_of
 
 # "phone" is bought with "case" (cheap, high margin), "charger" (dear, low margin),
@@ -118,7 +118,7 @@ def test_top_k_keeps_the_best_ranks_and_the_schema() -> None:
     table = top_recommendations(result.rules, top_k=2, run_id="r1")
     assert table.groupby("antecedent_key")["rank"].max().le(2).all()
     assert (table["run_id"] == "r1").all()
-    arrow = result.table(_labels(), RECOMMENDATIONS, table)
+    arrow = result.table(RECOMMENDATIONS, table)
     assert arrow.schema.equals(RECOMMENDATIONS) and arrow.num_rows == len(table)
     for antecedent, key in zip(arrow["antecedent"].to_pylist(), arrow["antecedent_key"].to_pylist(), strict=True):
         assert "|".join(antecedent) == key

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from conftest import ROOT, SAMPLE_CONFIG, Export, export_config
 from pipeline.cli import main
-from pipeline.report import write_report
-from pipeline.run import RunResult, run
+from pipeline.read.report import write_report
+from pipeline.flow.run import RunResult, run
 
 ARTIFACTS = ROOT / "test-artifacts"
 CHARTS = 5  # funnel, products, basket sizes, scatter, grouped matrix
@@ -49,7 +49,7 @@ def test_report_is_self_contained_and_agrees_with_the_tables(two_runs: tuple[Run
     assert f"<td>dropped</td>\n      <td>{len(old - new)}</td>" in page
     assert first.run_id in page and second.run_id in page
     # The funnel table shows the rows the cleaner rejected for the basket cap.
-    assert f"<td>oversized_basket</td>\n      <td>{second.counts['rejected']['oversized_basket']}</td>" in page
+    assert f"<td>oversized_basket</td>\n      <td>{second.counts.rejected['oversized_basket']}</td>" in page
 
 
 def test_run_writes_the_report_and_report_names_a_missing_run(export: Export, tmp_path: Path) -> None:

@@ -17,11 +17,14 @@ from conftest import ROOT, SAMPLE_CONFIG, Export, export_config
 from pipeline import run
 from pipeline.cli import main
 from pipeline.errors import ExitCode, OutputError, QualityGateError, RunLockedError
-from pipeline.config import GatesConfig
-from pipeline.gates import gate_failures, table_problems
-from pipeline.lock import run_lock
-from pipeline.publish import LATEST, PARTIAL_PREFIX, RUNS, rollback, run_ids
-from pipeline.schema import TABLES
+from pipeline.config import Config, GatesConfig
+from pipeline.contract.checks import table_problems
+from pipeline.contract.counts import RunCounts
+from pipeline.contract.manifest import Manifest
+from pipeline.flow.gates import gate_failures
+from pipeline.flow.lock import run_lock
+from pipeline.flow.publish import LATEST, PARTIAL_PREFIX, RUNS, rollback, run_ids
+from pipeline.contract.schema import SCHEMA_VERSION, TABLES
 
 
 def invoke(*args: str) -> tuple[int, str]:
@@ -53,7 +56,7 @@ def test_a_killed_runs_lock_does_not_block_the_next_run(config, tmp_path: Path) 
     output = Path(config.output.dir)
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, time; from pathlib import Path; from pipeline.lock import run_lock\n"
+         "import sys, time; from pathlib import Path; from pipeline.flow.lock import run_lock\n"
          f"with run_lock(Path({str(output)!r})):\n    print('locked', flush=True); time.sleep(60)"],
         stdout=subprocess.PIPE, text=True, cwd=ROOT,
     )
@@ -118,7 +121,7 @@ def test_disk_full_or_permission_denied_is_a_clear_error_and_keeps_latest(
     def fail(*args: object, **kwargs: object) -> None:
         raise error
 
-    monkeypatch.setattr("pipeline.publish.parquet_writer", fail)
+    monkeypatch.setattr("pipeline.flow.publish.parquet_writer", fail)
     with pytest.raises(OutputError, match=rf"cannot write the run to .*{message}"):
         run(config)
     assert (Path(config.output.dir) / LATEST).resolve() == good.run_dir.resolve()
@@ -142,7 +145,7 @@ def test_a_collapse_in_rules_is_held_back(export: Export, tmp_path: Path) -> Non
     good = run(export_config(export, output))
     with pytest.raises(QualityGateError) as caught:
         run(export_config(export, output, **{"mine.min_support": 0.3}))
-    before = good.counts["rules"]
+    before = good.counts.rules
     assert caught.value.failures[0].startswith(f"gates.max_rule_change: 4 rules against {before} in run")
     assert (output / LATEST).resolve() == good.run_dir.resolve()
     held = json.loads((Path(caught.value.run_dir) / "manifest.json").read_text())
@@ -150,14 +153,19 @@ def test_a_collapse_in_rules_is_held_back(export: Export, tmp_path: Path) -> Non
 
 
 def test_product_change_gate_uses_the_jaccard_distance() -> None:
-    previous = {"run_id": "r0", "counts": {"rules": 100, "covered_products": ["a", "b", "c", "d"]}}
-    counts = {"baskets": 500, "rows_in": 10, "rows_rejected": 0, "rules": 100}
+    def counts(products: list[str]) -> RunCounts:
+        return RunCounts(
+            rows_in=10, rejected={}, rows_rejected=0, rows_clean=10, baskets=500, products=9, min_count=5,
+            itemsets=50, rules=100, recommendations=10, antecedents=5, covered_products=products,
+        )
+
+    previous = Manifest(schema_version=SCHEMA_VERSION, run_id="r0", config=Config(), counts=counts(["a", "b", "c", "d"]))
     tables = {name: schema.empty_table() for name, schema in TABLES.items()}
     config = GatesConfig()
     # {a, b, c} against {a, b, c, d}: distance 1 - 3/4 = 25%, within 50%.
-    assert gate_failures(config, {**counts, "covered_products": ["a", "b", "c"]}, table_problems(tables), previous) == []
+    assert gate_failures(config, counts(["a", "b", "c"]), table_problems(tables), previous) == []
     # {a, x, y} against {a, b, c, d}: distance 1 - 1/6 = 83%.
-    failures = gate_failures(config, {**counts, "covered_products": ["a", "x", "y"]}, table_problems(tables), previous)
+    failures = gate_failures(config, counts(["a", "x", "y"]), table_problems(tables), previous)
     assert failures == [
         "gates.max_product_change: the recommended products changed by 83% (Jaccard distance) "
         "against run r0, more than 50%"

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import SAMPLE_CONFIG
 from pipeline import load_config, run
-from pipeline.run import RunResult
+from pipeline.flow.run import RunResult
 
 
 @pytest.fixture(scope="module")
@@ -21,14 +21,14 @@ def sample_run(tmp_path_factory: pytest.TempPathFactory) -> RunResult:
 @pytest.mark.slow
 def test_sample_yields_a_few_hundred_rules(sample_run: RunResult) -> None:
     counts = sample_run.counts
-    assert 4000 < counts["baskets"] < 5000
-    assert 300 <= counts["rules"] <= 2000
-    assert counts["recommendations"] >= 300
+    assert 4000 < counts.baskets < 5000
+    assert 300 <= counts.rules <= 2000
+    assert counts.recommendations >= 300
     # Real dirt of the export, each rejected for its reason.
     for reason in ("cancelled", "non_product", "nonpositive_quantity", "zero_price", "duplicate_line",
                    "oversized_basket"):
-        assert counts["rejected"][reason] > 0, reason
-    assert counts["products_missing_from_catalog"] < 0.2 * counts["products"]
+        assert counts.rejected[reason] > 0, reason
+    assert counts.products_missing_from_catalog < 0.2 * counts.products
 
 
 @pytest.mark.slow

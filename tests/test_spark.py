@@ -25,9 +25,9 @@ import pytest
 import oracle
 from conftest import DIRTY_LINES, SAMPLE_CONFIG, SHARED, WHOLESALE_PRODUCTS, Export, export_config
 from pipeline import ConfigError, InputDataError, load_config, run
-from pipeline.publish import LATEST
-from pipeline.run import RunResult
-from pipeline.schema import TABLES
+from pipeline.flow.publish import LATEST
+from pipeline.flow.run import RunResult
+from pipeline.contract.schema import TABLES
 
 HAVE_SPARK = importlib.util.find_spec("pyspark") is not None and shutil.which("java") is not None
 needs_spark = pytest.mark.skipif(not HAVE_SPARK, reason="pyspark or Java is not installed (pip install '.[spark]')")
@@ -93,7 +93,7 @@ def _comparable(frame: pd.DataFrame) -> pd.DataFrame:
 def test_same_tables_on_the_dirty_export(export: Export, tmp_path: Path, overrides: dict[str, Any]) -> None:
     local, spark = run_both(lambda out, **o: export_config(export, out, **o), tmp_path, **overrides)
     assert_same_run(local, spark)
-    assert spark.counts["rows_rejected"] > 0 and spark.counts["rules"] > 0
+    assert spark.counts.rows_rejected > 0 and spark.counts.rules > 0
     if not overrides:
         # Every dirty line rejected for its reason, by the spark engine's own cleaning ...
         rejects = pd.read_parquet(spark.run_dir / "rejects.parquet")
@@ -105,7 +105,7 @@ def test_same_tables_on_the_dirty_export(export: Export, tmp_path: Path, overrid
         baskets = [set(g) for _, g in lines["StockCode"].str.strip().str.upper().groupby(lines["InvoiceNo"])]
         itemsets = pd.read_parquet(spark.run_dir / "itemsets.parquet")
         found = {tuple(row.itemset): row.count for row in itemsets.itertuples()}
-        assert found == oracle.frequent(baskets, spark.counts["min_count"], 3)
+        assert found == oracle.frequent(baskets, spark.counts.min_count, 3)
 
 
 @pytest.mark.slow
@@ -114,7 +114,7 @@ def test_same_tables_on_the_dirty_export(export: Export, tmp_path: Path, overrid
 def test_same_tables_on_the_sample(tmp_path: Path) -> None:
     local, spark = run_both(lambda out, **o: load_config(SAMPLE_CONFIG, values={"output.dir": str(out), **o}), tmp_path)
     assert_same_run(local, spark)
-    assert spark.counts["rules"] > 300 and spark.counts["recommendations"] > 300
+    assert spark.counts.rules > 300 and spark.counts.recommendations > 300
 
 
 @pytest.mark.slow
@@ -132,7 +132,7 @@ def test_same_tables_on_groceries(tmp_path: Path) -> None:
 
     local, spark = run_both(config, tmp_path)
     assert_same_run(local, spark)
-    assert spark.counts["baskets"] == 9835 and spark.counts["itemsets"] > 1000
+    assert spark.counts.baskets == 9835 and spark.counts.itemsets > 1000
 
 
 @pytest.mark.slow

@@ -6,16 +6,16 @@ the run's summary numbers pass through it. The stages mirror the
 single-machine modules and give the same answers (``tests/test_spark.py``):
 
 - :mod:`pipeline.spark.lines`: exports in, clean lines and rejects out
-  (:mod:`pipeline.ingest` and :mod:`pipeline.clean`);
+  (:mod:`pipeline.local.ingest` and :mod:`pipeline.local.clean`);
 - :mod:`pipeline.spark.mining`: baskets, frequent itemsets with MLlib's
-  ``FPGrowth`` and association rules (:mod:`pipeline.baskets`,
-  :mod:`pipeline.itemsets`, :mod:`pipeline.rules`);
+  ``FPGrowth`` and association rules (:mod:`pipeline.local.baskets`,
+  :mod:`pipeline.local.itemsets`, :mod:`pipeline.local.rules`);
 - :mod:`pipeline.spark.offers`: catalog join, margin filters, ranking with
-  window functions, top-k, products and bundles (:mod:`pipeline.recommendations`,
-  :mod:`pipeline.offers`, :mod:`pipeline.bundles`);
+  window functions, top-k, products and bundles (:mod:`pipeline.local.recommendations`,
+  :mod:`pipeline.flow.offers`, :mod:`pipeline.local.bundles`);
 - :mod:`pipeline.spark.tables`: each published table written by one executor
   as the single Parquet file of the output contract;
-- :mod:`pipeline.spark.run`: chains them; :func:`pipeline.run.run` publishes.
+- :mod:`pipeline.spark.run`: chains them; :func:`pipeline.flow.run.run` publishes.
 
 pyspark is an optional extra (``pip install 'basket-pipeline[spark]'``);
 nothing here is imported by the single-machine engine. ``docs/spark.md`` says

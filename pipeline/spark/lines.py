@@ -1,7 +1,7 @@
 """Exports in, clean order lines and rejected lines out, on Spark.
 
 The same reading and the same cleaning steps, in the same order and with the
-same reason names, as :mod:`pipeline.ingest` and :mod:`pipeline.clean`; this
+same reason names, as :mod:`pipeline.local.ingest` and :mod:`pipeline.local.clean`; this
 module only says them in Spark's column expressions. Every line keeps its
 ``source_file`` and ``source_row`` (numbered as the local engine numbers them:
 the header is row 1 of a CSV file), so a reject points at the same row.
@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from pipeline.clean import ID_COLUMNS, REASONS, TEXT_COLUMNS, invalid_share_error, normalise_ids, orders_after_steps
+from pipeline.local.clean import ID_COLUMNS, REASONS, TEXT_COLUMNS, invalid_share_error, normalise_ids, orders_after_steps
 from pipeline.config import CANONICAL_COLUMNS, CleanConfig, Config, InputConfig
 from pipeline.errors import ConfigError, InputDataError
-from pipeline.ingest import InputFile, column_mapping, expand_paths, file_sha256
-from pipeline.schema import TEXT
+from pipeline.local.ingest import InputFile, column_mapping, expand_paths, file_sha256
+from pipeline.contract.schema import TEXT
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -209,7 +209,7 @@ def _numbered(frame: DataFrame, first_row: int) -> DataFrame:
 
 
 def _cleaned(raw: DataFrame, files: list[InputFile], config: Config) -> SparkLines:
-    """Every cleaning step of :func:`pipeline.clean.clean_transactions`, in its order."""
+    """Every cleaning step of :func:`pipeline.local.clean.clean_transactions`, in its order."""
     from pyspark import StorageLevel
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -290,7 +290,7 @@ _LINE_VALUES = ("order_id", "product_id", "quantity", "unit_price", "timestamp",
 
 
 def _normalised(column: str, id_case: str) -> Column:
-    """Trimmed text, empty as missing, cased: :func:`pipeline.clean.normalise_ids`."""
+    """Trimmed text, empty as missing, cased: :func:`pipeline.local.clean.normalise_ids`."""
     from pyspark.sql import functions as F
 
     text = F.regexp_replace(f"raw_{column}", _EDGE_SPACE, "")
@@ -299,7 +299,7 @@ def _normalised(column: str, id_case: str) -> Column:
 
 
 def _normalised_list(ids: tuple[str, ...], id_case: str) -> list[str]:
-    """Config ids as the lines' ids are normalised (:func:`pipeline.clean.normalise_ids`); empty ones dropped."""
+    """Config ids as the lines' ids are normalised (:func:`pipeline.local.clean.normalise_ids`); empty ones dropped."""
     found = normalise_ids(pd.Series(ids, dtype=TEXT), id_case)
     return [str(i) for i in found.dropna()]
 
@@ -349,7 +349,7 @@ def _unparsed(raw: str, parsed: str) -> Column:
 
 
 def _check_invalid_share(lines: DataFrame, column: str, invalid: Column, bad: int, total: int, config: CleanConfig) -> None:
-    """Stop when too many values of a column do not parse (:func:`pipeline.clean.invalid_share_error`)."""
+    """Stop when too many values of a column do not parse (:func:`pipeline.local.clean.invalid_share_error`)."""
     if not bad or bad <= config.max_invalid_share * total:
         return
     first = lines.where(invalid).orderBy("file_index", "source_row").select(

@@ -1,6 +1,6 @@
 """Clean lines in, baskets, frequent itemsets and association rules out, on Spark.
 
-- Baskets: the distinct products of each order, by grouping (:mod:`pipeline.baskets`).
+- Baskets: the distinct products of each order, by grouping (:mod:`pipeline.local.baskets`).
 - Itemsets: MLlib's ``FPGrowth`` (the parallel FP-Growth of Li et al., 2008).
   Its threshold is a share, ``ceil(minSupport x n)`` baskets; asking for
   ``(min_count - 1/2) / n`` makes it exactly ``min_count``, the local
@@ -9,7 +9,7 @@
 - Rules: generated from the itemsets as ``FPGrowthModel.associationRules``
   does (each itemset minus one product, joined to that antecedent's count),
   but keeping the integer counts, so that every measure is computed by the
-  same code as the local engine (:func:`pipeline.measures.interest_measures`,
+  same code as the local engine (:func:`pipeline.policy.measures.interest_measures`,
   run on the executors over Arrow batches) and the redundancy filter can see
   every candidate, not only the confident ones.
 """
@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
-from pipeline.baskets import ORDER_COLUMNS
+from pipeline.local.baskets import ORDER_COLUMNS
 from pipeline.config import MineConfig, RulesConfig, SparkConfig
 from pipeline.errors import ConfigError
-from pipeline.itemsets import min_count_for
-from pipeline.measures import fisher_p_values, interest_measures
+from pipeline.local.itemsets import min_count_for
+from pipeline.policy.measures import fisher_p_values, interest_measures
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -104,7 +104,7 @@ def frequent_itemsets(baskets: DataFrame, count: int, mine: MineConfig, spark: S
 
 
 def association_rules(itemsets: SparkItemsets, config: RulesConfig) -> DataFrame:
-    """Rules ``antecedent -> consequent`` that pass every filter of :func:`pipeline.rules.association_rules`.
+    """Rules ``antecedent -> consequent`` that pass every filter of :func:`pipeline.local.rules.association_rules`.
 
     Columns: ``antecedent`` (sorted product ids), ``consequent``, the three
     counts, every measure, ``consequent_support``, ``p_value`` and
@@ -169,7 +169,7 @@ def _best_generalisation(level: DataFrame, best: DataFrame) -> DataFrame:
     """For each rule, the best confidence among the rules one product shorter (same consequent).
 
     Each of those carries the best of its own generalisations, so one step
-    covers every proper subset, as in :func:`pipeline.rules._general_confidence`.
+    covers every proper subset, as in :func:`pipeline.local.rules._general_confidence`.
     """
     from pyspark.sql import functions as F
 
@@ -199,7 +199,7 @@ def with_measures(rules: DataFrame, n: int) -> DataFrame:
 
 
 def _significant(rules: DataFrame, n: int, config: RulesConfig) -> DataFrame:
-    """Fisher's p-value of each rule, corrected over all rules (:func:`pipeline.measures.adjust_p_values`)."""
+    """Fisher's p-value of each rule, corrected over all rules (:func:`pipeline.policy.measures.adjust_p_values`)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
     from pyspark.sql import types as T

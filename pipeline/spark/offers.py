@@ -1,9 +1,9 @@
 """Rules, itemsets and catalog in, the published offer tables out, on Spark.
 
-The ranking of :mod:`pipeline.recommendations` (catalog join, margin filters,
-score, rank per :data:`~pipeline.recommendations.GROUP` with a window), the
-products table of :func:`pipeline.offers.product_table` and the bundles of
-:mod:`pipeline.bundles` (priced by the same function, on the executors). The
+The ranking of :mod:`pipeline.local.recommendations` (catalog join, margin filters,
+score, rank per :data:`~pipeline.local.recommendations.GROUP` with a window), the
+products table of :func:`pipeline.flow.offers.product_table` and the bundles of
+:mod:`pipeline.local.bundles` (priced by the same function, on the executors). The
 catalog is product-sized: it is read on the driver, validated by the local
 engine's reader, and broadcast to the executors.
 """
@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pipeline.bundles import price_bundles
+from pipeline.policy.bundles import BUNDLE_ORDER, price_bundles
 from pipeline.config import Config
-from pipeline.recommendations import CART, CROSS_SELL, GROUP, PRODUCT
+from pipeline.contract.vocabulary import CART, CROSS_SELL, GROUP, PRODUCT
 from pipeline.spark.mining import SparkItemsets, map_in_arrow
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ _CATALOG_COLUMNS = ("product_id", "name", "category", "price", "margin")
 
 
 def catalog_frame(spark: SparkSession, catalog: pd.DataFrame | None) -> DataFrame | None:
-    """The validated catalog (:func:`pipeline.catalog.read_catalog`) as a small Spark DataFrame."""
+    """The validated catalog (:func:`pipeline.local.catalog.read_catalog`) as a small Spark DataFrame."""
     if catalog is None:
         return None
     table = pa.Table.from_pandas(catalog[list(_CATALOG_COLUMNS)], preserve_index=False)
@@ -48,7 +48,7 @@ def ranked_rules(
 ) -> tuple[DataFrame, dict[str, int]]:
     """Rules labelled, joined to the catalog, filtered by margin, scored and ranked; what was dropped.
 
-    The columns of ``rules.parquet``; see :func:`pipeline.recommendations.rank_rules`. ``placement``
+    The columns of ``rules.parquet``; see :func:`pipeline.local.recommendations.rank_rules`. ``placement``
     defaults to ``product`` for one-product antecedents and ``cart`` for larger ones.
     """
     from pyspark.sql import functions as F
@@ -115,7 +115,7 @@ def top_recommendations(ranked_frame: DataFrame, top_k: int, run_id: str) -> Dat
 
 
 def _score(by: str, has_catalog: bool) -> Column:
-    """:func:`pipeline.recommendations._score` as a column."""
+    """:func:`pipeline.local.recommendations._score` as a column."""
     from pyspark.sql import functions as F
 
     if by in ("lift", "confidence"):
@@ -127,7 +127,7 @@ def _score(by: str, has_catalog: bool) -> Column:
 
 
 def product_table(baskets: DataFrame, catalog: DataFrame | None, segment: str) -> DataFrame:
-    """Every product sold with its category and basket count, ranked within its category (:func:`pipeline.offers.product_table`)."""
+    """Every product sold with its category and basket count, ranked within its category (:func:`pipeline.flow.offers.product_table`)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -144,7 +144,7 @@ def product_table(baskets: DataFrame, catalog: DataFrame | None, segment: str) -
 
 
 def bundle_table(itemsets: SparkItemsets, catalog: DataFrame | None, config: Config, segment: str) -> DataFrame | None:
-    """The bundles of one segment (:mod:`pipeline.bundles`), or None without a catalog."""
+    """The bundles of one segment (:mod:`pipeline.local.bundles`), or None without a catalog."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
     from pyspark.sql import types as T

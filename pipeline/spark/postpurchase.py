@@ -1,6 +1,6 @@
 """Baskets in, post-purchase rules out, on Spark: what a customer buys in their next order.
 
-The rules of :mod:`pipeline.postpurchase`, counted the same way: each
+The rules of :mod:`pipeline.local.postpurchase`, counted the same way: each
 customer's orders in time order (ties by order id), every two consecutive
 orders at most ``post_purchase.max_days`` apart a *transition*, and a rule
 ``a -> c`` counting the transitions whose first order holds ``a`` and whose
@@ -14,7 +14,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from pipeline.config import Config
-from pipeline.itemsets import min_count_for
+from pipeline.local.itemsets import min_count_for
 from pipeline.spark.mining import with_measures
 
 if TYPE_CHECKING:

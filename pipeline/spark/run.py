@@ -1,4 +1,4 @@
-"""The nightly job's stages on Spark: ``spark_tables(config)`` chains them like :func:`pipeline.run._local_tables`.
+"""The nightly job's stages on Spark: ``spark_tables(config)`` chains them like :func:`pipeline.flow.run._local_tables`.
 
 Read it as the same diagram::
 
@@ -6,7 +6,7 @@ Read it as the same diagram::
       --FPGrowth--> itemsets --rules--> rules --catalog, rank (windows)--> ranked rules --top-k--> offers
       + post-purchase rules, up-sells, bundles, products
 
-The tables are handed to :func:`pipeline.run.run` as writers: gating, the run
+The tables are handed to :func:`pipeline.flow.run.run` as writers: gating, the run
 directory, the manifest and the atomic switch of ``latest`` are the same code
 for both engines. What reaches the driver: counts, the histogram of basket
 sizes, the covered products (what the change gate compares) and at most
@@ -27,17 +27,17 @@ from functools import reduce
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.catalog import read_catalog
-from pipeline.clean import cleaning_funnel
+from pipeline.local.catalog import read_catalog
+from pipeline.local.clean import cleaning_funnel
 from pipeline.config import Config
 from pipeline.errors import InputDataError
-from pipeline.gates import METRIC_TABLES, METRICS, metric_problems
-from pipeline.ingest import InputFile, file_sha256
-from pipeline.inputs import StageTimer
-from pipeline.manifest import inputs_fingerprint
-from pipeline.publish import new_run_id
-from pipeline.recommendations import ALL_SEGMENTS, GROUP, POST_PURCHASE
-from pipeline.schema import BUNDLES, ITEMSETS, PRODUCTS, RECOMMENDATIONS, REJECTS, RULES
+from pipeline.contract.checks import METRIC_TABLES, METRICS, metric_problems
+from pipeline.local.ingest import InputFile, file_sha256
+from pipeline.stages import StageTimer
+from pipeline.contract.manifest import inputs_fingerprint
+from pipeline.flow.publish import new_run_id
+from pipeline.contract.vocabulary import ALL_SEGMENTS, GROUP, POST_PURCHASE
+from pipeline.contract.schema import BUNDLES, ITEMSETS, PRODUCTS, RECOMMENDATIONS, REJECTS, RULES
 from pipeline.spark.lines import SparkLines, clean_lines
 from pipeline.spark.mining import SparkItemsets, association_rules, baskets_from_lines, frequent_itemsets
 from pipeline.spark.offers import (
@@ -56,7 +56,7 @@ from pipeline.spark.upsell import upsell_offers
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-    from pipeline.run import RunTables
+    from pipeline.flow.run import RunTables
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class _Segment:
 
 def spark_tables(config: Config, started: datetime, stage: StageTimer) -> RunTables:
     """Every stage on Spark; the tables as writers that the executors run at publish time."""
-    from pipeline.run import MISSING_LISTED, RunTables
+    from pipeline.flow.run import MISSING_LISTED, RunTables
 
     spark = spark_session(config.spark)
     from pyspark.sql import functions as F
@@ -140,7 +140,7 @@ def spark_tables(config: Config, started: datetime, stage: StageTimer) -> RunTab
 
 
 def _segment_baskets(baskets: DataFrame, count: int, config: Config) -> list[tuple[str, DataFrame, int]]:
-    """``("*", all baskets)`` first, then each segment big enough to mine on its own, by name (:func:`pipeline.offers.segment_baskets`)."""
+    """``("*", all baskets)`` first, then each segment big enough to mine on its own, by name (:func:`pipeline.flow.offers.segment_baskets`)."""
     from pyspark.sql import functions as F
 
     found = [(ALL_SEGMENTS, baskets, count)]
@@ -163,7 +163,7 @@ def _segment_tables(
     segment: str, baskets: DataFrame, count: int, catalog: DataFrame | None, config: Config, run_id: str,
     stage: StageTimer,
 ) -> _Segment:
-    """Mine one segment and build its rows (:func:`pipeline.offers.segment_offers`)."""
+    """Mine one segment and build its rows (:func:`pipeline.flow.offers.segment_offers`)."""
     from pyspark.sql import functions as F
 
     mine = config.mine

@@ -4,7 +4,7 @@ Spark's own writer makes a directory of part files with Spark's schema; the
 storefront reads single files with the declared schema, the schema version and
 the run id in their metadata. So each table is sorted into one partition and
 that partition's executor writes it through the same
-:func:`pipeline.publish.parquet_writer` as the local engine, in row groups of
+:func:`pipeline.flow.publish.parquet_writer` as the local engine, in row groups of
 the same size, casting to the declared schema (NaN as null, as
 ``pyarrow.Table.from_pandas`` publishes it). The data goes from executor to
 file, never through the driver; the file's folder must be reachable from the
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.publish import ROW_GROUP_SIZE, TableWriter, parquet_writer
+from pipeline.contract.files import ROW_GROUP_SIZE, TableWriter, parquet_writer
 from pipeline.spark.mining import map_in_arrow
 
 if TYPE_CHECKING:

@@ -1,6 +1,6 @@
 """Baskets and catalog in, up-sell offers out, on Spark: a better, pricier version of the viewed product.
 
-The method of :mod:`pipeline.upsell`, step for step: candidate pairs of one
+The method of :mod:`pipeline.local.upsell`, step for step: candidate pairs of one
 catalog category inside the price band with more unit margin, pruned to
 products with at least ``upsell.min_buyers`` buyers, kept when at least that
 many customers bought both and they are not bought together as often as
@@ -15,7 +15,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from pipeline.config import Config
-from pipeline.recommendations import PRODUCT, UPSELL
+from pipeline.contract.vocabulary import PRODUCT, UPSELL
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame

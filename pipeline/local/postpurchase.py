@@ -9,7 +9,7 @@ the transitions whose first order holds ``a`` and whose second holds ``c``:
 - ``n`` = transitions, ``n(A)`` = transitions whose first order holds ``a``,
   ``n(C)`` = transitions whose second order holds ``c``, ``n(AC)`` = both;
 - support, confidence, lift and the other measures follow from these four
-  counts exactly as for basket rules (:mod:`pipeline.measures`).
+  counts exactly as for basket rules (:mod:`pipeline.policy.measures`).
 
 The threshold is ``mine.min_support`` (or ``mine.min_count``) of the
 transitions; confidence must reach ``post_purchase.min_confidence`` (next-order
@@ -27,17 +27,17 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pipeline.baskets import Baskets
+from pipeline.local.baskets import Baskets
 from pipeline.config import Config
-from pipeline.itemsets import Itemsets, min_count_for
-from pipeline.measures import interest_measures
+from pipeline.local.itemsets import Itemsets, min_count_for
+from pipeline.policy.measures import interest_measures
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class PostPurchaseRules:
-    """Rules in the layout of :func:`pipeline.rules.association_rules`.
+    """Rules in the layout of :func:`pipeline.local.rules.association_rules`.
 
     ``antecedents`` holds one single-product itemset per product (row = code),
     counted over the transitions, so the rules rank and label like basket rules.

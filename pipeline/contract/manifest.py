@@ -15,13 +15,54 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from importlib import metadata
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipeline.config import Config
-from pipeline.ingest import InputFile
-from pipeline.schema import SCHEMA_VERSION
+from pipeline.contract.counts import RunCounts
+from pipeline.contract.schema import SCHEMA_VERSION
+from pipeline.errors import OutputError
 
-_PACKAGES = ("basket-pipeline", "pandas", "numpy", "pyarrow", "scipy", "mlxtend", "pydantic", "click")
+if TYPE_CHECKING:
+    from pipeline.local.ingest import InputFile
+
+_PACKAGES = (
+    "basket-pipeline", "pandas", "numpy", "pyarrow", "scipy", "mlxtend", "pyfim", "pyspark", "pydantic", "click",
+)
+
+
+class Manifest(BaseModel):
+    """A published run's ``manifest.json``, validated: its config as a :class:`Config`, its counts typed.
+
+    What the read side (lookups, ``basket explain``, ``basket report``) and
+    the change gates read; other fields stay available as extras.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    schema_version: str
+    run_id: str
+    as_of: str | None = None
+    config: Config
+    counts: RunCounts
+    gates: dict[str, Any] = Field(default_factory=dict)
+
+
+def read_manifest(path: Path) -> Manifest:
+    """The manifest at ``path``; :class:`OutputError` naming the file when it is missing or not valid."""
+    try:
+        return Manifest.model_validate_json(path.read_bytes())
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot read the run's manifest ({exc.strerror or exc})") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise OutputError(
+            f"{path}: not a manifest this version reads ({where}: {first['msg']}); "
+            "re-run 'basket run' to publish a run with this version"
+        ) from None
 
 
 def inputs_fingerprint(config: Config, files: Sequence[InputFile]) -> str:
@@ -51,7 +92,7 @@ def build_manifest(
     finished: datetime,
     as_of: datetime | None,
     inputs: Sequence[InputFile],
-    counts: Mapping[str, Any],
+    counts: RunCounts,
     timings: Mapping[str, float],
     gates: Mapping[str, Any],
 ) -> dict[str, Any]:
@@ -65,7 +106,7 @@ def build_manifest(
         "config_sha256": config.fingerprint(),
         "config": config.model_dump(mode="json"),
         "inputs": [asdict(f) for f in inputs],
-        "counts": dict(counts),
+        "counts": counts.model_dump(mode="json"),
         "timings_seconds": {k: round(v, 4) for k, v in timings.items()},
         "gates": dict(gates),
         "versions": package_versions(),

@@ -3,7 +3,7 @@
 Reads CSV (any delimiter, any encoding, gzip), Parquet, Excel ``.xlsx`` and
 basket-per-line files, several files or globs at once. Only reading and
 renaming happen here; parsing numbers and dates, and rejecting rows, is
-:mod:`pipeline.clean`'s job, so that a rejected row can be kept as it was read.
+:mod:`pipeline.local.clean`'s job, so that a rejected row can be kept as it was read.
 
 Every line carries ``source_file`` and ``source_row`` (the row number a
 spreadsheet would show: the header is row 1 of a CSV or Excel file, the first
@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 
 from pipeline.config import CANONICAL_COLUMNS, MANDATORY_COLUMNS, InputConfig
 from pipeline.errors import InputDataError
-from pipeline.schema import TEXT
+from pipeline.contract.schema import TEXT
 
 log = logging.getLogger(__name__)
 

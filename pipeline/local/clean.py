@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 
 from pipeline.config import CANONICAL_COLUMNS, CleanConfig
 from pipeline.errors import InputDataError
-from pipeline.schema import REJECTS, TEXT
+from pipeline.contract.schema import REJECTS, TEXT
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def clean_transactions(
     as_of: datetime | date | None = None,
     timestamp_format: str | None = None,
 ) -> CleanResult:
-    """Apply every cleaning step to the lines read by :mod:`pipeline.ingest`.
+    """Apply every cleaning step to the lines read by :mod:`pipeline.local.ingest`.
 
     ``as_of`` limits the data to lines at or before that instant (a date means
     the end of that day); by default it is the newest timestamp in the data,

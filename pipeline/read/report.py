@@ -26,10 +26,8 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 import os
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 
@@ -38,12 +36,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
+from pipeline.contract.counts import RunCounts  # noqa: E402
+from pipeline.contract.files import MANIFEST, RUNS, latest_run  # noqa: E402
+from pipeline.contract.manifest import Manifest, read_manifest  # noqa: E402
+from pipeline.contract.vocabulary import ALL_SEGMENTS, CART, CROSS_SELL, GROUP, PRODUCT  # noqa: E402
 from pipeline.errors import OutputError  # noqa: E402
-from pipeline.publish import MANIFEST, RUNS, latest_run, previous_run  # noqa: E402
+from pipeline.flow.publish import previous_run  # noqa: E402
 
 REPORT = "report.html"
 #: The rule key: one rule per (segment, placement, kind, antecedent, consequent).
-_KEY = ["segment", "placement", "kind", "antecedent_key", "consequent"]
+_KEY = [*GROUP, "consequent"]
 _TOP_PRODUCTS = 20
 _TOP_OFFERS = 25
 _GROUPED_RULES = 200
@@ -60,7 +62,7 @@ def write_report(output_dir: Path, run_id: str | None = None, path: Path | None 
     run_dir = latest_run(output_dir) if run_id is None else Path(output_dir) / RUNS / run_id
     if not (run_dir / MANIFEST).is_file():
         raise OutputError(f"{run_dir} is not a complete run (no {MANIFEST}); see {Path(output_dir) / RUNS}")
-    manifest = json.loads((run_dir / MANIFEST).read_text())
+    manifest = read_manifest(run_dir / MANIFEST)
     before = previous_run(Path(output_dir), run_dir.name)
     page = _page(run_dir, manifest, Path(output_dir) / RUNS / before if before else None)
     target = path or run_dir / REPORT
@@ -74,12 +76,12 @@ def write_report(output_dir: Path, run_id: str | None = None, path: Path | None 
     return target
 
 
-def _page(run_dir: Path, manifest: dict[str, Any], previous: Path | None) -> str:
-    counts = manifest["counts"]
+def _page(run_dir: Path, manifest: Manifest, previous: Path | None) -> str:
+    counts, config = manifest.counts, manifest.config
     rules = _read(run_dir, "rules")
     recommendations = _read(run_dir, "recommendations")
     products = _read(run_dir, "products")
-    global_rules = rules[(rules["segment"] == "*") & rules["placement"].isin(["product", "cart"])]
+    global_rules = rules[(rules["segment"] == ALL_SEGMENTS) & rules["placement"].isin([PRODUCT, CART])]
     sections = [
         ("Cleaning funnel", _funnel(counts)),
         ("Most bought products", _item_frequency(products)),
@@ -91,18 +93,18 @@ def _page(run_dir: Path, manifest: dict[str, Any], previous: Path | None) -> str
         ("Against the previous run", _comparison(rules, previous)),
     ]
     summary = (
-        f"{counts['rows_in']:,} rows read, {counts['rows_rejected']:,} rejected; {counts['baskets']:,} baskets of "
-        f"{counts['products']:,} products; {counts['itemsets']:,} itemsets, {counts['rules']:,} rules, "
-        f"{counts['recommendations']:,} offers, {counts.get('bundles', 0):,} bundles."
+        f"{counts.rows_in:,} rows read, {counts.rows_rejected:,} rejected; {counts.baskets:,} baskets of "
+        f"{counts.products:,} products; {counts.itemsets:,} itemsets, {counts.rules:,} rules, "
+        f"{counts.recommendations:,} offers, {counts.bundles:,} bundles."
     )
     body = "\n".join(f'<section><h2>{html.escape(title)}</h2>\n{content}\n</section>' for title, content in sections)
     return _TEMPLATE.format(
-        run_id=html.escape(manifest["run_id"]),
-        as_of=html.escape(str(manifest.get("as_of"))),
+        run_id=html.escape(manifest.run_id),
+        as_of=html.escape(str(manifest.as_of)),
         summary=html.escape(summary),
         config=html.escape(
-            f"min_support {manifest['config']['mine']['min_support']}, max_len {manifest['config']['mine']['max_len']}, "
-            f"min_confidence {manifest['config']['rules']['min_confidence']}, rank by {manifest['config']['rank']['by']}"
+            f"min_support {config.mine.min_support}, max_len {config.mine.max_len}, "
+            f"min_confidence {config.rules.min_confidence}, rank by {config.rank.by}"
         ),
         body=body,
     )
@@ -126,8 +128,8 @@ def _table(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, border=0, classes="data", float_format=lambda x: f"{x:,.3f}", na_rep="–")
 
 
-def _funnel(counts: dict[str, Any]) -> str:
-    steps = [s for s in counts.get("funnel", []) if s["step"] == "read" or counts["rejected"].get(s["step"])]
+def _funnel(counts: RunCounts) -> str:
+    steps = [s for s in counts.funnel if s["step"] == "read" or counts.rejected.get(s["step"])]
     if not steps:
         return "<p>No funnel recorded for this run.</p>"
     frame = pd.DataFrame(steps)
@@ -144,7 +146,7 @@ def _funnel(counts: dict[str, Any]) -> str:
 def _item_frequency(products: pd.DataFrame) -> str:
     if products.empty:
         return "<p>No products.</p>"
-    top = products[products["segment"] == "*"].nlargest(_TOP_PRODUCTS, "baskets")
+    top = products[products["segment"] == ALL_SEGMENTS].nlargest(_TOP_PRODUCTS, "baskets")
     labels = [f"{p} {n[:30] if isinstance(n, str) else ''}" for p, n in zip(top["product_id"], top["name"], strict=True)]
     figure, axis = plt.subplots(figsize=(8, 6))
     axis.barh(labels[::-1], top["baskets"][::-1], color="#55a868")
@@ -152,8 +154,8 @@ def _item_frequency(products: pd.DataFrame) -> str:
     return _image(figure, "most bought products")
 
 
-def _basket_sizes(counts: dict[str, Any]) -> str:
-    sizes = counts.get("basket_sizes") or {}
+def _basket_sizes(counts: RunCounts) -> str:
+    sizes = counts.basket_sizes
     if not sizes:
         return "<p>No basket sizes recorded for this run.</p>"
     figure, axis = plt.subplots(figsize=(8, 3.5))
@@ -233,8 +235,8 @@ def _group_label(antecedents: pd.Series) -> str:
 
 def _top_offers(recommendations: pd.DataFrame) -> str:
     pages = recommendations[
-        (recommendations["segment"] == "*") & (recommendations["placement"] == "product")
-        & (recommendations["kind"] == "cross_sell")
+        (recommendations["segment"] == ALL_SEGMENTS) & (recommendations["placement"] == PRODUCT)
+        & (recommendations["kind"] == CROSS_SELL)
     ] if not recommendations.empty else recommendations
     if pages.empty:
         return "<p>No product-page offers.</p>"
@@ -249,7 +251,7 @@ def _top_offers(recommendations: pd.DataFrame) -> str:
 def _bundles(bundles: pd.DataFrame) -> str:
     if bundles.empty:
         return "<p>No bundles (they need a catalog with prices and costs).</p>"
-    top = bundles[bundles["segment"] == "*"].head(_TOP_OFFERS)
+    top = bundles[bundles["segment"] == ALL_SEGMENTS].head(_TOP_OFFERS)
     columns = ["rank", "bundle_key", "count", "all_confidence", "list_price", "bundle_price", "discount",
                "bundle_margin_rate"]
     return f"<p>The best {len(top)} of {len(bundles):,} bundles by margin earned per basket.</p>" + _table(top[columns])

@@ -2,8 +2,9 @@
 
 The exports are read, cleaned and turned into baskets once; then, for each
 candidate value of one mining or rule key (``mine.min_support``,
-``mine.max_len``, ``rules.min_confidence``, ...), itemsets, rules and the
-ranked offers are computed exactly as ``basket run`` would, and counted.
+``mine.max_len``, ``rules.min_confidence``, ...), every segment's offers are
+made by the chain ``basket run`` uses (:func:`pipeline.flow.offers.offer_segments`)
+and counted as ``basket run`` counts them.
 Nothing is published. The explosion guard (``mine.max_itemsets``) still
 applies: a candidate that would exhaust memory is reported as stopped.
 """
@@ -18,18 +19,17 @@ from typing import Any
 import pandas as pd
 from pydantic import ValidationError
 
-from pipeline.baskets import itemset_labels
+import pyarrow.compute as pc
 from pipeline.config import Config
+from pipeline.contract.vocabulary import CROSS_SELL, PRODUCT
 from pipeline.errors import ConfigError
-from pipeline.inputs import prepare_inputs
-from pipeline.itemsets import frequent_itemsets
-from pipeline.recommendations import rank_rules
-from pipeline.rules import association_rules
+from pipeline.flow.offers import offer_segments
+from pipeline.flow.run import prepare_local
 
 log = logging.getLogger(__name__)
 
 #: Keys a sweep may vary: everything after the baskets.
-SWEEPABLE = ("mine.", "rules.", "margin.", "rank.")
+SWEEPABLE = ("mine.", "rules.", "margin.", "rank.", "output.top_k", "segment.min_", "post_purchase.", "upsell.", "bundles.")
 
 
 @dataclass(frozen=True)
@@ -51,33 +51,43 @@ class Sweep:
 
 
 def tune(config: Config, sweep: Sweep) -> pd.DataFrame:
-    """One row per candidate value: itemsets, rules, antecedents with offers, products offered
-    (``covered_products``), the share of products whose page gets an offer, and seconds (or why it stopped)."""
+    """One row per candidate value: what ``basket run`` would publish with it, and seconds (or why it stopped).
+
+    Columns: itemsets, rules, recommendations, offers per placement and kind
+    (``offers <placement>/<kind>``), antecedents with offers, products offered
+    (``covered_products``) and the share of products sold whose page gets an
+    offer (``pages_with_offers``): the counts of :func:`pipeline.flow.run.run`,
+    from the same chain (:func:`pipeline.flow.offers.offer_segments`).
+    """
     candidates = [(value, _with(config, sweep.key, value)) for value in sweep.values]
-    inputs = prepare_inputs(config)
-    baskets, rows = inputs.baskets, []
+    prepared = prepare_local(config)
+    rows = []
     for value, candidate in candidates:
         started = time.perf_counter()
         row: dict[str, Any] = {sweep.key: value}
+        engine = prepared.engine.with_config(candidate)
         try:
-            itemsets = frequent_itemsets(baskets, candidate.mine)
-            rules = association_rules(itemsets, candidate.rules)
-            labels = itemset_labels(itemsets.codes, itemsets.length, baskets.items)
-            ranked = rank_rules(rules, itemsets, labels, baskets.items, inputs.catalog, candidate)
+            segments = offer_segments(engine, prepared.baskets, candidate, "tune")
         except ConfigError as exc:
             row.update(status=f"stopped: {str(exc).split(';')[0]}", seconds=time.perf_counter() - started)
             rows.append(row)
             continue
-        offers = ranked.rules[ranked.rules["rank"] <= candidate.output.top_k]
+        produced = prepared.tables("tune", segments)
+        counts = produced.counts
+        pages = pc.unique(
+            produced.tables["recommendations"].filter(
+                (pc.field("placement") == PRODUCT) & (pc.field("kind") == CROSS_SELL)
+            )["antecedent_key"]
+        )
         row.update(
-            min_count=itemsets.min_count,
-            itemsets=len(itemsets),
-            rules=len(ranked.rules),
-            antecedents=int(offers["antecedent_key"].nunique()),
-            covered_products=int(offers["consequent"].nunique()),
-            # Share of the products sold whose product page gets at least one offer.
-            pages_with_offers=offers.loc[offers["antecedent_size"] == 1, "antecedent_key"].nunique()
-            / max(len(baskets.items), 1),
+            min_count=counts.min_count,
+            itemsets=counts.itemsets,
+            rules=counts.rules,
+            recommendations=counts.recommendations,
+            **{f"offers {key}": n for key, n in counts.by_placement.items()},
+            antecedents=counts.antecedents,
+            covered_products=len(counts.covered_products),
+            pages_with_offers=len(pages) / max(counts.products, 1),
             seconds=time.perf_counter() - started,
             status="ok",
         )

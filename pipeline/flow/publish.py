@@ -1,14 +1,6 @@
 """Tables in, a complete run directory out, and ``latest`` switched to it atomically.
 
-Layout of an output directory::
-
-    OUTPUT/
-      latest -> runs/<run_id>          (a relative symlink; the storefront reads it)
-      runs/<run_id>/recommendations.parquet, rules.parquet, itemsets.parquet,
-                    rejects.parquet, manifest.json
-      runs/.partial-<run_id>/          (a run being written; never read)
-
-A run is written under a ``.partial-`` name, flushed to disk, renamed into
+The layout of an output directory is :mod:`pipeline.contract.files`. A run is written under a ``.partial-`` name, flushed to disk, renamed into
 place, and only then does ``latest`` switch, by renaming a new symlink over
 the old one (atomic on POSIX). A reader therefore sees the previous run or the
 new one, never a mix; a failed or killed run leaves ``latest`` as it was.
@@ -20,7 +12,7 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,22 +20,20 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.contract.files import (
+    LATEST,
+    MANIFEST,
+    PARTIAL_PREFIX,
+    ROW_GROUP_SIZE,
+    RUNS,
+    TableWriter,
+    latest_run,
+    parquet_writer,
+)
+from pipeline.contract.manifest import Manifest, read_manifest
 from pipeline.errors import OutputError
-from pipeline.schema import SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
-
-RUNS = "runs"
-LATEST = "latest"
-PARTIAL_PREFIX = ".partial-"
-MANIFEST = "manifest.json"
-#: Small row groups let a reader skip most of a sorted table by its statistics.
-ROW_GROUP_SIZE = 16_384
-
-#: Writes one published table's Parquet file at a path (through :func:`parquet_writer`),
-#: for tables that are not in this process's memory: the Spark engine's executors write them.
-TableWriter = Callable[[Path, str], None]
-
 
 def new_run_id(started: datetime, fingerprint: str) -> str:
     """``20111209T125000123Z-1a2b3c4d``: start time (UTC, ms) and input+config fingerprint."""
@@ -84,12 +74,6 @@ def write_run(
     return final
 
 
-def parquet_writer(path: Path | str, schema: pa.Schema, run_id: str) -> pq.ParquetWriter:
-    """The writer of every published table: its schema stamped with the schema version and run id, zstd."""
-    metadata = {**(schema.metadata or {}), b"schema_version": SCHEMA_VERSION.encode(), b"run_id": run_id.encode()}
-    return pq.ParquetWriter(path, schema.with_metadata(metadata), compression="zstd")
-
-
 def publish(output_dir: Path, run_dir: Path) -> None:
     """Point ``OUTPUT/latest`` at ``run_dir`` in one atomic rename."""
     link = output_dir / LATEST
@@ -104,16 +88,6 @@ def publish(output_dir: Path, run_dir: Path) -> None:
     except OSError as exc:
         raise OutputError(f"cannot switch {link} to {target}: {exc.strerror or exc}") from None
     log.info("published %s -> %s", link, target)
-
-
-def latest_run(output_dir: Path) -> Path:
-    """The directory ``OUTPUT/latest`` points at; :class:`OutputError` when there is none."""
-    link = Path(output_dir) / LATEST
-    if not link.exists():
-        raise OutputError(
-            f"{output_dir} has no published run ({link} does not exist); run 'basket run' first"
-        )
-    return link.resolve()
 
 
 def fsync_path(path: Path) -> None:
@@ -135,12 +109,12 @@ def remove_partial_runs(output_dir: Path) -> list[str]:
     return removed
 
 
-def published_manifest(output_dir: Path) -> dict[str, Any] | None:
+def published_manifest(output_dir: Path) -> Manifest | None:
     """The manifest of the run ``latest`` points at, or None before the first publish."""
     link = output_dir / LATEST
     if not link.exists():
         return None
-    return json.loads((link.resolve() / MANIFEST).read_text())
+    return read_manifest(link.resolve() / MANIFEST)
 
 
 def run_ids(output_dir: Path) -> list[str]:

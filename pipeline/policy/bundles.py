@@ -1,4 +1,4 @@
-"""Frequent itemsets and catalog in, bundles out: products to sell together at a price.
+"""Which frequent itemsets are bundles, and at what price: one definition for both engines.
 
 A bundle is a frequent itemset of 2 to ``bundles.max_size`` products (at most
 ``mine.max_len``) whose products are strongly tied *both ways*:
@@ -12,73 +12,18 @@ much that the bundle's margin rate falls below ``margin.min_margin_rate``
 (0 when unset): the discount is capped at ``1 - cost / ((1 - rate) x price)``,
 and an itemset whose products already earn less than that rate is no bundle.
 Every product needs a catalog price and margin. Ranked per segment by
-``support x bundle margin`` (the margin the bundle earns per basket); the best
-``bundles.top_n`` are published in ``bundles.parquet``.
+``support x bundle margin`` (:data:`BUNDLE_ORDER`: the margin the bundle earns
+per basket); the best ``bundles.top_n`` are published.
 """
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
-import pandas as pd
-import pyarrow as pa
 
-from pipeline.baskets import ItemsetLabels
 from pipeline.config import Config
-from pipeline.itemsets import Itemsets
-from pipeline.schema import BUNDLES, TEXT, text_column, to_table
 
-log = logging.getLogger(__name__)
-
-
-def bundle_table(
-    itemsets: Itemsets,
-    labels: ItemsetLabels,
-    items: np.ndarray,
-    catalog: pd.DataFrame | None,
-    config: Config,
-    segment: str,
-) -> pa.Table:
-    """The bundles of one segment's itemsets as a ``bundles.parquet`` table."""
-    rows = np.flatnonzero((itemsets.length >= 2) & (itemsets.length <= config.bundles.max_size))
-    if catalog is None:
-        rows = rows[:0]
-    product = (catalog if catalog is not None else pd.DataFrame(columns=["product_id", "name", "price", "margin"]))
-    product = product.set_index("product_id").reindex(items)
-    # PAD (-1) reads the 0 appended to each array.
-    price = np.append(product["price"].to_numpy(dtype=np.float64), 0.0)
-    margin = np.append(product["margin"].to_numpy(dtype=np.float64), 0.0)
-    single = np.zeros(len(items) + 1, dtype=np.int64)
-    ones = itemsets.length == 1
-    single[itemsets.codes[ones, 0]] = itemsets.count[ones]
-    codes = itemsets.codes[rows]
-    keep, priced = price_bundles(
-        itemsets.count[rows],
-        single[codes].max(axis=1),
-        price[codes].sum(axis=1),
-        margin[codes].sum(axis=1),
-        ~np.isnan(price[codes]).any(axis=1),
-        itemsets.baskets,
-        config,
-    )
-    rows = rows[keep]
-    frame = pd.DataFrame(
-        {
-            "segment": text_column(segment, rows.size),
-            "bundle_key": pd.array(labels.keys.take(pa.array(rows)).to_numpy(zero_copy_only=False), dtype=TEXT),
-            "size": itemsets.length[rows].astype(np.int32),
-            "count": itemsets.count[rows],
-            **priced,
-            "row": rows,
-        }
-    )
-    frame = frame.sort_values(["score", "bundle_key"], ascending=[False, True], kind="stable", ignore_index=True)
-    frame = frame.head(config.bundles.top_n)
-    frame["rank"] = np.arange(1, len(frame) + 1, dtype=np.int32)
-    log.info("bundles (%s): %d of %d itemsets of 2-%d products", segment, len(frame), keep.size, config.bundles.max_size)
-    chosen = pa.array(frame.pop("row").to_numpy(dtype=np.int64))
-    return to_table(frame, BUNDLES, {"bundle": labels.lists.take(chosen)})
+#: How bundles are ordered within a segment: (column, ascending).
+BUNDLE_ORDER: tuple[tuple[str, bool], ...] = (("score", False), ("bundle_key", True))
 
 
 def price_bundles(

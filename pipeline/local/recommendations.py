@@ -1,24 +1,9 @@
-"""Association rules in, ranked offers out: margin-aware, a few per antecedent.
+"""Association rules in, ranked offers out, in this process: a few per antecedent.
 
-The consequent's catalog margin decides whether an offer is worth showing
-(``margin.min_margin``, ``margin.min_margin_rate``) and how it ranks. Scores
-(``rank.by``):
-
-==================== ===========================================================
-incremental_margin   (confidence - support(consequent)) x margin: the margin the
-(default)            offer adds over what the customer would have bought anyway.
-                     The first factor is the uplift in purchase probability that
-                     the antecedent brings (relevance); the second is the value.
-expected_margin      confidence x margin
-lift                 lift
-confidence           confidence
-==================== ===========================================================
-
-Without a catalog, margin-based scores fall back to their probability factor
-(``confidence - support(consequent)``, resp. ``confidence``), which a log line
-says. With ``catalog.missing = "keep"``, rules recommending a product the
-catalog lacks keep a null margin and a null margin-based score, and rank after
-every scored offer of their antecedent.
+Labels rules with product ids, joins the consequent's catalog name, price and
+margin, and applies the offer policy (:mod:`pipeline.policy.offers`: the
+catalog and margin filters, the score of ``rank.by``, the order within each
+group and the top-k) to pandas columns.
 """
 
 from __future__ import annotations
@@ -30,40 +15,34 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pipeline.baskets import ItemsetLabels
+from pipeline.local.baskets import ItemsetLabels
 from pipeline.config import Config
-from pipeline.itemsets import Itemsets
-from pipeline.schema import TEXT, text_column, to_table
+from pipeline.local.itemsets import Itemsets
+from pipeline.contract.schema import TEXT, text_column, to_table
+from pipeline.contract.vocabulary import ALL_SEGMENTS, CART, CROSS_SELL, GROUP, PRODUCT
+from pipeline.policy.offers import RULE_ORDER, expected_margin, margin_too_low, offer_scores, shown
 
 log = logging.getLogger(__name__)
-
-ALL_SEGMENTS = "*"
-#: Where an offer is shown (column ``placement``).
-PRODUCT, CART, POST_PURCHASE = "product", "cart", "post_purchase"
-#: What it offers (column ``kind``).
-CROSS_SELL, UPSELL = "cross_sell", "upsell"
-#: One ranking per group: rank 1 is the best offer of its group.
-GROUP = ["segment", "placement", "kind", "antecedent_key"]
-
 
 @dataclass(frozen=True)
 class RankedRules:
     """Every rule that passed all filters, ranked per antecedent, and what was dropped.
 
     ``rules`` has the published ``rules`` columns except the ``antecedent``
-    list, which :meth:`table` takes from the itemset labels by
-    ``antecedent_row``.
+    list, which :meth:`table` takes from ``labels`` (the antecedent itemsets'
+    product ids) by ``antecedent_row``.
     """
 
     rules: pd.DataFrame
     dropped: dict[str, int]
+    labels: ItemsetLabels
 
-    def table(self, labels: ItemsetLabels, schema: pa.Schema, frame: pd.DataFrame | None = None) -> pa.Table:
+    def table(self, schema: pa.Schema, frame: pd.DataFrame | None = None) -> pa.Table:
         """``frame`` (default: every ranked rule) as an Arrow table of ``schema``."""
         frame = self.rules if frame is None else frame
         rows = pa.array(frame["antecedent_row"].to_numpy(dtype=np.int64))
         columns = [c for c in frame.columns if c in schema.names]
-        return to_table(frame[columns], schema, {"antecedent": labels.lists.take(rows)})
+        return to_table(frame[columns], schema, {"antecedent": self.labels.lists.take(rows)})
 
 
 def rank_rules(
@@ -78,7 +57,7 @@ def rank_rules(
 ) -> RankedRules:
     """Label rules with product ids, join margins, filter, score and rank them.
 
-    ``rules`` comes from :func:`pipeline.rules.association_rules` (antecedent
+    ``rules`` comes from :func:`pipeline.local.rules.association_rules` (antecedent
     itemset rows and product codes); ``labels`` are the itemsets' product ids;
     ``items`` maps codes to product ids. Rows are marked with ``segment`` and
     ``placement`` (default: ``product`` for one-product antecedents, ``cart``
@@ -102,9 +81,18 @@ def rank_rules(
     )
     frame = pd.concat([frame, rules.drop(columns=["antecedent", "consequent"])], axis=1)
     frame, dropped = _with_margins(frame, catalog, config)
-    frame["expected_margin"] = frame["confidence"] * frame["consequent_margin"]
-    frame["score"] = _score(frame, config.rank.by, has_catalog=catalog is not None)
-    frame = rank_offers(frame, ["score", "confidence", "lift", "consequent"], [False, False, False, True])
+    frame["expected_margin"] = expected_margin(frame["confidence"].to_numpy(), frame["consequent_margin"].to_numpy())
+    if catalog is None and config.rank.by in ("incremental_margin", "expected_margin"):
+        log.info("rank.by = %s without a catalog: scoring by the probability factor alone", config.rank.by)
+    frame["score"] = offer_scores(
+        config.rank.by,
+        frame["confidence"].to_numpy(dtype=np.float64),
+        frame["consequent_support"].to_numpy(dtype=np.float64),
+        frame["lift"].to_numpy(dtype=np.float64),
+        frame["consequent_margin"].to_numpy(dtype=np.float64),
+        has_catalog=catalog is not None,
+    )
+    frame = rank_offers(frame, RULE_ORDER)
     log.info(
         "ranked %d %s rules for %d antecedents by %s (dropped: %s)",
         len(frame),
@@ -113,21 +101,26 @@ def rank_rules(
         config.rank.by,
         ", ".join(f"{k} {v}" for k, v in dropped.items()) or "none",
     )
-    return RankedRules(rules=frame.drop(columns=["consequent_support"]), dropped=dropped)
+    return RankedRules(rules=frame.drop(columns=["consequent_support"]), dropped=dropped, labels=labels)
 
 
-def rank_offers(frame: pd.DataFrame, by: list[str], ascending: list[bool]) -> pd.DataFrame:
-    """Sort by :data:`GROUP` then ``by`` and number each group's offers from 1 (column ``rank``)."""
+def rank_offers(frame: pd.DataFrame, order: tuple[tuple[str, bool], ...]) -> pd.DataFrame:
+    """Sort by :data:`GROUP` then ``order`` ((column, ascending), nulls last) and number each group's
+    offers from 1 (column ``rank``)."""
     frame = frame.sort_values(
-        [*GROUP, *by], ascending=[True] * len(GROUP) + ascending, na_position="last", kind="stable", ignore_index=True
+        [*GROUP, *(c for c, _ in order)],
+        ascending=[True] * len(GROUP) + [a for _, a in order],
+        na_position="last",
+        kind="stable",
+        ignore_index=True,
     )
-    frame["rank"] = frame.groupby(GROUP, sort=False).cumcount().astype("int32") + 1
+    frame["rank"] = frame.groupby(list(GROUP), sort=False).cumcount().astype("int32") + 1
     return frame
 
 
 def top_recommendations(ranked: pd.DataFrame, top_k: int, run_id: str) -> pd.DataFrame:
     """At most ``top_k`` offers per group (:data:`GROUP`): the storefront table's rows."""
-    table = ranked[ranked["rank"] <= top_k].reset_index(drop=True)
+    table = ranked[shown(ranked["rank"].to_numpy(), top_k)].reset_index(drop=True)
     table["run_id"] = pd.Series(run_id, index=table.index, dtype=TEXT)
     return table
 
@@ -152,24 +145,9 @@ def _with_margins(
     if config.catalog.missing == "drop":
         dropped["consequent_not_in_catalog"] = int((~known).sum())
         frame = frame[known]
-    margin, price = frame["consequent_margin"], frame["consequent_price"]
-    low = pd.Series(False, index=frame.index)
-    if config.margin.min_margin is not None:
-        low |= (margin < config.margin.min_margin).fillna(False)
-    if config.margin.min_margin_rate is not None:
-        rate = (margin / price).where(price > 0)
-        low |= (rate < config.margin.min_margin_rate).fillna(False)
+    low = margin_too_low(
+        frame["consequent_margin"].to_numpy(dtype=np.float64), frame["consequent_price"].to_numpy(dtype=np.float64),
+        config.margin,
+    )
     dropped["margin_below_minimum"] = int(low.sum())
     return frame[~low].copy(), dropped
-
-
-def _score(frame: pd.DataFrame, by: str, has_catalog: bool) -> pd.Series:
-    if by in ("lift", "confidence"):
-        return frame[by].astype("float64")
-    probability = frame["confidence"]
-    if by == "incremental_margin":
-        probability = frame["confidence"] - frame["consequent_support"]
-    if not has_catalog:
-        log.info("rank.by = %s without a catalog: scoring by the probability factor alone", by)
-        return probability.astype("float64")
-    return (probability * frame["consequent_margin"]).astype("float64")

@@ -7,54 +7,20 @@ so an analyst can check an export and a config in seconds without mining.
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
 
-from pipeline.baskets import Baskets, baskets_from_lines
-from pipeline.catalog import products_missing, read_catalog
-from pipeline.clean import CleanResult, clean_transactions
+from pipeline.local.baskets import Baskets, baskets_from_lines
+from pipeline.local.catalog import products_missing, read_catalog
+from pipeline.local.clean import CleanResult, clean_transactions
 from pipeline.config import Config
 from pipeline.errors import InputDataError
-from pipeline.ingest import InputFile, file_sha256, read_transactions
+from pipeline.stages import StageTimer
+from pipeline.local.ingest import InputFile, file_sha256, read_transactions
 
 log = logging.getLogger(__name__)
-
-
-#: Told of each stage as it starts (elapsed None) and ends (seconds, and what it produced).
-StageListener = Callable[[str, float | None, str], None]
-
-
-@dataclass
-class StageTimer:
-    """Times each stage of a run (summed over segments), logs one INFO line per stage, tells a listener.
-
-    ``with stage("clean") as done:`` yields a dict the stage may fill with
-    counts (``done["rows kept"] = n``); they go into the log line and to the
-    listener (the command line's progress display).
-    """
-
-    timings: dict[str, float] = field(default_factory=dict)
-    listener: StageListener | None = None
-
-    @contextmanager
-    def __call__(self, name: str) -> Iterator[dict[str, int]]:
-        if self.listener:
-            self.listener(name, None, "")
-        done: dict[str, int] = {}
-        start = time.perf_counter()
-        yield done
-        elapsed = time.perf_counter() - start
-        # A stage run once per segment adds up.
-        self.timings[name] = self.timings.get(name, 0.0) + elapsed
-        detail = ", ".join(f"{value:,} {key}" for key, value in done.items())
-        log.info("stage %s done in %.2f s%s", name, elapsed, f": {detail}" if detail else "")
-        if self.listener:
-            self.listener(name, elapsed, detail)
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.clean import normalise_ids
+from pipeline.local.clean import normalise_ids
 from pipeline.config import CatalogConfig
 from pipeline.errors import InputDataError
-from pipeline.ingest import read_table_file
-from pipeline.schema import TEXT
+from pipeline.local.ingest import read_table_file
+from pipeline.contract.schema import TEXT
 
 log = logging.getLogger(__name__)
 

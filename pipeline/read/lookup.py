@@ -13,7 +13,6 @@ cart the rules say little about. A segment that was not mined on its own
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from itertools import combinations
 from pathlib import Path
@@ -22,21 +21,19 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
-from pipeline.clean import normalise_ids
-from pipeline.publish import MANIFEST, latest_run
-from pipeline.recommendations import ALL_SEGMENTS, CART, CROSS_SELL, PRODUCT
+from pipeline.local.clean import normalise_ids
+from pipeline.contract.files import MANIFEST, latest_run
+from pipeline.contract.manifest import Manifest, read_manifest
+from pipeline.contract.vocabulary import ALL_SEGMENTS, CART, CROSS_SELL, KEY_SEPARATOR, PRODUCT
+from pipeline.policy.offers import CART_ORDER
 
 #: Carts larger than this are cut to their first products: 2^n subsets grow fast.
 MAX_CART_KEYS = 20_000
-#: How the cart block orders the rules that match a cart: best score first, ties
-#: to the more confident, then the more specific rule, then by product id.
-CART_ORDER = ("score", "confidence", "lift", "antecedent_size", "consequent")
-CART_ASCENDING = (False, False, False, False, True)
 
 
-def run_manifest(output_dir: Path) -> dict[str, Any]:
-    """The manifest of the run ``OUTPUT/latest`` points at."""
-    return json.loads((latest_run(output_dir) / MANIFEST).read_text())
+def run_manifest(output_dir: Path) -> Manifest:
+    """The manifest of the run ``OUTPUT/latest`` points at, validated."""
+    return read_manifest(latest_run(output_dir) / MANIFEST)
 
 
 def offers_for_item(
@@ -52,7 +49,7 @@ def offers_for_item(
     manifest = run_manifest(output_dir)
     (key,) = normalised_ids([product_id], manifest)
     table = _read(output_dir, [key], _segment(segment, manifest), [placement], kind)
-    return table.head(limit or manifest["config"]["output"]["top_k"]).reset_index(drop=True)
+    return table.head(limit or manifest.config.output.top_k).reset_index(drop=True)
 
 
 def offers_for_cart(
@@ -69,18 +66,18 @@ def offers_for_cart(
     """
     manifest = run_manifest(output_dir)
     segment = _segment(segment, manifest)
-    limit = limit or manifest["config"]["output"]["top_k"]
+    limit = limit or manifest.config.output.top_k
     products = sorted(set(normalised_ids(cart, manifest)))
-    max_len = manifest["config"]["mine"]["max_len"] or len(products) + 1
+    max_len = manifest.config.mine.max_len or len(products) + 1
     keys: list[str] = []
     for size in range(1, min(len(products), max_len - 1) + 1):
-        keys.extend("|".join(c) for c in combinations(products, size))
+        keys.extend(KEY_SEPARATOR.join(c) for c in combinations(products, size))
         if len(keys) > MAX_CART_KEYS:
             break
     table = _read(output_dir, keys, segment, [PRODUCT, CART], CROSS_SELL)
     table = table[~table["consequent"].isin(products)]
     table = table.sort_values(
-        list(CART_ORDER), ascending=list(CART_ASCENDING), na_position="last", kind="stable"
+        [c for c, _ in CART_ORDER], ascending=[a for _, a in CART_ORDER], na_position="last", kind="stable"
     ).drop_duplicates("consequent")
     table = table.head(limit).assign(source="rule")
     if len(table) < limit:
@@ -130,14 +127,14 @@ def rules_table(
     return rules.sort_values([sort, "antecedent_key", "consequent"], ascending=[False, True, True], kind="stable").head(limit)
 
 
-def _segment(segment: str, manifest: dict[str, Any]) -> str:
+def _segment(segment: str, manifest: Manifest) -> str:
     """The segment's own rows where it was mined, else the global ones."""
-    return segment if segment in manifest["counts"].get("segments", {}) else ALL_SEGMENTS
+    return segment if segment in manifest.counts.segments else ALL_SEGMENTS
 
 
-def normalised_ids(ids: Iterable[str], manifest: dict[str, Any]) -> list[str]:
+def normalised_ids(ids: Iterable[str], manifest: Manifest) -> list[str]:
     """Ids as the run normalised them (trimmed, cased), so ' 85123a' finds 85123A."""
-    case = manifest["config"]["clean"]["id_case"]
+    case = manifest.config.clean.id_case
     return [str(i) for i in normalise_ids(pd.Series(list(ids), dtype=object), case).dropna()]
 
 

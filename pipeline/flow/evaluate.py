@@ -4,7 +4,7 @@ Orders before a cut-off train the pipeline exactly as ``basket run`` would
 (same cleaning, mining, filters, margins and top-k). Every later order with
 two or more products is replayed as carts: each of its products in turn is
 held out (the target) and the others are the cart. The cart gets offers the
-way the storefront's cart block does (:mod:`pipeline.lookup`): every rule
+way the storefront's cart block does (:mod:`pipeline.read.lookup`): every rule
 whose antecedent is inside the cart, each product not in the cart keeping its
 best rule, the best ``output.top_k``. A hit is an offer of the held-out
 product: a product the customer really bought next to that cart.
@@ -40,27 +40,29 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline.arrays import ragged_arange
-from pipeline.baskets import Baskets, baskets_from_lines, itemset_labels
-from pipeline.catalog import read_catalog
-from pipeline.clean import clean_transactions
-from pipeline.config import Config, RankConfig
+from pipeline.local.arrays import ragged_arange
+from pipeline.local.baskets import Baskets, baskets_from_lines
+from pipeline.local.catalog import read_catalog
+from pipeline.local.clean import clean_transactions
+from pipeline.config import Config
+from pipeline.contract.vocabulary import ALL_SEGMENTS, CART, CROSS_SELL, POST_PURCHASE, PRODUCT
+from pipeline.flow.offers import offer_segments
+from pipeline.local.engine import LocalEngine, offer_tables
+from pipeline.policy.offers import CART_ORDER
 from pipeline.errors import InputDataError, OutputError
-from pipeline.ingest import read_transactions
-from pipeline.itemsets import Itemsets, frequent_itemsets
-from pipeline.lookup import CART_ASCENDING, CART_ORDER
-from pipeline.postpurchase import post_purchase_rules, transitions
-from pipeline.recommendations import CART, POST_PURCHASE, rank_rules, top_recommendations
-from pipeline.rules import association_rules
-from pipeline.schema import EVALUATION, SCHEMA_VERSION, to_table
+from pipeline.local.ingest import read_transactions
+from pipeline.local.postpurchase import transitions
+from pipeline.contract.schema import EVALUATION, SCHEMA_VERSION, to_table
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +105,7 @@ class Evaluation:
     test_orders: int
     carts: int
     k: int
+    trained: dict[str, pa.Table] = field(repr=False)
 
 
 def evaluate(config: Config) -> Evaluation:
@@ -123,15 +126,13 @@ def evaluate(config: Config) -> Evaluation:
     catalog = read_catalog(config.catalog, config.clean.id_case)
     carts = _carts(test_lines, train, catalog, config.evaluate.max_orders)
     k = config.output.top_k
-    itemsets = frequent_itemsets(train, config.mine)
-    rules = association_rules(itemsets, config.rules)
-    labels = itemset_labels(itemsets.codes, itemsets.length, train.items)
+    engine = LocalEngine(config, train.items, catalog)
+    trained = offer_tables(offer_segments(engine, train, config, "evaluation"))
     margin = _margins(train, catalog)
     offers: dict[str, pd.DataFrame] = {}
     for by in dict.fromkeys((config.rank.by, *_COMPARED)):
-        variant = config.model_copy(update={"rank": RankConfig(by=by)})
-        ranked = rank_rules(rules, itemsets, labels, train.items, catalog, variant)
-        offers[f"rules by {by}"] = _rule_offers(top_recommendations(ranked.rules, k, "evaluation"), itemsets, train, carts, k)
+        table = trained["recommendations"] if by == config.rank.by else _ranked_by(engine, train, by)
+        offers[f"rules by {by}"] = _rule_offers(_shown(table, [PRODUCT, CART]), train, carts, k)
         if by == config.rank.by:
             offers[STOREFRONT] = _storefront_offers(offers[f"rules by {by}"], train, carts, k, catalog)
     offers[BEST_SELLERS] = _best_seller_offers(train, carts, k)
@@ -140,7 +141,7 @@ def evaluate(config: Config) -> Evaluation:
         for name, shown in offers.items()
     ]
     if config.post_purchase.enabled:
-        rows += _post_purchase_rows(train, test_lines, catalog, config, margin)
+        rows += _post_purchase_rows(trained["recommendations"], train, test_lines, catalog, config, margin)
     metrics = pd.DataFrame(rows)
     metrics.insert(2, "k", k)
     metrics["aov"] = _average_order_value(test_lines)
@@ -152,6 +153,7 @@ def evaluate(config: Config) -> Evaluation:
         test_orders=int(np.unique(carts.order).size),
         carts=len(carts),
         k=k,
+        trained=trained,
     )
     log.info(
         "evaluate: trained on %d orders before %s, replayed %d carts of %d later orders",
@@ -164,19 +166,21 @@ def evaluate(config: Config) -> Evaluation:
 
 
 def _post_purchase_rows(
-    train: Baskets, test_lines: pd.DataFrame, catalog: pd.DataFrame | None, config: Config, margin: np.ndarray
+    trained: pa.Table,
+    train: Baskets,
+    test_lines: pd.DataFrame,
+    catalog: pd.DataFrame | None,
+    config: Config,
+    margin: np.ndarray,
 ) -> list[dict[str, object]]:
     """The follow-up e-mail replayed: each test order's post-purchase offers against the customer's next order."""
     k = config.output.top_k
-    found = post_purchase_rules(train, config)
+    table = _shown(trained, [POST_PURCHASE])
     cases = _next_orders(test_lines, train, catalog, config.post_purchase.max_days, config.evaluate.max_orders)
-    if found is None or len(cases) == 0:
+    if table.num_rows == 0 or len(cases) == 0:
         log.info("evaluate: no post-purchase rules or no repeat orders in the test period")
         return []
-    singles = itemset_labels(found.antecedents.codes, found.antecedents.length, train.items)
-    ranked = rank_rules(found.rules, found.antecedents, singles, train.items, catalog, config, placement=POST_PURCHASE)
-    table = top_recommendations(ranked.rules, k, "evaluation")
-    rules = _rule_offers(table, found.antecedents, train, cases, k)
+    rules = _rule_offers(table, train, cases, k)
     strategies = {
         "post-purchase rules": rules,
         "post-purchase rules, then best sellers": _storefront_offers(rules, train, cases, k, catalog),
@@ -187,6 +191,30 @@ def _post_purchase_rows(
          **_metrics(shown, cases, k, margin, catalog, train)}
         for name, shown in strategies.items()
     ]
+
+
+def _ranked_by(engine: LocalEngine, train: Baskets, by: str) -> pa.Table:
+    """The cross-sell offers of all customers with the rules ranked by ``by``: the same chain, other settings."""
+    config = engine.config
+    variant = config.model_copy(
+        update={
+            "rank": config.rank.model_copy(update={"by": by}),
+            "segment": config.segment.model_copy(update={"column": None}),
+            "post_purchase": config.post_purchase.model_copy(update={"enabled": False}),
+            "upsell": config.upsell.model_copy(update={"enabled": False}),
+            "bundles": config.bundles.model_copy(update={"enabled": False}),
+        }
+    )
+    return offer_tables(offer_segments(engine.with_config(variant), train, variant, "evaluation"))["recommendations"]
+
+
+def _shown(recommendations: pa.Table, placements: list[str]) -> pa.Table:
+    """The cross-sell offers for all customers (segment ``*``) of ``placements``, as the storefront shows them."""
+    return recommendations.filter(
+        (pc.field("segment") == ALL_SEGMENTS)
+        & (pc.field("kind") == CROSS_SELL)
+        & pc.field("placement").isin(placements)
+    )
 
 
 def write_evaluation(evaluation: Evaluation, directory: Path) -> Path:
@@ -307,22 +335,27 @@ def _margins(train: Baskets, catalog: pd.DataFrame | None) -> np.ndarray:
     return catalog.set_index("product_id")["margin"].reindex(train.items).to_numpy(dtype=np.float64)
 
 
-def _rule_offers(table: pd.DataFrame, itemsets: Itemsets, train: Baskets, carts: Carts, k: int) -> pd.DataFrame:
-    """The cart block's offers for every cart: (case, product code, position)."""
-    rows = table["antecedent_row"].to_numpy(dtype=np.int64)
-    size = itemsets.length[rows].astype(np.int64)
-    rule = np.repeat(np.arange(rows.size), size)
-    member = itemsets.codes[np.repeat(rows, size), ragged_arange(size)]
+def _rule_offers(table: pa.Table, train: Baskets, carts: Carts, k: int) -> pd.DataFrame:
+    """The cart block's offers for every cart: (case, product code, position).
+
+    Every offer whose antecedent lies inside the cart; each product not in the
+    cart keeps its best offer (:data:`~pipeline.policy.offers.CART_ORDER`), the first ``k`` are shown.
+    """
+    codes = pd.Index(train.items)
+    member = codes.get_indexer(pc.list_flatten(table["antecedent"]).to_numpy(zero_copy_only=False))
+    rule = pc.list_parent_indices(table["antecedent"]).to_numpy()
+    size = table["antecedent_size"].to_numpy().astype(np.int64)
     members = pd.DataFrame({"rule": rule, "code": member.astype(np.int64)})
     cart = pd.DataFrame({"case": carts.case, "code": carts.item})
     matched = cart.merge(members, on="code").groupby(["case", "rule"], sort=False).size().reset_index(name="hits")
     matched = matched[matched["hits"].to_numpy() == size[matched["rule"].to_numpy()]]
-    offers = table.iloc[matched["rule"].to_numpy()].reset_index(drop=True)
+    offers = table.select([c for c, _ in CART_ORDER]).to_pandas().iloc[matched["rule"].to_numpy()].reset_index(drop=True)
     offers["case"] = matched["case"].to_numpy()
-    offers["code"] = pd.Index(train.items).get_indexer(offers["consequent"].astype(str))
+    offers["code"] = codes.get_indexer(offers["consequent"].astype(str))
     offers = offers[~_in_cart(offers["case"].to_numpy(), offers["code"].to_numpy(), carts)]
     offers = offers.sort_values(
-        ["case", *CART_ORDER], ascending=[True, *CART_ASCENDING], na_position="last", kind="stable"
+        ["case", *(c for c, _ in CART_ORDER)], ascending=[True, *(a for _, a in CART_ORDER)],
+        na_position="last", kind="stable",
     )
     offers = offers.drop_duplicates(["case", "code"])
     return _first(offers[["case", "code"]], k)
@@ -364,7 +397,7 @@ def _best_sellers(train: Baskets, carts: Carts, k: int, category: np.ndarray | N
 def _storefront_offers(
     rule_offers: pd.DataFrame, train: Baskets, carts: Carts, k: int, catalog: pd.DataFrame | None
 ) -> pd.DataFrame:
-    """The cart block as the storefront runs it (``pipeline.lookup.offers_for_cart``): rule offers
+    """The cart block as the storefront runs it (``pipeline.read.lookup.offers_for_cart``): rule offers
     first, then best sellers of the cart's categories, then overall best sellers."""
     names = catalog.set_index("product_id")["category"] if catalog is not None else pd.Series(dtype=object)
     category = pd.factorize(names.reindex(train.items).to_numpy(dtype=object), use_na_sentinel=True)[0]

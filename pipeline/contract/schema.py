@@ -124,7 +124,7 @@ PRODUCTS = pa.schema(
     ]
 )
 
-#: ``basket evaluate``: one row per strategy (see pipeline/evaluate.py).
+#: ``basket evaluate``: one row per strategy (see pipeline/flow/evaluate.py).
 EVALUATION = pa.schema(
     [
         pa.field("strategy", pa.string(), nullable=False),

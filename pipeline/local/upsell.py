@@ -35,11 +35,13 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from pipeline.arrays import ragged_arange
-from pipeline.baskets import Baskets
+from pipeline.local.arrays import ragged_arange
+from pipeline.local.baskets import Baskets
 from pipeline.config import Config
-from pipeline.recommendations import PRODUCT, UPSELL, rank_offers
-from pipeline.schema import text_column
+from pipeline.contract.vocabulary import PRODUCT, UPSELL
+from pipeline.local.recommendations import rank_offers
+from pipeline.policy.offers import UPSELL_ORDER
+from pipeline.contract.schema import text_column
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +69,7 @@ def upsell_offers(baskets: Baskets, catalog: pd.DataFrame | None, config: Config
         evidence = shared / np.maximum(buyers[a], 1)
     values = {"evidence": evidence, "price": price[c], "margin": margin[c], "gain": margin[c] - margin[a],
               "name": product["name"].to_numpy()[c], "together": together}
-    frame = rank_offers(_frame(baskets, a, c, values, segment), ["score", "consequent"], [False, True])
+    frame = rank_offers(_frame(baskets, a, c, values, segment), UPSELL_ORDER)
     log.info("up-sell (%s): %d offers for %d products", segment, len(frame), frame["antecedent_key"].nunique())
     return frame
 

@@ -33,9 +33,9 @@ import fim
 import numpy as np
 import pandas as pd
 
-from pipeline.baskets import Baskets
+from pipeline.local.baskets import Baskets
 from pipeline.config import MineConfig
-from pipeline.errors import ConfigError
+from pipeline.policy.guards import check_itemsets
 
 with warnings.catch_warnings():
     # mlxtend sets warnings.simplefilter("always", DeprecationWarning) for the
@@ -139,15 +139,7 @@ def _check_explosion(transactions: list[list[int]], min_count: int, config: Mine
         sample = _spectrum(transactions[::step], max(1, min_count // step), config.max_len)
         if sum(sample.values()) * GUARD_MARGIN <= config.max_itemsets:
             return
-    by_length = _spectrum(transactions, min_count, config.max_len)
-    total = sum(by_length.values())
-    if total > config.max_itemsets:
-        shown = ", ".join(f"{n:,} of length {k}" for k, n in sorted(by_length.items()))
-        raise ConfigError(
-            f"mine.max_itemsets: this data would give {total:,} frequent itemsets ({shown}), more than "
-            f"{config.max_itemsets:,}; raise mine.min_support (now {min_count} baskets) or lower "
-            f"mine.max_len (now {config.max_len}), or raise mine.max_itemsets if the memory allows"
-        )
+    check_itemsets(_spectrum(transactions, min_count, config.max_len), min_count, config, estimated=True)
 
 
 def _spectrum(transactions: list[list[int]], min_count: int, max_len: int | None) -> dict[int, int]:

@@ -9,17 +9,11 @@ antecedent is itself one of the itemsets: rules refer to it by its row number
 The generation is vectorised over each itemset length: millions of itemsets
 take seconds.
 
-Three filters make the rules trustworthy, as in R's arules:
-
-- ``rules.min_confidence`` and ``rules.min_lift``;
-- ``rules.drop_redundant``: a rule is redundant when a more general rule
-  (same consequent, antecedent a proper subset, the empty one included) has at
-  least the same confidence: the extra products add nothing (arules'
-  ``is.redundant``);
-- ``rules.max_p_value``: Fisher's exact test, corrected for the number of
-  rules tested (``rules.p_adjust``), must reject independence.
-
-The measures are in :mod:`pipeline.measures` and ``docs/measures.md``.
+Which rules are kept (confidence, lift, redundancy, significance) is
+:mod:`pipeline.policy.rules`; this module computes, per candidate, what those
+filters read: the confidence, the consequent's support and the best
+confidence of a more general rule. The measures are in
+:mod:`pipeline.policy.measures` and ``docs/measures.md``.
 """
 
 from __future__ import annotations
@@ -32,9 +26,10 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import RulesConfig
-from pipeline.errors import ConfigError
-from pipeline.itemsets import Itemsets
-from pipeline.measures import adjust_p_values, fisher_p_values, interest_measures
+from pipeline.local.itemsets import Itemsets
+from pipeline.policy.guards import check_candidates
+from pipeline.policy.measures import adjust_p_values, fisher_p_values, interest_measures
+from pipeline.policy.rules import KEPT, REDUNDANT, rule_verdicts, significant
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +54,14 @@ def association_rules(itemsets: Itemsets, config: RulesConfig) -> pd.DataFrame:
 
     Columns: ``antecedent`` (row number in ``itemsets``), ``consequent``
     (product code), the three counts, every measure of
-    :func:`pipeline.measures.interest_measures`, ``p_value`` and
+    :func:`pipeline.policy.measures.interest_measures`, ``p_value`` and
     ``p_value_adjusted`` (NaN unless ``rules.max_p_value`` is set). Ordered by
     antecedent row, then consequent.
     Candidates are filtered block by block (one itemset length at a time), so
     memory follows the rules kept, not the candidates.
     """
-    _check_candidates(itemsets, config)
+    lengths, per_length = np.unique(itemsets.length, return_counts=True)
+    check_candidates(dict(zip(lengths.tolist(), per_length.tolist(), strict=True)), config)
     n = max(itemsets.baskets, 1)
     item_count = _item_counts(itemsets)
     empty = np.empty(0, np.int64)
@@ -78,13 +74,14 @@ def association_rules(itemsets: Itemsets, config: RulesConfig) -> pd.DataFrame:
         pair = np.repeat(itemsets.count[block.rows][:, None], block.members.shape[1], axis=1)
         confidence = pair / itemsets.count[antecedent]
         consequent_support = item_count[block.members] / n
-        keep = (confidence >= config.min_confidence) & (confidence / consequent_support > config.min_lift)
         candidates += confidence.size
+        general = None
         if config.drop_redundant:
             general = _general_confidence(block, best_general, consequent_support)
             best_general = np.maximum(confidence, general)
-            redundant_total += int((keep & (general >= confidence)).sum())
-            keep &= general < confidence
+        verdict = rule_verdicts(confidence, consequent_support, general, config)
+        redundant_total += int((verdict == REDUNDANT).sum())
+        keep = verdict == KEPT
         kept.append((antecedent[keep], block.members[keep].astype(np.int64), pair[keep]))
     antecedent, consequent, pair = (np.concatenate(column) for column in zip(*kept, strict=True))
     order = np.lexsort([consequent, antecedent])
@@ -107,7 +104,7 @@ def association_rules(itemsets: Itemsets, config: RulesConfig) -> pd.DataFrame:
     else:
         rules["p_value"] = fisher_p_values(n, counts["antecedent_count"], counts["consequent_count"], pair)
         rules["p_value_adjusted"] = adjust_p_values(rules["p_value"].to_numpy(), config.p_adjust)
-        rules = rules[rules["p_value_adjusted"] <= config.max_p_value].reset_index(drop=True)
+        rules = rules[significant(rules["p_value_adjusted"].to_numpy(), config)].reset_index(drop=True)
     log.info(
         "rules: %d of %d candidate rules kept (confidence >= %g and lift > %g; %s; %s)",
         len(rules),
@@ -120,21 +117,6 @@ def association_rules(itemsets: Itemsets, config: RulesConfig) -> pd.DataFrame:
         else "no significance filter",
     )
     return rules
-
-
-def _check_candidates(itemsets: Itemsets, config: RulesConfig) -> None:
-    """Stop before generating more than ``rules.max_candidates`` candidate rules.
-
-    Every itemset of k >= 2 products gives k candidates, known before any is
-    built; long itemsets (dense data, no ``mine.max_len``) give tens of millions.
-    """
-    candidates = int(itemsets.length[itemsets.length >= 2].sum())
-    if config.max_candidates is not None and candidates > config.max_candidates:
-        raise ConfigError(
-            f"rules.max_candidates: {len(itemsets):,} itemsets give {candidates:,} candidate rules, more than "
-            f"{config.max_candidates:,}; raise mine.min_support or lower mine.max_len, "
-            "or raise rules.max_candidates if the memory allows (about 1 GB per 10 million rules kept)"
-        )
 
 
 def _general_confidence(block: _Block, best_shorter: np.ndarray | None, consequent_support: np.ndarray) -> np.ndarray:

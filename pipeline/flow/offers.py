@@ -1,0 +1,85 @@
+"""Baskets in, every offer of every segment out: the chain of stages, written once.
+
+``basket run`` (both engines), ``basket tune`` and ``basket evaluate`` all call
+:func:`offer_segments`. One segment (``*`` for all baskets, or one value of
+``segment.column``, :mod:`pipeline.policy.segments`) gives:
+
+- cross-sell rules, ``placement = "product"`` (one-product antecedents: the
+  product page) and ``"cart"`` (larger antecedents: the cart block);
+- post-purchase rules, ``placement = "post_purchase"``;
+- up-sell offers, ``kind = "upsell"``;
+- bundles;
+- its products with their category and basket count (``products.parquet``):
+  the cart block's fallback to category best-sellers.
+
+The engine (:class:`pipeline.engine.OfferEngine`) moves the data; what is kept
+and how it ranks is :mod:`pipeline.policy`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.config import Config
+from pipeline.contract.vocabulary import ALL_SEGMENTS, POST_PURCHASE
+from pipeline.engine import OfferEngine, Ranked, SegmentTables
+from pipeline.policy.segments import segment_mine_config, segments_to_mine
+from pipeline.stages import StageTimer
+
+
+def offer_segments(
+    engine: OfferEngine, baskets: Any, config: Config, run_id: str, stage: StageTimer | None = None
+) -> list[SegmentTables]:
+    """Every segment's rows: ``*`` first, then each segment mined on its own, by name."""
+    stage = stage or StageTimer()
+    sizes = engine.segment_sizes(baskets) if config.segment.column is not None else {}
+    return [
+        segment_offers(
+            engine,
+            name,
+            baskets if name == ALL_SEGMENTS else engine.segment(baskets, name),
+            config,
+            run_id,
+            stage,
+        )
+        for name in segments_to_mine(sizes, config)
+    ]
+
+
+def segment_offers(
+    engine: OfferEngine, segment: str, baskets: Any, config: Config, run_id: str, stage: StageTimer
+) -> SegmentTables:
+    """Mine one segment and build its recommendation, rule, bundle and product rows."""
+    mine = segment_mine_config(segment, config)
+    with stage("itemsets") as done:
+        itemsets = engine.frequent_itemsets(baskets, mine)
+        done["itemsets"] = engine.itemset_count(itemsets)
+    with stage("rules") as done:
+        rules = engine.association_rules(itemsets)
+        done["rules"] = mined = engine.rule_count(rules)
+    with stage("rank"):
+        ranked = engine.ranked_rules(rules, itemsets, segment, None)
+    result = SegmentTables(segment, engine.basket_count(baskets), itemsets, mined, dict(ranked.dropped))
+    _add(engine, result, ranked, run_id)
+    if config.post_purchase.enabled:
+        with stage("post_purchase"):
+            found = engine.post_purchase_rules(baskets, mine)
+            if found is not None:
+                following, antecedents = found
+                _add(engine, result, engine.ranked_rules(following, antecedents, segment, POST_PURCHASE), run_id)
+    if config.upsell.enabled:
+        with stage("upsell"):
+            upsells = engine.upsell_offers(baskets, segment)
+            if upsells is not None:
+                result.recommendations.append(engine.recommendations(upsells, run_id))
+    if config.bundles.enabled:
+        with stage("bundles"):
+            result.bundles = engine.bundles(itemsets, segment)
+    result.products = engine.products(baskets, segment)
+    return result
+
+
+def _add(engine: OfferEngine, result: SegmentTables, ranked: Ranked, run_id: str) -> None:
+    """Append one source of rules: every ranked rule, and the top-k of each group as offers."""
+    result.recommendations.append(engine.recommendations(ranked, run_id))
+    result.rules.append(engine.rules_table(ranked))

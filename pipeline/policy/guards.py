@@ -1,0 +1,49 @@
+"""The memory guards: stop a run whose itemsets or rules would exhaust memory, with advice.
+
+Both engines count what they are about to build and call these checks, so a
+run stops with the same message (exit 2) wherever it runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pipeline.config import MineConfig, RulesConfig
+from pipeline.errors import ConfigError
+
+
+def check_itemsets(by_length: Mapping[int, int], min_count: int, config: MineConfig, estimated: bool) -> None:
+    """Raise when there are more than ``mine.max_itemsets`` frequent itemsets.
+
+    ``by_length`` counts them per length; ``estimated`` says whether they are
+    counted before mining (the local engine) or found by it (MLlib cannot count first).
+    """
+    total = sum(by_length.values())
+    if config.max_itemsets is None or total <= config.max_itemsets:
+        return
+    shown = ", ".join(f"{n:,} of length {k}" for k, n in sorted(by_length.items()))
+    raise ConfigError(
+        f"mine.max_itemsets: this data {'would give' if estimated else 'gave'} {total:,} frequent itemsets "
+        f"({shown}), more than {config.max_itemsets:,}; raise mine.min_support (now {min_count} baskets) or lower "
+        f"mine.max_len (now {config.max_len}), or raise mine.max_itemsets if the memory allows"
+    )
+
+
+def candidate_rules(by_length: Mapping[int, int]) -> int:
+    """How many candidate rules the itemsets give: ``k`` per itemset of ``k >= 2`` products."""
+    return sum(k * n for k, n in by_length.items() if k >= 2)
+
+
+def check_candidates(by_length: Mapping[int, int], config: RulesConfig) -> None:
+    """Raise before building more than ``rules.max_candidates`` candidate rules.
+
+    Every itemset of k >= 2 products gives k candidates, known before any is
+    built; long itemsets (dense data, no ``mine.max_len``) give tens of millions.
+    """
+    candidates = candidate_rules(by_length)
+    if config.max_candidates is not None and candidates > config.max_candidates:
+        raise ConfigError(
+            f"rules.max_candidates: {sum(by_length.values()):,} itemsets give {candidates:,} candidate rules, "
+            f"more than {config.max_candidates:,}; raise mine.min_support or lower mine.max_len, "
+            "or raise rules.max_candidates if the memory allows (about 1 GB per 10 million rules kept)"
+        )

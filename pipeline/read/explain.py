@@ -1,0 +1,115 @@
+"""Why is (or isn't) a product offered for another? The published run in, an explanation out.
+
+For an antecedent (one product, or several: a part of a cart) and a
+consequent, :func:`explain` reads ``OUTPUT/latest`` and reports the rule's
+counts and measures, its rank and placement, whether it made the top-k, and
+which filter stopped it otherwise: too few baskets together (not a frequent
+itemset), confidence or lift below the thresholds, redundant (a shorter
+antecedent predicts at least as well), or removed after mining (margin,
+catalog or significance; the manifest's ``rules_dropped`` counts those).
+Everything is recomputed from the published itemsets through the rule policy
+the engines use (:mod:`pipeline.policy.rules`), so the answer does not depend
+on the rule having survived.
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from pipeline.contract.files import latest_run
+from pipeline.contract.manifest import Manifest
+from pipeline.contract.vocabulary import ALL_SEGMENTS, CART, KEY_SEPARATOR, POST_PURCHASE, PRODUCT
+from pipeline.policy.offers import shown
+from pipeline.policy.rules import KEPT, passed_filters, rule_verdicts, verdict_reason
+from pipeline.read.lookup import normalised_ids, run_manifest
+
+
+def explain(output_dir: Path, antecedent: list[str], consequent: str, segment: str = ALL_SEGMENTS) -> dict[str, Any]:
+    """The facts behind ``antecedent -> consequent`` in the latest run, and a one-line verdict."""
+    manifest = run_manifest(output_dir)
+    run_dir = latest_run(output_dir)
+    items = sorted(set(normalised_ids(antecedent, manifest)))
+    (target,) = normalised_ids([consequent], manifest)
+    key = KEY_SEPARATOR.join(items)
+    config = manifest.config
+    rules = pq.read_table(
+        run_dir / "rules.parquet",
+        filters=[("segment", "=", segment), ("antecedent_key", "=", key), ("consequent", "=", target)],
+    ).to_pandas()
+    facts: dict[str, Any] = {"antecedent": items, "consequent": target, "segment": segment, "run_id": manifest.run_id}
+    facts["rules"] = [
+        {**row, "filters_passed": passed_filters(config, post_purchase=row["placement"] == POST_PURCHASE)}
+        for row in rules.drop(columns=["antecedent"]).to_dict(orient="records")
+    ]
+    top_k = config.output.top_k
+    verdicts = [
+        f"rank {row['rank']} of the {row['placement']} offers"
+        + ("" if shown(row["rank"], top_k) else f" (not shown: only the top {top_k} are published)")
+        for row in facts["rules"]
+    ]
+    if not any(row["placement"] in (PRODUCT, CART) for row in facts["rules"]):
+        counts = _itemset_counts(run_dir)
+        together = counts.get(tuple(sorted([*items, target])))
+        facts.update(baskets=manifest.counts.baskets, min_count=manifest.counts.min_count, together=together)
+        verdicts.append("no basket rule: " + _no_basket_rule(counts, items, target, together, segment, manifest))
+    offered = any(shown(row["rank"], top_k) for row in facts["rules"])
+    facts["verdict"] = ("offered: " if offered else "not offered: ") + "; ".join(verdicts)
+    return facts
+
+
+def _no_basket_rule(
+    counts: dict[tuple[str, ...], int],
+    items: list[str],
+    target: str,
+    together: int | None,
+    segment: str,
+    manifest: Manifest,
+) -> str:
+    """Why there is no product or cart rule ``items -> target``."""
+    if target in items:
+        return "the product is part of the antecedent: it is never offered to itself"
+    if segment != ALL_SEGMENTS:
+        return "none in this segment; explain with segment '*' for the global rules"
+    if together is None:
+        return (
+            f"not frequent: bought together in fewer than {manifest.counts.min_count} baskets "
+            f"(mine.min_support {manifest.config.mine.min_support}), or longer than mine.max_len"
+        )
+    verdict, reason = _rule_verdict(counts, items, target, together, manifest)
+    if verdict != KEPT:
+        return reason
+    return (
+        f"{reason}, then removed by the margin, catalog or significance filter "
+        "(see counts.rules_dropped in the manifest)"
+    )
+
+
+def _rule_verdict(
+    counts: dict[tuple[str, ...], int], items: list[str], target: str, together: int, manifest: Manifest
+) -> tuple[int, str]:
+    """The rule policy's verdict on ``items -> target`` from the itemset counts, and its sentence."""
+    n = manifest.counts.baskets
+    confidence = together / counts[tuple(items)]
+    consequent_support = counts[(target,)] / n
+    # The best more general rule (a proper subset of the antecedent, the empty one included).
+    general, general_rule = consequent_support, f"no product -> {target}"
+    for size in range(1, len(items)):
+        for part in combinations(items, size):
+            value = counts.get(tuple(sorted([*part, target])), 0) / counts[part]
+            if value > general:
+                general, general_rule = value, f"{KEY_SEPARATOR.join(part)} -> {target}"
+    verdict = int(
+        rule_verdicts(np.array([confidence]), np.array([consequent_support]), np.array([general]), manifest.config.rules)[0]
+    )
+    reason = verdict_reason(verdict, confidence, confidence / consequent_support, general, general_rule, manifest.config.rules)
+    return verdict, reason
+
+
+def _itemset_counts(run_dir: Path) -> dict[tuple[str, ...], int]:
+    table = pq.read_table(run_dir / "itemsets.parquet", columns=["itemset", "count"]).to_pandas()
+    return {tuple(itemset): int(count) for itemset, count in zip(table["itemset"], table["count"], strict=True)}
