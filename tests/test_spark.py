@@ -14,6 +14,7 @@ import importlib.util
 import json
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import oracle
-from conftest import DIRTY_LINES, SAMPLE_CONFIG, SHARED, WHOLESALE_PRODUCTS, Export, export_config
+from conftest import DIRTY_LINES, SAMPLE_CONFIG, SHARED, WHOLESALE_PRODUCTS, Export, export_config, write_export
 from pipeline import ConfigError, InputDataError, load_config, run
 from pipeline.flow.publish import LATEST
 from pipeline.flow.run import RunResult
@@ -41,11 +42,19 @@ SPARK = {
 _RUN_SPECIFIC = {"timings_seconds", "run_id", "started_at", "finished_at", "versions", "config", "config_sha256"}
 
 
-def run_both(config_for: Any, tmp_path: Path, **overrides: Any) -> tuple[RunResult, RunResult]:
+@dataclass(frozen=True)
+class Both:
+    """One job run once by each engine on the same input and config."""
+
+    local: RunResult
+    spark: RunResult
+
+
+def run_both(config_for: Any, output: Path, **overrides: Any) -> Both:
     """The same job with each engine; ``config_for(output, **overrides)`` builds the config."""
-    local = run(config_for(tmp_path / "local", **overrides))
-    spark = run(config_for(tmp_path / "spark", **SPARK, **overrides))
-    return local, spark
+    local = run(config_for(output / "local", **overrides))
+    spark = run(config_for(output / "spark", **SPARK, **overrides))
+    return Both(local, spark)
 
 
 def assert_same_run(local: RunResult, spark: RunResult) -> None:
@@ -75,54 +84,56 @@ def _comparable(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-@pytest.mark.slow
-@pytest.mark.spark
-@needs_spark
-@pytest.mark.parametrize(
-    "overrides",
-    [
-        {},
-        {"rules.max_p_value": 0.5, "rules.p_adjust": "holm", "mine.max_len": None, "catalog.missing": "drop"},
-        {"rules.max_p_value": 0.9, "rules.p_adjust": "bh", "rank.by": "lift", "rules.drop_redundant": False,
-         "as_of": "2011-11-24", "clean.window_days": 14, "margin.min_margin": 0.7, "gates.enabled": False,
-         "segment.column": "Country", "segment.min_baskets": 20, "segment.min_support": 0.1,
-         "upsell.min_price_step": 0.0, "upsell.max_price_step": 2.0, "upsell.min_buyers": 2},
-    ],
-    ids=["defaults", "holm-unlimited-drop", "bh-lift-window-segments"],
-)
-def test_same_tables_on_the_dirty_export(export: Export, tmp_path: Path, overrides: dict[str, Any]) -> None:
-    local, spark = run_both(lambda out, **o: export_config(export, out, **o), tmp_path, **overrides)
-    assert_same_run(local, spark)
-    assert spark.counts.rows_rejected > 0 and spark.counts.rules > 0
-    if not overrides:
-        # Every dirty line rejected for its reason, by the spark engine's own cleaning ...
-        rejects = pd.read_parquet(spark.run_dir / "rejects.parquet")
-        assert len(rejects) == sum(1 for _, reason in DIRTY_LINES if reason) + WHOLESALE_PRODUCTS
-        assert rejects["source_row"].is_monotonic_increasing
-        assert (rejects["reason"] == "oversized_basket").sum() == WHOLESALE_PRODUCTS
-        # ... and its itemsets are a brute-force count of the lines it kept.
-        lines = pd.read_csv(export.path, dtype=str, keep_default_na=False).drop(index=rejects["source_row"] - 2)
-        baskets = [set(g) for _, g in lines["StockCode"].str.strip().str.upper().groupby(lines["InvoiceNo"])]
-        itemsets = pd.read_parquet(spark.run_dir / "itemsets.parquet")
-        found = {tuple(row.itemset): row.count for row in itemsets.itertuples()}
-        assert found == oracle.frequent(baskets, spark.counts.min_count, 3)
+# Each fixture runs both engines once (module scope: one Spark session for the whole file);
+# the tests below compare every table of that one run and check what each case is for.
+#: The dirty export as CSV: Holm-corrected Fisher filter, itemsets of any length, products missing
+#: from the catalog dropped; post-purchase, up-sell and bundles on (the sample config's defaults).
+CSV_CASE = {"rules.max_p_value": 0.5, "rules.p_adjust": "holm", "mine.max_len": None, "catalog.missing": "drop"}
+#: The dirty export as Parquet with a day-first timestamp format: Benjamini-Hochberg, ranked by lift,
+#: an as-of date and window, a margin floor, segments mined apart and a wide up-sell band.
+PARQUET_CASE = {
+    "input.timestamp_format": "%d/%m/%Y %H:%M", "rules.max_p_value": 0.9, "rules.p_adjust": "bh",
+    "rank.by": "lift", "rules.drop_redundant": False, "as_of": "2011-11-24", "clean.window_days": 14,
+    "margin.min_margin": 0.7, "gates.enabled": False, "segment.column": "Country", "segment.min_baskets": 20,
+    "segment.min_support": 0.1, "upsell.min_price_step": 0.0, "upsell.max_price_step": 2.0, "upsell.min_buyers": 2,
+}
 
 
-@pytest.mark.slow
-@pytest.mark.spark
-@needs_spark
-def test_same_tables_on_the_sample(tmp_path: Path) -> None:
-    local, spark = run_both(lambda out, **o: load_config(SAMPLE_CONFIG, values={"output.dir": str(out), **o}), tmp_path)
-    assert_same_run(local, spark)
-    assert spark.counts.rules > 300 and spark.counts.recommendations > 300
+@pytest.fixture(scope="module")
+def dirty_export(tmp_path_factory: pytest.TempPathFactory) -> Export:
+    return write_export(tmp_path_factory.mktemp("export"))
 
 
-@pytest.mark.slow
-@pytest.mark.spark
-@needs_spark
-@pytest.mark.skipif(not (SHARED / "groceries.csv").exists(), reason="../shared/datasets not present")
-def test_same_tables_on_groceries(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def csv_runs(dirty_export: Export, tmp_path_factory: pytest.TempPathFactory) -> Both:
+    return run_both(lambda out, **o: export_config(dirty_export, out, **o), tmp_path_factory.mktemp("csv"), **CSV_CASE)
+
+
+@pytest.fixture(scope="module")
+def parquet_runs(dirty_export: Export, tmp_path_factory: pytest.TempPathFactory) -> Both:
+    output = tmp_path_factory.mktemp("parquet")
+    frame = pd.read_csv(dirty_export.path, dtype=str, keep_default_na=False)
+    stamps = pd.to_datetime(frame["InvoiceDate"], errors="coerce")
+    frame["InvoiceDate"] = stamps.dt.strftime("%d/%m/%Y %H:%M").fillna(frame["InvoiceDate"])
+    path = output / "export.parquet"
+    frame.to_parquet(path)
+    return run_both(
+        lambda out, **o: export_config(dirty_export, out, **{"input.paths": [str(path)], **o}), output, **PARQUET_CASE
+    )
+
+
+@pytest.fixture(scope="module")
+def sample_runs(tmp_path_factory: pytest.TempPathFactory) -> Both:
+    return run_both(
+        lambda out, **o: load_config(SAMPLE_CONFIG, values={"output.dir": str(out), **o}), tmp_path_factory.mktemp("s")
+    )
+
+
+@pytest.fixture(scope="module")
+def groceries_runs(tmp_path_factory: pytest.TempPathFactory) -> Both:
     """arules' Groceries: one basket per line, no catalog, itemsets of any length."""
+    if not (SHARED / "groceries.csv").exists():
+        pytest.skip("../shared/datasets not present")
 
     def config(out: Path, **more: Any) -> Any:
         values = {"input.paths": [str(SHARED / "groceries.csv")], "input.format": "baskets", "output.dir": str(out),
@@ -130,9 +141,66 @@ def test_same_tables_on_groceries(tmp_path: Path) -> None:
                   "rules.min_confidence": 0.2, **more}
         return load_config(values=values)
 
-    local, spark = run_both(config, tmp_path)
-    assert_same_run(local, spark)
-    assert spark.counts.baskets == 9835 and spark.counts.itemsets > 1000
+    return run_both(config, tmp_path_factory.mktemp("groceries"))
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+@needs_spark
+def test_same_tables_on_the_dirty_export(csv_runs: Both) -> None:
+    assert_same_run(csv_runs.local, csv_runs.spark)
+    counts = csv_runs.spark.counts
+    assert counts.rows_rejected > 0 and counts.rules > 0 and counts.rules_dropped["consequent_not_in_catalog"] >= 0
+    assert {"cart/cross_sell", "product/cross_sell", "post_purchase/cross_sell"} <= set(counts.by_placement)
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+@needs_spark
+def test_spark_cleaning_rejects_each_dirty_line_for_its_reason(csv_runs: Both) -> None:
+    rejects = pd.read_parquet(csv_runs.spark.run_dir / "rejects.parquet")
+    assert len(rejects) == sum(1 for _, reason in DIRTY_LINES if reason) + WHOLESALE_PRODUCTS
+    assert rejects["source_row"].is_monotonic_increasing
+    assert (rejects["reason"] == "oversized_basket").sum() == WHOLESALE_PRODUCTS
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+@needs_spark
+def test_spark_itemsets_are_a_brute_force_count_of_the_kept_lines(dirty_export: Export, csv_runs: Both) -> None:
+    rejects = pd.read_parquet(csv_runs.spark.run_dir / "rejects.parquet")
+    lines = pd.read_csv(dirty_export.path, dtype=str, keep_default_na=False).drop(index=rejects["source_row"] - 2)
+    baskets = [set(g) for _, g in lines["StockCode"].str.strip().str.upper().groupby(lines["InvoiceNo"])]
+    itemsets = pd.read_parquet(csv_runs.spark.run_dir / "itemsets.parquet")
+    found = {tuple(row.itemset): row.count for row in itemsets.itertuples()}
+    # mine.max_len is unlimited here: every size up to the largest basket.
+    assert found == oracle.frequent(baskets, csv_runs.spark.counts.min_count, max(len(b) for b in baskets))
+    assert max(len(k) for k in found) >= 3
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+@needs_spark
+def test_same_tables_on_parquet_with_a_window_segments_and_bh(parquet_runs: Both) -> None:
+    assert_same_run(parquet_runs.local, parquet_runs.spark)
+    counts = parquet_runs.spark.counts
+    assert len(counts.segments) > 1 and counts.rejected["outside_window"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+@needs_spark
+def test_same_tables_on_the_sample(sample_runs: Both) -> None:
+    assert_same_run(sample_runs.local, sample_runs.spark)
+    assert sample_runs.spark.counts.rules > 300 and sample_runs.spark.counts.recommendations > 300
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+@needs_spark
+def test_same_tables_on_groceries(groceries_runs: Both) -> None:
+    assert_same_run(groceries_runs.local, groceries_runs.spark)
+    assert groceries_runs.spark.counts.baskets == 9835 and groceries_runs.spark.counts.itemsets > 1000
 
 
 @pytest.mark.slow
@@ -151,22 +219,6 @@ def test_a_failed_spark_run_leaves_latest_alone(export: Export, tmp_path: Path) 
     with pytest.raises(InputDataError, match=r"prices.csv: column 'unit_price' \(input.columns.unit_price\): .* first at rows \[\d+"):
         run(export_config(export, output, **SPARK, **{"input.paths": [str(bad_prices)]}))
     assert (output / LATEST).resolve() == good.run_dir.resolve()
-
-
-@pytest.mark.slow
-@pytest.mark.spark
-@needs_spark
-def test_same_tables_with_a_timestamp_format_and_parquet_input(export: Export, tmp_path: Path) -> None:
-    frame = pd.read_csv(export.path, dtype=str, keep_default_na=False)
-    stamps = pd.to_datetime(frame["InvoiceDate"], errors="coerce")
-    frame["InvoiceDate"] = stamps.dt.strftime("%d/%m/%Y %H:%M").fillna(frame["InvoiceDate"])
-    path = tmp_path / "export.parquet"
-    frame.to_parquet(path)
-    local, spark = run_both(
-        lambda out, **o: export_config(export, out, **{"input.paths": [str(path)], "input.timestamp_format": "%d/%m/%Y %H:%M"}, **o),
-        tmp_path,
-    )
-    assert_same_run(local, spark)
 
 
 def test_the_spark_engine_without_pyspark_says_how_to_install_it(

@@ -16,7 +16,7 @@ from pipeline.local.baskets import Baskets, baskets_from_lines
 from pipeline.local.catalog import products_missing, read_catalog
 from pipeline.local.clean import CleanResult, clean_transactions
 from pipeline.config import Config
-from pipeline.errors import InputDataError
+from pipeline.policy.guards import no_baskets_error
 from pipeline.stages import StageTimer
 from pipeline.local.ingest import InputFile, file_sha256, read_transactions
 
@@ -63,13 +63,8 @@ def prepare_inputs(config: Config, stage: StageTimer | None = None) -> PreparedI
         done["baskets"] = baskets.count
     cleaned = replace(cleaned, lines=cleaned.lines.head(0).copy())
     if baskets.count == 0:
-        names = ", ".join(f.path for f in files[: len(files) - (catalog is not None)])
-        if cleaned.rows_in == 0:
-            raise InputDataError(f"{names}: no order lines (only a header?); check the export")
-        rejected = ", ".join(f"{k} {v}" for k, v in cleaned.counts.items() if v)
-        raise InputDataError(
-            f"{names}: no baskets left after cleaning {cleaned.rows_in} rows (rejected: {rejected}); "
-            "check the clean.* settings, as_of and the column mapping"
+        raise no_baskets_error(
+            ", ".join(f.path for f in files[: len(files) - (catalog is not None)]), cleaned.rows_in, cleaned.counts
         )
     missing = [] if catalog is None else products_missing(baskets.items, catalog)
     if missing:

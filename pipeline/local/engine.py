@@ -176,7 +176,7 @@ def _sorted(table: pa.Table) -> pa.Table:
 def _value_counts(table: pa.Table, columns: list[str]) -> dict[str, int]:
     """Rows per combination of ``columns``, keyed ``a/b``."""
     grouped = table.group_by(columns).aggregate([([], "count_all")]).to_pylist()
-    return {"/".join(str(row[c]) for c in columns): row["count_all"] for row in sorted(grouped, key=str)}
+    return dict(sorted(("/".join(str(row[c]) for c in columns), row["count_all"]) for row in grouped))
 
 
 def _itemsets_table(found: LabelledItemsets) -> pa.Table:

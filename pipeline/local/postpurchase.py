@@ -31,6 +31,7 @@ from pipeline.local.baskets import Baskets
 from pipeline.config import Config
 from pipeline.local.itemsets import Itemsets, min_count_for
 from pipeline.policy.measures import interest_measures
+from pipeline.policy.rules import post_purchase_kept
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def post_purchase_rules(baskets: Baskets, config: Config) -> PostPurchaseRules |
     keep = (pair >= min_count) & (a != c)
     a, c, pair = a[keep], c[keep], pair[keep]
     measures = interest_measures(n, antecedent_count[a], consequent_count[c], pair)
-    keep = (measures["confidence"] >= config.post_purchase.min_confidence) & (measures["lift"] > config.rules.min_lift)
+    keep = post_purchase_kept(measures["confidence"], measures["lift"], config)
     order = np.lexsort([c[keep], a[keep]])
     rules = pd.DataFrame(
         {

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from pipeline.config import MineConfig, RulesConfig
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, InputDataError
 
 
 def check_itemsets(by_length: Mapping[int, int], min_count: int, config: MineConfig, estimated: bool) -> None:
@@ -47,3 +47,14 @@ def check_candidates(by_length: Mapping[int, int], config: RulesConfig) -> None:
             f"more than {config.max_candidates:,}; raise mine.min_support or lower mine.max_len, "
             "or raise rules.max_candidates if the memory allows (about 1 GB per 10 million rules kept)"
         )
+
+
+def no_baskets_error(names: str, rows_in: int, rejected: Mapping[str, int]) -> InputDataError:
+    """The error of a run whose exports (``names``) left no basket: no line at all, or every line rejected."""
+    if rows_in == 0:
+        return InputDataError(f"{names}: no order lines (only a header?); check the export")
+    shown = ", ".join(f"{k} {v}" for k, v in rejected.items() if v)
+    return InputDataError(
+        f"{names}: no baskets left after cleaning {rows_in} rows (rejected: {shown}); "
+        "check the clean.* settings, as_of and the column mapping"
+    )

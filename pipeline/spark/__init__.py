@@ -10,12 +10,17 @@ single-machine modules and give the same answers (``tests/test_spark.py``):
 - :mod:`pipeline.spark.mining`: baskets, frequent itemsets with MLlib's
   ``FPGrowth`` and association rules (:mod:`pipeline.local.baskets`,
   :mod:`pipeline.local.itemsets`, :mod:`pipeline.local.rules`);
-- :mod:`pipeline.spark.offers`: catalog join, margin filters, ranking with
-  window functions, top-k, products and bundles (:mod:`pipeline.local.recommendations`,
-  :mod:`pipeline.flow.offers`, :mod:`pipeline.local.bundles`);
+- :mod:`pipeline.spark.offers`: catalog join, ranking with window functions,
+  products and bundles (:mod:`pipeline.local.recommendations`,
+  :mod:`pipeline.local.products`, :mod:`pipeline.local.bundles`);
+- :mod:`pipeline.spark.kernels`: the policy's numpy kernels (measures, rule
+  verdicts, margins, scores, top-k, bundle prices) on the executors;
 - :mod:`pipeline.spark.tables`: each published table written by one executor
   as the single Parquet file of the output contract;
-- :mod:`pipeline.spark.run`: chains them; :func:`pipeline.flow.run.run` publishes.
+- :mod:`pipeline.spark.engine`: the engine the chain
+  (:func:`pipeline.flow.offers.offer_segments`) runs on; :func:`pipeline.flow.run.run` publishes.
+
+What a rule, an offer or a bundle is comes from :mod:`pipeline.policy`, as on the local engine.
 
 pyspark is an optional extra (``pip install 'basket-pipeline[spark]'``);
 nothing here is imported by the single-machine engine. ``docs/spark.md`` says

@@ -17,30 +17,27 @@
 from __future__ import annotations
 
 import logging
-import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 
-from pipeline.local.baskets import ORDER_COLUMNS
 from pipeline.config import MineConfig, RulesConfig, SparkConfig
 from pipeline.errors import ConfigError
+from pipeline.local.baskets import ORDER_COLUMNS
 from pipeline.local.itemsets import min_count_for
-from pipeline.policy.measures import fisher_p_values, interest_measures
+from pipeline.policy.guards import check_candidates, check_itemsets
+from pipeline.policy.measures import MEASURES, RULE_COUNTS, adjust_p_values, fisher_p_values, interest_measures
+from pipeline.policy.rules import KEPT, rule_verdicts, significant
+from pipeline.spark.kernels import map_in_arrow, with_kernel
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from pyspark.sql import DataFrame
 
 log = logging.getLogger(__name__)
-
-#: The measures :func:`interest_measures` returns, in its order.
-MEASURES = (
-    "support", "confidence", "lift", "leverage", "conviction", "all_confidence", "kulczynski", "jaccard",
-    "certainty", "zhang",
-)
 
 
 @dataclass(frozen=True)
@@ -88,19 +85,17 @@ def frequent_itemsets(baskets: DataFrame, count: int, mine: MineConfig, spark: S
     if mine.max_len is not None:
         frame = frame.where(F.col("length") <= mine.max_len)
     frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
-    by_length = dict(frame.groupBy("length").count().collect())
+    by_length = {int(k): int(v) for k, v in frame.groupBy("length").count().collect()}
+    try:
+        check_itemsets(by_length, min_count, mine, estimated=False)
+    except ConfigError:
+        frame.unpersist()
+        raise
     total = sum(by_length.values())
     shown = ", ".join(f"{n:,} of length {k}" for k, n in sorted(by_length.items()))
-    if mine.max_itemsets is not None and total > mine.max_itemsets:
-        frame.unpersist()
-        raise ConfigError(
-            f"mine.max_itemsets: this data gave {total:,} frequent itemsets ({shown}), more than "
-            f"{mine.max_itemsets:,}; raise mine.min_support (now {min_count} baskets) or lower mine.max_len "
-            f"(now {mine.max_len}), or raise mine.max_itemsets if the cluster's memory allows"
-        )
     log.info("itemsets: %d frequent itemsets (%s) with spark fpgrowth at min count %d of %d baskets",
              total, shown or "none", min_count, count)
-    return SparkItemsets(frame, count, min_count, {int(k): int(v) for k, v in by_length.items()})
+    return SparkItemsets(frame, count, min_count, by_length)
 
 
 def association_rules(itemsets: SparkItemsets, config: RulesConfig) -> DataFrame:
@@ -115,14 +110,7 @@ def association_rules(itemsets: SparkItemsets, config: RulesConfig) -> DataFrame
     n = max(itemsets.baskets, 1)
     frame = itemsets.frame
     longest = max(itemsets.by_length, default=0)
-    # Every itemset of k >= 2 products gives k candidate rules, known before any is built.
-    candidates = sum(k * n for k, n in itemsets.by_length.items() if k >= 2)
-    if config.max_candidates is not None and candidates > config.max_candidates:
-        raise ConfigError(
-            f"rules.max_candidates: {itemsets.count:,} itemsets give {candidates:,} candidate rules, more than "
-            f"{config.max_candidates:,}; raise mine.min_support or lower mine.max_len, "
-            "or raise rules.max_candidates"
-        )
+    check_candidates(itemsets.by_length, config)
     counts = frame.select(F.col("items").alias("antecedent"), F.col("count").alias("antecedent_count"))
     singles = frame.where("length = 1").select(F.col("items")[0].alias("consequent"), F.col("count").alias("consequent_count"))
     kept, best = [], None
@@ -144,10 +132,10 @@ def association_rules(itemsets: SparkItemsets, config: RulesConfig) -> DataFrame
         level = level.withColumn("_general", general)
         # This level's best confidence of each rule or a generalisation: what the next level compares with.
         best = level.select("antecedent", "consequent", F.greatest("_confidence", "_general").alias("_best"))
-        keep = (F.col("_confidence") >= config.min_confidence) & (F.col("_confidence") / consequent_support > config.min_lift)
-        if config.drop_redundant:
-            keep = keep & (F.col("_general") < F.col("_confidence"))
-        kept.append(level.where(keep).select("antecedent", "consequent", "antecedent_count", "consequent_count", "pair_count"))
+        level = with_kernel(
+            level, _verdicts(config), ["_confidence", "consequent_support", "_general"], {"_verdict": "byte"}
+        )
+        kept.append(level.where(F.col("_verdict") == KEPT).select("antecedent", "consequent", *RULE_COUNTS))
     if not kept:
         rules = counts.where(F.lit(False)).select(
             "antecedent", F.lit("").alias("consequent"), "antecedent_count",
@@ -182,73 +170,50 @@ def _best_generalisation(level: DataFrame, best: DataFrame) -> DataFrame:
     )
 
 
+def _verdicts(config: RulesConfig):  # type: ignore[no-untyped-def]
+    """The rule policy's verdict kernel over (confidence, consequent support, best general confidence)."""
+
+    def verdicts(confidence: np.ndarray, support: np.ndarray, general: np.ndarray) -> dict[str, np.ndarray]:
+        return {"_verdict": rule_verdicts(confidence, support, general if config.drop_redundant else None, config)}
+
+    return verdicts
+
+
 def with_measures(rules: DataFrame, n: int) -> DataFrame:
-    """``rules`` (with the three counts) plus every measure, computed on the executors by the local engine's code."""
-    from pyspark.sql import types as T
+    """``rules`` (with the three counts) plus every measure, computed on the executors by the policy's code."""
 
-    schema = T.StructType(
-        [*rules.schema.fields, *(T.StructField(name, T.DoubleType()) for name in MEASURES)]
-    )
+    def measured(*counts: np.ndarray) -> dict[str, np.ndarray]:
+        return interest_measures(n, *counts)
 
-    def measured(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for batch in batches:
-            values = interest_measures(n, *_rule_counts(batch))
-            yield _append(batch, {name: values[name] for name in MEASURES})
-
-    return map_in_arrow(rules, measured, schema)
+    return with_kernel(rules, measured, RULE_COUNTS, dict.fromkeys(MEASURES, "double"))
 
 
 def _significant(rules: DataFrame, n: int, config: RulesConfig) -> DataFrame:
-    """Fisher's p-value of each rule, corrected over all rules (:func:`pipeline.policy.measures.adjust_p_values`)."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
+    """Rules whose Fisher p-value, corrected over all rules (:func:`pipeline.policy.measures.adjust_p_values`),
+    passes ``rules.max_p_value`` (:func:`pipeline.policy.rules.significant`).
+
+    The correction ranks every p-value at once: the rules meet in one partition
+    (as a global sort would put them) and the policy's functions run there.
+    """
     from pyspark.sql import types as T
 
-    schema = T.StructType([*rules.schema.fields, T.StructField("p_value", T.DoubleType())])
+    def tested(*counts: np.ndarray) -> dict[str, np.ndarray]:
+        return {"p_value": fisher_p_values(n, *counts)}
 
-    def tested(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for batch in batches:
-            yield _append(batch, {"p_value": fisher_p_values(n, *_rule_counts(batch))})
+    rules = with_kernel(rules, tested, RULE_COUNTS, {"p_value": "double"})
+    schema = T.StructType([*rules.schema.fields, T.StructField("p_value_adjusted", T.DoubleType())])
 
-    rules = map_in_arrow(rules, tested, schema)
-    m = rules.count()
-    # The corrections read the p-values in order: one ordered pass (ties give equal adjusted values).
-    ranked = Window.orderBy("p_value", "antecedent", "consequent")
-    position = F.row_number().over(ranked)
-    if config.p_adjust == "holm":
-        stepped = F.max(F.col("p_value") * (F.lit(m) - position + 1)).over(ranked.rowsBetween(Window.unboundedPreceding, 0))
-        adjusted = F.least(F.lit(1.0), stepped)
-    elif config.p_adjust == "bh":
-        scaled = rules.withColumn("_scaled", F.col("p_value") * F.lit(m) / position)
-        down = Window.orderBy(F.desc("p_value"), F.desc("antecedent"), F.desc("consequent"))
-        stepped = F.min("_scaled").over(down.rowsBetween(Window.unboundedPreceding, 0))
-        return scaled.withColumn("p_value_adjusted", F.least(F.lit(1.0), stepped)).drop("_scaled").where(
-            F.col("p_value_adjusted") <= config.max_p_value
-        )
-    else:
-        adjusted = F.col("p_value")
-    rules = rules.withColumn("p_value_adjusted", adjusted)
-    return rules.where(F.col("p_value_adjusted") <= config.max_p_value)
+    def corrected(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        held = list(batches)
+        p = np.concatenate([b.column("p_value").to_numpy(zero_copy_only=False) for b in held] or [np.empty(0)])
+        adjusted = adjust_p_values(p, config.p_adjust)
+        keep = significant(adjusted, config)
+        start = 0
+        for batch in held:
+            part = slice(start, start + batch.num_rows)
+            start += batch.num_rows
+            column = pa.array(adjusted[part], pa.float64())
+            added = pa.RecordBatch.from_arrays([*batch.columns, column], names=[*batch.schema.names, "p_value_adjusted"])
+            yield added.filter(pa.array(keep[part]))
 
-
-def _rule_counts(batch: pa.RecordBatch) -> list[np.ndarray]:
-    """n(A), n(C) and n(A u C) of a batch of rules, the arguments of every measure."""
-    return [batch.column(c).to_numpy(zero_copy_only=False) for c in ("antecedent_count", "consequent_count", "pair_count")]
-
-
-def _append(batch: pa.RecordBatch, columns: dict[str, np.ndarray]) -> pa.RecordBatch:
-    """``batch`` with float columns added; NaN becomes null, as the local tables publish it."""
-    arrays = [*batch.columns, *(pa.array(v, pa.float64(), from_pandas=True) for v in columns.values())]
-    return pa.RecordBatch.from_arrays(arrays, names=[*batch.schema.names, *columns])
-
-
-def map_in_arrow(frame: DataFrame, function: object, schema: object) -> DataFrame:
-    """``frame.mapInArrow``: Arrow batches in and out on the executors, no pandas involved.
-
-    pyspark checks the pandas version before any Arrow UDF and warns that
-    pandas 3 is not fully supported; this path never converts to pandas, so
-    that warning does not apply here and is silenced for this call only.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
-        return frame.mapInArrow(function, schema)  # type: ignore[arg-type]
+    return map_in_arrow(rules.repartition(1), corrected, schema)

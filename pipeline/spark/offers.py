@@ -21,10 +21,12 @@ import pyarrow as pa
 from pipeline.policy.bundles import BUNDLE_ORDER, price_bundles
 from pipeline.config import Config
 from pipeline.contract.vocabulary import CART, CROSS_SELL, GROUP, PRODUCT
-from pipeline.spark.mining import SparkItemsets, map_in_arrow
+from pipeline.policy.offers import RULE_ORDER, expected_margin, margin_too_low, offer_scores, shown
+from pipeline.spark.kernels import map_in_arrow, with_kernel
+from pipeline.spark.mining import SparkItemsets
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession, WindowSpec
 
 log = logging.getLogger(__name__)
 
@@ -79,51 +81,51 @@ def ranked_rules(
         if how == "inner":
             dropped["consequent_not_in_catalog"] = frame.count() - joined.count()
         frame = joined
-        low = F.lit(False)
-        if config.margin.min_margin is not None:
-            low = low | F.coalesce(F.col("consequent_margin") < config.margin.min_margin, F.lit(False))
-        if config.margin.min_margin_rate is not None:
-            rate = F.when(F.col("consequent_price") > 0, F.col("consequent_margin") / F.col("consequent_price"))
-            low = low | F.coalesce(rate < config.margin.min_margin_rate, F.lit(False))
-        frame = frame.withColumn("_low", low)
+
+        def low(margin: np.ndarray, price: np.ndarray) -> dict[str, np.ndarray]:
+            return {"_low": margin_too_low(margin, price, config.margin)}
+
+        frame = with_kernel(frame, low, ["consequent_margin", "consequent_price"], {"_low": "boolean"})
         dropped["margin_below_minimum"] = frame.where("_low").count()
         frame = frame.where(~F.col("_low")).drop("_low")
-    frame = frame.withColumns(
-        {
-            "expected_margin": F.col("confidence") * F.col("consequent_margin"),
-            "score": _score(config.rank.by, has_catalog=catalog is not None),
+    has_catalog, by = catalog is not None, config.rank.by
+
+    def scored(confidence: np.ndarray, support: np.ndarray, lift: np.ndarray, margin: np.ndarray) -> dict[str, np.ndarray]:
+        return {
+            "expected_margin": expected_margin(confidence, margin),
+            "score": offer_scores(by, confidence, support, lift, margin, has_catalog),
         }
-    )
-    frame = rank_offers(frame, [F.col("score").desc_nulls_last(), F.col("confidence").desc_nulls_last(),
-                           F.col("lift").desc_nulls_last(), F.col("consequent").asc_nulls_last()])
+
+    inputs = ["confidence", "consequent_support", "lift", "consequent_margin"]
+    frame = rank_offers(with_kernel(frame, scored, inputs, {"expected_margin": "double", "score": "double"}), RULE_ORDER)
     return frame.drop("consequent_support"), dropped
 
 
-def rank_offers(frame: DataFrame, order: list[str | Column]) -> DataFrame:
-    """``frame`` with ``rank``: 1 for the first row of each :data:`GROUP` in ``order``."""
+def rank_offers(frame: DataFrame, order: tuple[tuple[str, bool], ...]) -> DataFrame:
+    """``frame`` with ``rank``: 1 for the first row of each :data:`GROUP` in ``order`` ((column, ascending), nulls last)."""
     from pyspark.sql import Window
+
+    return frame.withColumn("rank", _row_number(Window.partitionBy(*GROUP), order))
+
+
+def _row_number(window: WindowSpec, order: tuple[tuple[str, bool], ...]) -> Column:
+    """Row numbers within ``window`` in a policy's order: (column, ascending), nulls last."""
     from pyspark.sql import functions as F
 
-    return frame.withColumn("rank", F.row_number().over(Window.partitionBy(*GROUP).orderBy(*order)))
+    columns = [F.col(c).asc_nulls_last() if ascending else F.col(c).desc_nulls_last() for c, ascending in order]
+    return F.row_number().over(window.orderBy(*columns))
 
 
 def top_recommendations(ranked_frame: DataFrame, top_k: int, run_id: str) -> DataFrame:
     """At most ``top_k`` offers per group, with the run id: the storefront's rows."""
     from pyspark.sql import functions as F
 
-    return ranked_frame.where(F.col("rank") <= top_k).withColumn("run_id", F.lit(run_id))
+    def top(rank: np.ndarray) -> dict[str, np.ndarray]:
+        return {"_shown": shown(rank, top_k)}
 
-
-def _score(by: str, has_catalog: bool) -> Column:
-    """:func:`pipeline.local.recommendations._score` as a column."""
-    from pyspark.sql import functions as F
-
-    if by in ("lift", "confidence"):
-        return F.col(by)
-    probability = F.col("confidence")
-    if by == "incremental_margin":
-        probability = F.col("confidence") - F.col("consequent_support")
-    return probability * F.col("consequent_margin") if has_catalog else probability
+    return with_kernel(ranked_frame, top, ["rank"], {"_shown": "boolean"}).where("_shown").drop("_shown").withColumn(
+        "run_id", F.lit(run_id)
+    )
 
 
 def product_table(baskets: DataFrame, catalog: DataFrame | None, segment: str) -> DataFrame:
@@ -195,5 +197,5 @@ def bundle_table(itemsets: SparkItemsets, catalog: DataFrame | None, config: Con
         F.lit(segment).alias("segment"), F.col("items").alias("bundle"), F.array_join("items", "|").alias("bundle_key"),
         F.size("items").alias("size"), "*",
     ).drop("items")
-    best = Window.partitionBy("segment").orderBy(F.desc("score"), "bundle_key")
-    return bundles.withColumn("rank", F.row_number().over(best)).where(F.col("rank") <= config.bundles.top_n)
+    ranked = bundles.withColumn("rank", _row_number(Window.partitionBy("segment"), BUNDLE_ORDER))
+    return ranked.where(F.col("rank") <= config.bundles.top_n)

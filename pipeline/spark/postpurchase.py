@@ -13,8 +13,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from pipeline.config import Config
 from pipeline.local.itemsets import min_count_for
+from pipeline.policy.rules import post_purchase_kept
+from pipeline.spark.kernels import with_kernel
 from pipeline.spark.mining import with_measures
 
 if TYPE_CHECKING:
@@ -68,9 +72,10 @@ def post_purchase_rules(baskets: DataFrame, config: Config) -> DataFrame | None:
         ),
         n,
     )
-    rules = rules.where(
-        (F.col("confidence") >= config.post_purchase.min_confidence) & (F.col("lift") > config.rules.min_lift)
-    )
+    def kept(confidence: np.ndarray, lift: np.ndarray) -> dict[str, np.ndarray]:
+        return {"_kept": post_purchase_kept(confidence, lift, config)}
+
+    rules = with_kernel(rules, kept, ["confidence", "lift"], {"_kept": "boolean"}).where("_kept").drop("_kept")
     log.info("post-purchase: rules from %d transitions (next order within %d days), min count %d",
              n, config.post_purchase.max_days, min_count)
     return rules.withColumns(

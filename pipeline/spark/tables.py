@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.contract.files import ROW_GROUP_SIZE, TableWriter, parquet_writer
-from pipeline.spark.mining import map_in_arrow
+from pipeline.spark.kernels import map_in_arrow
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame

@@ -1,0 +1,280 @@
+"""The Spark engine: the operations of :class:`pipeline.engine.OfferEngine` on Spark DataFrames.
+
+:func:`prepare_spark` reads, cleans and groups the exports into baskets on the
+cluster; :class:`SparkEngine` runs each operation of the chain
+(:func:`pipeline.flow.offers.offer_segments`) with the policy's kernels on the
+executors; the tables go back to :func:`pipeline.flow.run.run` as writers:
+gating, the run directory, the manifest and the atomic switch of ``latest``
+are the same code for both engines. What reaches the driver: counts, the
+histogram of basket sizes, the covered products (what the change gate
+compares) and at most ``MISSING_LISTED`` product ids missing from the catalog.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import reduce
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from pipeline.config import Config, MineConfig
+from pipeline.contract.checks import METRIC_TABLES, METRICS, metric_problems
+from pipeline.contract.counts import RunCounts
+from pipeline.contract.schema import BUNDLES, ITEMSETS, PRODUCTS, RECOMMENDATIONS, REJECTS, RULES
+from pipeline.contract.vocabulary import ALL_SEGMENTS, GROUP, KEY_SEPARATOR
+from pipeline.engine import MISSING_LISTED, Prepared, Ranked, RunTables, SegmentTables
+from pipeline.local.catalog import read_catalog
+from pipeline.local.clean import cleaning_funnel
+from pipeline.local.ingest import InputFile, file_sha256
+from pipeline.policy.guards import no_baskets_error
+from pipeline.policy.offers import UPSELL_ORDER
+from pipeline.spark.lines import SparkLines, clean_lines
+from pipeline.spark.mining import SparkItemsets, association_rules, baskets_from_lines, frequent_itemsets
+from pipeline.spark.offers import (
+    bundle_table,
+    catalog_frame,
+    product_table,
+    rank_offers,
+    ranked_rules,
+    top_recommendations,
+)
+from pipeline.spark.postpurchase import post_purchase_rules
+from pipeline.spark.session import spark_session
+from pipeline.spark.tables import table_writer
+from pipeline.spark.upsell import upsell_offers
+from pipeline.stages import StageTimer
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+log = logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class SparkBaskets:
+    """Baskets on the cluster (``order_id``, ``items``, the order columns), cached, and how many."""
+
+    frame: DataFrame
+    count: int
+
+
+class SparkEngine:
+    """Moves one run's data on Spark; the catalog is a small broadcast DataFrame."""
+
+    def __init__(self, config: Config, catalog: DataFrame | None) -> None:
+        self.config = config
+        self.catalog = catalog
+
+    def with_config(self, config: Config) -> SparkEngine:
+        return SparkEngine(config, self.catalog)
+
+    def segment_sizes(self, baskets: SparkBaskets) -> dict[str, int]:
+        from pyspark.sql import functions as F
+
+        found = baskets.frame.where(F.col("segment").isNotNull()).groupBy("segment").count().collect()
+        return {str(value): int(n) for value, n in found}
+
+    def segment(self, baskets: SparkBaskets, value: str) -> SparkBaskets:
+        from pyspark.sql import functions as F
+
+        frame = baskets.frame.where(F.col("segment") == value)
+        return SparkBaskets(frame, frame.count())
+
+    def basket_count(self, baskets: SparkBaskets) -> int:
+        return baskets.count
+
+    def frequent_itemsets(self, baskets: SparkBaskets, mine: MineConfig) -> SparkItemsets:
+        return frequent_itemsets(baskets.frame, baskets.count, mine, self.config.spark)
+
+    def itemset_count(self, itemsets: SparkItemsets) -> int:
+        return itemsets.count
+
+    def association_rules(self, itemsets: SparkItemsets) -> DataFrame:
+        return association_rules(itemsets, self.config.rules).cache()
+
+    def rule_count(self, rules: DataFrame) -> int:
+        return int(rules.count())
+
+    def ranked_rules(self, rules: DataFrame, itemsets: Any, segment: str, placement: str | None) -> Ranked:
+        ranked, dropped = ranked_rules(rules, self.catalog, self.config, segment, placement)
+        return Ranked(ranked.cache(), dropped)
+
+    def post_purchase_rules(self, baskets: SparkBaskets, mine: MineConfig) -> tuple[DataFrame, None] | None:
+        found = post_purchase_rules(baskets.frame, self.config.model_copy(update={"mine": mine}))
+        return None if found is None else (found, None)
+
+    def upsell_offers(self, baskets: SparkBaskets, segment: str) -> Ranked | None:
+        offers = upsell_offers(baskets.frame, baskets.count, self.catalog, self.config, segment)
+        return None if offers is None else Ranked(rank_offers(offers, UPSELL_ORDER))
+
+    def recommendations(self, ranked: Ranked, run_id: str) -> DataFrame:
+        return top_recommendations(ranked.rows, self.config.output.top_k, run_id)
+
+    def rules_table(self, ranked: Ranked) -> DataFrame:
+        return ranked.rows
+
+    def bundles(self, itemsets: SparkItemsets, segment: str) -> DataFrame | None:
+        return bundle_table(itemsets, self.catalog, self.config, segment)
+
+    def products(self, baskets: SparkBaskets, segment: str) -> DataFrame:
+        return product_table(baskets.frame, self.catalog, segment)
+
+
+def prepare_spark(config: Config, stage: StageTimer) -> Prepared:
+    """A Spark session with the exports read, cleaned and grouped into baskets on the cluster."""
+    spark = spark_session(config.spark)
+    with stage("ingest+clean") as done:
+        lines = clean_lines(spark, config)
+        done["rows"] = lines.rows_in
+    with stage("catalog"):
+        catalog_pd = read_catalog(config.catalog, config.clean.id_case)
+        catalog = catalog_frame(spark, catalog_pd)
+    files = list(lines.files)
+    if catalog_pd is not None and config.catalog.path is not None:
+        path = Path(config.catalog.path)
+        files.append(InputFile(str(path), path.stat().st_size, file_sha256(path), len(catalog_pd)))
+    with stage("baskets") as done:
+        frame = baskets_from_lines(lines.kept).cache()
+        baskets = SparkBaskets(frame, int(frame.count()))
+        done["baskets"] = baskets.count
+    if baskets.count == 0:
+        names = ", ".join(f.path for f in files[: len(files) - (catalog_pd is not None)])
+        raise no_baskets_error(names, lines.rows_in, lines.counts)
+
+    def tables(run_id: str, segments: list[SegmentTables]) -> RunTables:
+        return _run_tables(run_id, lines, baskets, files, catalog, catalog_pd, segments)
+
+    return Prepared(SparkEngine(config, catalog), baskets, files, tables)
+
+
+def _run_tables(
+    run_id: str,
+    lines: SparkLines,
+    baskets: SparkBaskets,
+    files: list[InputFile],
+    catalog: DataFrame | None,
+    catalog_pd: pd.DataFrame | None,
+    segments: list[SegmentTables],
+) -> RunTables:
+    """The run's tables as writers that the executors run at publish time, and its counts."""
+    from pyspark.sql import functions as F
+
+    overall = segments[0]
+    # Computed once here: the counts, the checks and the writers all read them.
+    rules = _union(r for s in segments for r in s.rules).cache()
+    recommendations = _union(r for s in segments for r in s.recommendations).cache()
+    found_bundles = [s.bundles for s in segments if s.bundles is not None]
+    bundles = _union(found_bundles).cache() if found_bundles else None
+    missing, missing_listed = _missing(baskets.frame, catalog, MISSING_LISTED)
+    counts = _counts(lines, baskets, overall, rules, recommendations, bundles, catalog_pd, segments, missing,
+                     missing_listed)
+    problems = metric_problems(_non_finite({"recommendations": recommendations, "rules": rules}))
+    order = [*GROUP, "rank"]
+    # Segment "*" first, the others by name: the order the local engine concatenates them in.
+    by_segment = [F.col("segment") != ALL_SEGMENTS, "segment"]
+    itemsets: SparkItemsets = overall.itemsets
+    tables = {
+        "recommendations": table_writer(recommendations, RECOMMENDATIONS, order),
+        "rules": table_writer(rules, RULES, order),
+        "itemsets": table_writer(
+            itemsets.frame.select(
+                F.col("items").alias("itemset"), F.array_join("items", KEY_SEPARATOR).alias("itemset_key"), "length",
+                "count", (F.col("count") / F.lit(max(baskets.count, 1))).alias("support"),
+            ),
+            ITEMSETS,
+            ["length", "itemset"],
+        ),
+        "bundles": BUNDLES.empty_table() if bundles is None else table_writer(bundles, BUNDLES, [*by_segment, "rank"]),
+        "products": table_writer(
+            _union(s.products for s in segments if s.products is not None),
+            PRODUCTS,
+            [*by_segment, F.col("category").asc_nulls_last(), F.desc("baskets"), "product_id"],
+        ),
+        "rejects": table_writer(lines.rejects, REJECTS, ["file_index", "source_row"]),
+    }
+    return RunTables(run_id, lines.as_of, files, counts, tables, problems)
+
+
+def _counts(
+    lines: SparkLines,
+    baskets: SparkBaskets,
+    overall: SegmentTables,
+    rules: DataFrame,
+    recommendations: DataFrame,
+    bundles: DataFrame | None,
+    catalog_pd: pd.DataFrame | None,
+    segments: list[SegmentTables],
+    missing: int,
+    missing_listed: list[str],
+) -> RunCounts:
+    """The manifest's counts, as the local engine counts them, from small aggregations."""
+    from pyspark.sql import functions as F
+
+    rejected = sum(lines.counts.values())
+    sizes = dict(baskets.frame.groupBy(F.least(F.size("items"), F.lit(101)).alias("s")).count().collect())
+    histogram = {str(k): int(sizes[k]) for k in sorted(sizes) if k <= 100}
+    if sizes.get(101):
+        histogram[">100"] = int(sizes[101])
+    placements = recommendations.groupBy("placement", "kind").count().collect()
+    itemsets: SparkItemsets = overall.itemsets
+    return RunCounts(
+        rows_in=lines.rows_in,
+        rejected=lines.counts,
+        rows_rejected=rejected,
+        rows_clean=lines.rows_in - rejected,
+        funnel=cleaning_funnel(lines.rows_in, lines.counts, lines.orders_after),
+        basket_sizes=histogram,
+        baskets=baskets.count,
+        products=baskets.frame.select(F.explode("items")).distinct().count(),
+        min_count=itemsets.min_count,
+        itemsets=itemsets.count,
+        rules_mined=overall.rules_mined,
+        rules_dropped=overall.dropped,
+        rules=rules.count(),
+        recommendations=recommendations.count(),
+        antecedents=recommendations.select("antecedent_key").distinct().count(),
+        by_placement=dict(sorted((f"{r['placement']}/{r['kind']}", int(r["count"])) for r in placements)),
+        segments={s.segment: s.baskets for s in segments},
+        bundles=0 if bundles is None else bundles.count(),
+        catalog_products=None if catalog_pd is None else len(catalog_pd),
+        products_missing_from_catalog=missing,
+        products_missing_listed=missing_listed,
+        covered_products=sorted(r[0] for r in recommendations.select("consequent").distinct().collect()),
+    )
+
+
+def _missing(baskets: DataFrame, catalog: DataFrame | None, listed: int) -> tuple[int, list[str]]:
+    """How many sold products the catalog lacks, and the first ``listed`` of them by id."""
+    from pyspark.sql import functions as F
+
+    if catalog is None:
+        return 0, []
+    sold = baskets.select(F.explode("items").alias("product_id")).distinct()
+    missing = sold.join(catalog.select("product_id"), "product_id", "left_anti")
+    count = missing.count()
+    if count:
+        log.warning("%d sold product(s) are not in the catalog", count)
+    return count, [r[0] for r in missing.orderBy("product_id").limit(listed).collect()]
+
+
+def _non_finite(tables: dict[str, DataFrame]) -> dict[tuple[str, str], int]:
+    """Non-finite values per metric column, counted on the cluster."""
+    from pyspark.sql import functions as F
+
+    found = {}
+    for name in METRIC_TABLES:
+        frame = tables[name]
+        columns = [c for c in METRICS if c in frame.columns]
+        bad = [F.sum((F.isnan(c) | F.col(c).isin(float("inf"), float("-inf"))).cast("long")).alias(c) for c in columns]
+        row = frame.agg(*bad).first()
+        found.update({(name, c): int(row[c] or 0) for c in columns})
+    return found
+
+
+
+def _union(frames: Iterable[DataFrame]) -> DataFrame:
+    """The rows of every frame, matched by column name."""
+    return reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
