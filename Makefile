@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SPARK_STAMP := $(VENV)/.installed-spark
 
-.PHONY: run test setup clean-output bench bench-quick bench-engines
+.PHONY: run test check setup clean-output bench bench-quick bench-engines
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,20 +24,26 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(BIN)/basket run --config configs/default.toml
 
-## The whole test suite.
-test: $(SPARK_STAMP)
+## Lint, format and types: ruff and mypy, configured in pyproject.toml.
+check: $(SPARK_STAMP)
+	$(BIN)/ruff check
+	$(BIN)/ruff format --check
+	$(BIN)/mypy
+
+## The checks, then the whole test suite.
+test: check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean-output:
 	rm -rf output
 
-## The benchmark suite (about 30 minutes) and its quick variant (under a minute).
+## The benchmark suite (about 40 minutes) and its quick variant (under a minute).
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
 bench-quick: $(STAMP)
 	$(BIN)/python benchmarks/run.py --quick
 
-## The local and Spark engines on the same synthetic exports (about 25 minutes; docs/spark.md).
+## The local and Spark engines on the same synthetic exports (about an hour with the 1 M-basket size; docs/spark.md).
 bench-engines: $(SPARK_STAMP)
 	$(BIN)/python benchmarks/engines.py

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/engines.py                          # 10k, 100k, 300k, 1M baskets (about 25 minutes)
+    python benchmarks/engines.py            # 10k, 100k, 300k, 1M baskets (about an hour; 25 min without 1M)
     python benchmarks/engines.py --baskets 10000 100000 --repeats 3
     make bench-engines
 
@@ -77,7 +77,11 @@ def measure(command: list[str], timeout: float) -> tuple[float | None, float | N
         time.sleep(0.05)
     elapsed = time.perf_counter() - start
     if process.returncode != 0:
-        error = (process.stderr.read().decode(errors="replace").strip().splitlines() or ["?"])[-1] if process.stderr else "?"
+        error = (
+            (process.stderr.read().decode(errors="replace").strip().splitlines() or ["?"])[-1]
+            if process.stderr
+            else "?"
+        )
         return None, None, f"exit {process.returncode}: {error}"
     return elapsed, peak / 2**20, "ok"
 
@@ -87,8 +91,11 @@ def dataset(baskets: int) -> Path:
     path = CACHE / f"synthetic_{baskets}.parquet"
     if not path.exists():
         CACHE.mkdir(exist_ok=True)
-        subprocess.run([sys.executable, str(ROOT / "benchmarks" / "synthetic.py"), "--baskets", str(baskets),
-                        "--out", str(path)], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, str(ROOT / "benchmarks" / "synthetic.py"), "--baskets", str(baskets), "--out", str(path)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     return path
 
 
@@ -108,8 +115,17 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as work:
                 config = Path(work) / "config.toml"
                 config.write_text(_CONFIG.format(engine=engine, input=path))
-                command = [sys.executable, "-m", "pipeline", "-q", "run", "--config", str(config),
-                           "--output", str(Path(work) / "out")]
+                command = [
+                    sys.executable,
+                    "-m",
+                    "pipeline",
+                    "-q",
+                    "run",
+                    "--config",
+                    str(config),
+                    "--output",
+                    str(Path(work) / "out"),
+                ]
                 runs = [measure(command, args.timeout) for _ in range(args.repeats)]
             done = [r for r in runs if r[0] is not None]
             row[f"{engine}_s"] = statistics.median(r[0] for r in done) if done else None
@@ -119,7 +135,7 @@ def main() -> None:
         if row["local_s"] and row["spark_s"]:
             row["spark_over_local"] = row["spark_s"] / row["local_s"]
         rows.append(row)
-        print(json.dumps(row), flush=True)  # noqa: T201
+        print(json.dumps(row), flush=True)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "engines.json").write_text(json.dumps(rows, indent=2) + "\n")
     (RESULTS / "engines.md").write_text(markdown(rows))
@@ -131,8 +147,10 @@ def markdown(rows: list[dict[str, object]]) -> str:
     def fmt(value: object, digits: int = 1) -> str:
         return "" if value is None else f"{value:,.{digits}f}" if isinstance(value, float) else f"{value:,}"
 
-    lines = ["| baskets | order lines | local s | local peak MiB | spark s | spark peak MiB | spark / local |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| baskets | order lines | local s | local peak MiB | spark s | spark peak MiB | spark / local |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for row in rows:
         lines.append(
             f"| {fmt(row['baskets'])} | {fmt(row['lines'])} | {fmt(row['local_s'])} | {fmt(row['local_rss_mb'], 0)} "

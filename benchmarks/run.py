@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/run.py            # everything (about 30 minutes here)
+    python benchmarks/run.py            # everything (about 40 minutes here)
     python benchmarks/run.py --quick    # a subset in under a minute
     make bench / make bench-quick       # the same, in the project's .venv
 
@@ -97,31 +97,53 @@ class Scenario:
 def scenarios() -> list[Scenario]:
     fimi = SHARED / "fimi"
     found = [
-        Scenario(f"online_retail {s} max_len {m or 'unlimited'}", "online_retail", ONLINE_RETAIL, s, m,
-                 quick=(s == 0.01 and m == 3))
+        Scenario(
+            f"online_retail {s} max_len {m or 'unlimited'}",
+            "online_retail",
+            ONLINE_RETAIL,
+            s,
+            m,
+            quick=(s == 0.01 and m == 3),
+        )
         for s in (0.01, 0.005, 0.002)
         for m in (3, None)
         if (s, m) != (0.002, None)
     ]
     # 8.2 million itemsets: the guard (mine.max_itemsets, 5 million) stops the run.
-    found.append(Scenario("online_retail 0.002 max_len unlimited (guard stops it)", "online_retail",
-                          ONLINE_RETAIL, 0.002, None, baseline=False, mining=False, expect_exit=2))
+    found.append(
+        Scenario(
+            "online_retail 0.002 max_len unlimited (guard stops it)",
+            "online_retail",
+            ONLINE_RETAIL,
+            0.002,
+            None,
+            baseline=False,
+            mining=False,
+            expect_exit=2,
+        )
+    )
     found += [
         Scenario("retail.dat 0.001", "baskets", fimi / "retail.dat", 0.001, None),
         Scenario("chess.dat 0.52 (~0.9M itemsets)", "baskets", fimi / "chess.dat", 0.52, None),
     ]
     for baskets in (10_000, 30_000, 100_000, 300_000, 1_000_000, 3_000_000):
         found.append(
-            Scenario(f"synthetic {baskets:,} baskets", "synthetic", CACHE / f"synthetic_{baskets}.parquet",
-                     0.0005, 3, baseline=False, mining=baskets <= 300_000,
-                     quick=baskets in (10_000, 100_000), synthetic_baskets=baskets)
+            Scenario(
+                f"synthetic {baskets:,} baskets",
+                "synthetic",
+                CACHE / f"synthetic_{baskets}.parquet",
+                0.0005,
+                3,
+                baseline=False,
+                mining=baskets <= 300_000,
+                quick=baskets in (10_000, 100_000),
+                synthetic_baskets=baskets,
+            )
         )
     return found
 
 
-def measure_process(
-    command: list[str], timeout: float, expect_exit: int = 0
-) -> tuple[float | None, float | None, str]:
+def measure_process(command: list[str], timeout: float, expect_exit: int = 0) -> tuple[float | None, float | None, str]:
     """Wall seconds and peak RSS (MiB) of one child process ending with ``expect_exit``, or None and why not."""
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
@@ -148,8 +170,11 @@ def ours_command(scenario: Scenario, work: Path) -> list[str]:
     template = {"online_retail": _OR_CONFIG, "baskets": _BASKETS_CONFIG, "synthetic": _SYNTHETIC_CONFIG}
     config = work / "config.toml"
     config.write_text(template[scenario.kind].format(input=scenario.input))
-    sets = [f"mine.min_support={scenario.min_support}", f"mine.max_len={scenario.max_len or 'none'}",
-            "gates.enabled=false"]
+    sets = [
+        f"mine.min_support={scenario.min_support}",
+        f"mine.max_len={scenario.max_len or 'none'}",
+        "gates.enabled=false",
+    ]
     command = [sys.executable, "-m", "pipeline", "-q", "run", "--config", str(config), "--output", str(work / "out")]
     for item in sets:
         command += ["--set", item]
@@ -157,8 +182,14 @@ def ours_command(scenario: Scenario, work: Path) -> list[str]:
 
 
 def baseline_command(scenario: Scenario, work: Path) -> list[str]:
-    command = [sys.executable, str(ROOT / "benchmarks" / "baseline_mlxtend.py"), str(scenario.input),
-               str(work / "baseline.parquet"), "--min-support", str(scenario.min_support)]
+    command = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "baseline_mlxtend.py"),
+        str(scenario.input),
+        str(work / "baseline.parquet"),
+        "--min-support",
+        str(scenario.min_support),
+    ]
     if scenario.max_len is not None:
         command += ["--max-len", str(scenario.max_len)]
     if scenario.kind == "baskets":
@@ -176,8 +207,7 @@ def mining_times(scenario: Scenario, repeats: int, work: Path) -> dict[str, floa
     from pipeline.local.itemsets import frequent_itemsets, min_count_for
 
     ours_command(scenario, work)  # writes the config
-    values = {"mine.min_support": scenario.min_support, "mine.max_len": scenario.max_len,
-              "gates.enabled": False}
+    values = {"mine.min_support": scenario.min_support, "mine.max_len": scenario.max_len, "gates.enabled": False}
     config = load_config(work / "config.toml", values=values)
     baskets = prepare_inputs(config).baskets
     matrix = baskets.matrix.tocsr()
@@ -213,9 +243,16 @@ def run_scenario(scenario: Scenario, repeats: int, timeout: float) -> None:
     if scenario.kind == "synthetic" and not scenario.input.exists():
         CACHE.mkdir(exist_ok=True)
         subprocess.run(
-            [sys.executable, str(ROOT / "benchmarks" / "synthetic.py"), "--baskets",
-             str(scenario.synthetic_baskets), "--out", str(scenario.input)],
-            check=True, stdout=subprocess.DEVNULL,
+            [
+                sys.executable,
+                str(ROOT / "benchmarks" / "synthetic.py"),
+                "--baskets",
+                str(scenario.synthetic_baskets),
+                "--out",
+                str(scenario.input),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
     if not scenario.input.exists():
         scenario.results["skipped"] = f"{scenario.input} not present"
@@ -239,7 +276,10 @@ def run_scenario(scenario: Scenario, repeats: int, timeout: float) -> None:
         if scenario.mining:
             child = subprocess.run(
                 [sys.executable, __file__, "--mining", scenario.name, "--repeats", str(repeats)],
-                check=True, capture_output=True, text=True, cwd=ROOT,
+                check=True,
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
             )
             scenario.results.update(json.loads(child.stdout.strip().splitlines()[-1]))
 
@@ -258,8 +298,14 @@ def _lines(scenario: Scenario) -> int | None:
     if scenario.kind != "synthetic":
         return None
     child = subprocess.run(
-        [sys.executable, "-c", f"import pyarrow.parquet as pq; print(pq.ParquetFile({str(scenario.input)!r}).metadata.num_rows)"],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-c",
+            f"import pyarrow.parquet as pq; print(pq.ParquetFile({str(scenario.input)!r}).metadata.num_rows)",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return int(child.stdout)
 
@@ -301,8 +347,11 @@ def plot_scaling(found: list[Scenario], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    points = [(s.results["lines"], s.results["ours_s"]) for s in found
-              if s.kind == "synthetic" and s.results.get("ours_s") and s.results.get("lines")]
+    points = [
+        (s.results["lines"], s.results["ours_s"])
+        for s in found
+        if s.kind == "synthetic" and s.results.get("ours_s") and s.results.get("lines")
+    ]
     if len(points) < 2:
         return
     lines, seconds = zip(*sorted(points), strict=True)
@@ -311,8 +360,13 @@ def plot_scaling(found: list[Scenario], path: Path) -> None:
     slope = _slope(big) if len(big) >= 2 else float("nan")
     figure, axis = plt.subplots(figsize=(6, 4))
     axis.loglog(lines, seconds, "o-", label=f"basket run, end to end (slope {slope:.2f} above 1M lines)")
-    axis.loglog(lines, [seconds[-1] * n / lines[-1] for n in lines], "--", color="grey",
-                label="linear (slope 1) through the largest")
+    axis.loglog(
+        lines,
+        [seconds[-1] * n / lines[-1] for n in lines],
+        "--",
+        color="grey",
+        label="linear (slope 1) through the largest",
+    )
     axis.set_xlabel("order lines (synthetic, Parquet)")
     axis.set_ylabel("wall time, s (median)")
     axis.grid(True, which="both", alpha=0.3)

@@ -52,8 +52,11 @@ def synthetic_lines(
         picked = rng.integers(0, planted, size=with_group.size)
         extra_sizes = group_sizes[picked]
         extra_orders = np.repeat(with_group + start, extra_sizes)
-        extra_products = np.concatenate([groups[g, :s] for g, s in zip(picked, extra_sizes, strict=True)]) \
-            if with_group.size else np.empty(0, dtype=np.int64)
+        extra_products = (
+            np.concatenate([groups[g, :s] for g, s in zip(picked, extra_sizes, strict=True)])
+            if with_group.size
+            else np.empty(0, dtype=np.int64)
+        )
         order = np.concatenate([order, extra_orders])
         product = np.concatenate([draws, extra_products])
         sort = np.argsort(order, kind="stable")
@@ -94,7 +97,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     lines = write_parquet(args.out, synthetic_lines(args.baskets, args.products, seed=args.seed))
-    print(f"{args.out}: {lines:,} lines, {args.baskets:,} baskets")  # noqa: T201
+    print(f"{args.out}: {lines:,} lines, {args.baskets:,} baskets")
 
 
 if __name__ == "__main__":

@@ -35,34 +35,97 @@ CATEGORIES: tuple[tuple[str, float, tuple[str, ...]], ...] = (
     (
         "Kitchen & dining",
         0.35,
-        ("MUG", "CUP", "TEA", "PLATE", "BOWL", "CAKE", "JAR", "BAKING", "LUNCH", "BOTTLE",
-         "CUTLERY", "NAPKIN", "SPOON", "TIN", "COASTER", "APRON", "OVEN", "JUG", "GLASS"),
+        (
+            "MUG",
+            "CUP",
+            "TEA",
+            "PLATE",
+            "BOWL",
+            "CAKE",
+            "JAR",
+            "BAKING",
+            "LUNCH",
+            "BOTTLE",
+            "CUTLERY",
+            "NAPKIN",
+            "SPOON",
+            "TIN",
+            "COASTER",
+            "APRON",
+            "OVEN",
+            "JUG",
+            "GLASS",
+        ),
     ),
     (
         "Stationery & gift wrap",
         0.55,
-        ("CARD", "WRAP", "PAPER", "NOTEBOOK", "PENS?\\b", "PENCIL", "STICKER", "TAPE", "RIBBON",
-         "GIFT", "TISSUE", "ENVELOPE", "CHALK"),
+        (
+            "CARD",
+            "WRAP",
+            "PAPER",
+            "NOTEBOOK",
+            "PENS?\\b",
+            "PENCIL",
+            "STICKER",
+            "TAPE",
+            "RIBBON",
+            "GIFT",
+            "TISSUE",
+            "ENVELOPE",
+            "CHALK",
+        ),
     ),
     (
         "Kids & party",
         0.40,
-        ("TOY", "GAME", "PARTY", "CHILDRENS", "DOLLY", "SPACEBOY", "BALLOON", "CIRCUS",
-         "PLAYHOUSE", "CRAYON", "BUNNY", "TEDDY"),
+        (
+            "TOY",
+            "GAME",
+            "PARTY",
+            "CHILDRENS",
+            "DOLLY",
+            "SPACEBOY",
+            "BALLOON",
+            "CIRCUS",
+            "PLAYHOUSE",
+            "CRAYON",
+            "BUNNY",
+            "TEDDY",
+        ),
     ),
     ("Garden", 0.38, ("GARDEN", "PLANT", "FLOWER", "BIRD", "WATERING", "HERB")),
     (
         "Accessories",
         0.60,
-        ("JEWEL", "NECKLACE", "BRACELET", "EARRING", "RING", "HAIR", "PURSE", "UMBRELLA",
-         "WALLET", "BEAD"),
+        ("JEWEL", "NECKLACE", "BRACELET", "EARRING", "RING", "HAIR", "PURSE", "UMBRELLA", "WALLET", "BEAD"),
     ),
     (
         "Home decor",
         0.45,
-        ("SIGN", "FRAME", "CLOCK", "CUSHION", "DOORMAT", "HOOK", "HANGER", "MIRROR",
-         "ORNAMENT", "DECORATION", "HEART", "BUNTING", "WREATH", "VASE", "DRAWER", "BOX",
-         "HOLDER", "STAND", "PLAQUE", "DOORSTOP", "GARLAND"),
+        (
+            "SIGN",
+            "FRAME",
+            "CLOCK",
+            "CUSHION",
+            "DOORMAT",
+            "HOOK",
+            "HANGER",
+            "MIRROR",
+            "ORNAMENT",
+            "DECORATION",
+            "HEART",
+            "BUNTING",
+            "WREATH",
+            "VASE",
+            "DRAWER",
+            "BOX",
+            "HOLDER",
+            "STAND",
+            "PLAQUE",
+            "DOORSTOP",
+            "GARLAND",
+        ),
     ),
 )
 #: Products no keyword places have no category (an empty field): a catch-all "Other"
@@ -75,9 +138,10 @@ JITTER = 0.08
 def slice_export(source: Path, target: Path) -> int:
     """Copy the header and every line dated in the sample window, verbatim; return lines kept."""
     kept = 0
-    with gzip.open(source, "rt", encoding="utf-8", newline="") as lines, gzip.GzipFile(
-        target, "wb", mtime=0
-    ) as raw_out:
+    with (
+        gzip.open(source, "rt", encoding="utf-8", newline="") as lines,
+        gzip.GzipFile(target, "wb", mtime=0) as raw_out,
+    ):
         out = io.TextIOWrapper(raw_out, encoding="utf-8", newline="")
         header = next(lines)
         out.write(header)

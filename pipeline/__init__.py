@@ -9,8 +9,8 @@ The Python API that the ``basket`` command wraps::
 
 from pipeline.config import Config, load_config
 from pipeline.errors import ConfigError, ExitCode, InputDataError, OutputError, PipelineError
-from pipeline.read.lookup import offers_for_cart, offers_for_item
 from pipeline.flow.run import RunResult, run
+from pipeline.read.lookup import offers_for_cart, offers_for_item
 
 __all__ = [
     "Config",

@@ -19,17 +19,17 @@ import click
 import pandas as pd
 
 from pipeline.config import Config, load_config
+from pipeline.contract.vocabulary import ALL_SEGMENTS, CROSS_SELL, POST_PURCHASE, UPSELL
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.flow.evaluate import evaluate, write_evaluation
 from pipeline.flow.inputs import prepare_inputs
-from pipeline.stages import StageListener
+from pipeline.flow.publish import rollback
+from pipeline.flow.run import RunResult, run
+from pipeline.flow.tune import Sweep, tune
 from pipeline.logs import configure_logging
 from pipeline.read.explain import explain
 from pipeline.read.lookup import offers_for_cart, offers_for_item, rules_table
-from pipeline.flow.publish import rollback
-from pipeline.contract.vocabulary import ALL_SEGMENTS, CROSS_SELL, POST_PURCHASE, UPSELL
-from pipeline.flow.tune import Sweep, tune
-from pipeline.flow.run import RunResult, run
+from pipeline.stages import StageListener
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -45,12 +45,29 @@ class _Basket(click.Group):
             ctx.exit(int(exc.exit_code))
 
 
+#: The output directory a reading command (recommend, rules, explain, report, rollback) reads.
+_published_output = click.option(
+    "-o",
+    "--output",
+    "output_dir",
+    default="output",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output directory of runs.",
+)
+
+
 @click.group(cls=_Basket, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="basket-pipeline")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
 @click.option("-q", "--quiet", is_flag=True, help="Log warnings and errors only.")
-@click.option("--log-format", type=click.Choice(["auto", "plain", "json"]), default="auto", show_default=True,
-              help="auto: coloured on a terminal, plain lines otherwise; json: one object per line.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["auto", "plain", "json"]),
+    default="auto",
+    show_default=True,
+    help="auto: coloured on a terminal, plain lines otherwise; json: one object per line.",
+)
 @click.pass_context
 def main(ctx: click.Context, verbose: bool, quiet: bool, log_format: str) -> None:
     """Mine transaction exports for cross-sell recommendations.
@@ -69,15 +86,32 @@ def main(ctx: click.Context, verbose: bool, quiet: bool, log_format: str) -> Non
 def config_options(command: F) -> F:
     """The options every command that builds a Config shares, defined once."""
     options = [
-        click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-                     help="TOML config file (configs/default.toml documents every key)."),
-        click.option("-i", "--input", "inputs", multiple=True, metavar="PATH",
-                     help="Export file or glob; repeat for several. Replaces input.paths."),
+        click.option(
+            "-c",
+            "--config",
+            "config_path",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="TOML config file (configs/default.toml documents every key).",
+        ),
+        click.option(
+            "-i",
+            "--input",
+            "inputs",
+            multiple=True,
+            metavar="PATH",
+            help="Export file or glob; repeat for several. Replaces input.paths.",
+        ),
         click.option("--catalog", metavar="PATH", help="Product catalog file. Sets catalog.path."),
         click.option("-o", "--output", metavar="DIR", help="Output directory. Sets output.dir."),
         click.option("--as-of", metavar="DATE", help="Use data up to this date or instant. Sets as_of."),
-        click.option("-s", "--set", "overrides", multiple=True, metavar="KEY=VALUE",
-                     help="Override a config key, e.g. --set mine.min_support=0.01. Repeatable."),
+        click.option(
+            "-s",
+            "--set",
+            "overrides",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="Override a config key, e.g. --set mine.min_support=0.01. Repeatable.",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -119,8 +153,11 @@ Examples:
 """,
 )
 @config_options
-@click.option("--engine", type=click.Choice(["local", "spark"]),
-              help="Run the stages in this process or on Apache Spark (docs/spark.md). Sets engine.")
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "spark"]),
+    help="Run the stages in this process or on Apache Spark (docs/spark.md). Sets engine.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @click.option("--force", is_flag=True, help="Publish even when a quality gate fails (logged as warnings).")
 @click.option("--report", "with_report", is_flag=True, help="Write the HTML report into the run directory too.")
@@ -149,11 +186,14 @@ Examples:
   basket report --output /srv/basket --run 20261120T021500123Z-1a2b3c4d --out /tmp/report.html
 """,
 )
-@click.option("-o", "--output", "output_dir", default="output", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path), help="Output directory of runs.")
+@_published_output
 @click.option("--run", "run_id", metavar="RUN_ID", help="The run to report on (default: the one latest points at).")
-@click.option("--out", "path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write the HTML file (default: report.html in the run's directory).")
+@click.option(
+    "--out",
+    "path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the HTML file (default: report.html in the run's directory).",
+)
 def report_command(output_dir: Path, run_id: str | None, path: Path | None) -> None:
     """Write a self-contained HTML report of a run: funnel, products, rules, offers, changes."""
     from pipeline.read.report import write_report  # matplotlib: imported only when drawing
@@ -198,27 +238,44 @@ Examples:
   basket recommend --output output --after 22386 --segment "United Kingdom"
 """,
 )
-@click.option("-o", "--output", "output_dir", default="output", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path), help="Output directory of runs.")
+@_published_output
 @click.option("--item", metavar="ID", help="The product being viewed (product page).")
 @click.option("--upsell", is_flag=True, help="With --item: pricier alternatives instead of complements.")
 @click.option("--cart", metavar="ID,ID", help="The products in the cart, comma-separated (cart block).")
 @click.option("--after", metavar="ID", help="A product just bought (post-purchase e-mail).")
-@click.option("--segment", default=ALL_SEGMENTS, show_default=True,
-              help="Customer segment ('*' = all); a segment not mined on its own gets the global offers.")
+@click.option(
+    "--segment",
+    default=ALL_SEGMENTS,
+    show_default=True,
+    help="Customer segment ('*' = all); a segment not mined on its own gets the global offers.",
+)
 @click.option("--limit", type=click.IntRange(min=1), help="Offers to show (default: output.top_k).")
 @click.option("--json", "as_json", is_flag=True, help="Print the offers as JSON records.")
 def recommend_command(
-    output_dir: Path, item: str | None, upsell: bool, cart: str | None, after: str | None, segment: str,
-    limit: int | None, as_json: bool,
+    output_dir: Path,
+    item: str | None,
+    upsell: bool,
+    cart: str | None,
+    after: str | None,
+    segment: str,
+    limit: int | None,
+    as_json: bool,
 ) -> None:
     """Print what the storefront would show for a product, a cart or after a purchase, read from OUTPUT/latest."""
     if sum(x is not None for x in (item, cart, after)) != 1:
         raise ConfigError("give exactly one of --item ID, --cart ID,ID or --after ID")
     if upsell and item is None:
         raise ConfigError("--upsell goes with --item")
-    columns = ["offer", "antecedent_key", "consequent", "consequent_name", "confidence", "lift",
-               "consequent_margin", "score"]
+    columns = [
+        "offer",
+        "antecedent_key",
+        "consequent",
+        "consequent_name",
+        "confidence",
+        "lift",
+        "consequent_margin",
+        "score",
+    ]
     if item is not None:
         offers = offers_for_item(output_dir, item, segment, limit, kind=UPSELL if upsell else CROSS_SELL)
     elif after is not None:
@@ -239,10 +296,18 @@ Examples:
 """,
 )
 @config_options
-@click.option("--cutoff", metavar="DATE", help="Train on orders before this date, test on the rest. "
-              "Sets evaluate.cutoff (default: the last evaluate.test_share of orders are the test).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Where to write evaluation.parquet and evaluation.json (default: OUTPUT/evaluation).")
+@click.option(
+    "--cutoff",
+    metavar="DATE",
+    help="Train on orders before this date, test on the rest. "
+    "Sets evaluate.cutoff (default: the last evaluate.test_share of orders are the test).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to write evaluation.parquet and evaluation.json (default: OUTPUT/evaluation).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 def evaluate_command(cutoff: str | None, out_dir: Path | None, as_json: bool, **options: Any) -> None:
     """Replay later orders as carts against rules mined on earlier ones: hit rate, coverage, attach value."""
@@ -272,12 +337,16 @@ Examples:
   basket rules --output output --min-lift 10 --sort lift --limit 5
 """,
 )
-@click.option("-o", "--output", "output_dir", default="output", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path), help="Output directory of runs.")
+@_published_output
 @click.option("--item", metavar="ID", help="Only rules with this product in the antecedent or as the consequent.")
 @click.option("--min-lift", type=float, help="Only rules with a lift above this.")
-@click.option("--sort", type=click.Choice(["score", "lift", "confidence", "support", "pair_count", "leverage"]),
-              default="score", show_default=True, help="Order, best first.")
+@click.option(
+    "--sort",
+    type=click.Choice(["score", "lift", "confidence", "support", "pair_count", "leverage"]),
+    default="score",
+    show_default=True,
+    help="Order, best first.",
+)
 @click.option("--segment", default=ALL_SEGMENTS, show_default=True, help="Customer segment ('*' = all).")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Rules to show.")
 @click.option("--json", "as_json", is_flag=True, help="Print the rules as JSON records.")
@@ -286,8 +355,18 @@ def rules_command(
 ) -> None:
     """Query the rules of OUTPUT/latest."""
     rules = rules_table(output_dir, item, min_lift, sort, limit, segment)
-    columns = ["placement", "antecedent_key", "consequent", "consequent_name", "support", "confidence", "lift",
-               "pair_count", "score", "rank"]
+    columns = [
+        "placement",
+        "antecedent_key",
+        "consequent",
+        "consequent_name",
+        "support",
+        "confidence",
+        "lift",
+        "pair_count",
+        "score",
+        "rank",
+    ]
     _echo_frame(rules[columns], as_json, "No rules.")
 
 
@@ -299,8 +378,7 @@ Examples:
   basket explain --output output 22727,22386 85099B --json
 """,
 )
-@click.option("-o", "--output", "output_dir", default="output", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path), help="Output directory of runs.")
+@_published_output
 @click.option("--segment", default=ALL_SEGMENTS, show_default=True, help="Customer segment ('*' = all).")
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
 @click.argument("antecedent", metavar="ID[,ID...]")
@@ -311,7 +389,9 @@ def explain_command(output_dir: Path, segment: str, as_json: bool, antecedent: s
     if as_json:
         click.echo(json.dumps(facts, indent=2, default=str))
         return
-    click.echo(f"{'|'.join(facts['antecedent'])} -> {facts['consequent']} (segment {facts['segment']}, run {facts['run_id']})")
+    click.echo(
+        f"{'|'.join(facts['antecedent'])} -> {facts['consequent']} (segment {facts['segment']}, run {facts['run_id']})"
+    )
     click.echo(f"  {facts['verdict']}")
     for rule in facts["rules"]:
         # Post-purchase rules count pairs of consecutive orders, not baskets.
@@ -334,8 +414,13 @@ Examples:
 """,
 )
 @config_options
-@click.option("--sweep", "sweep_text", required=True, metavar="KEY=V1,V2,...",
-              help="A mine.*, rules.*, margin.* or rank.* key and the values to try.")
+@click.option(
+    "--sweep",
+    "sweep_text",
+    required=True,
+    metavar="KEY=V1,V2,...",
+    help="A mine.*, rules.*, margin.* or rank.* key and the values to try.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON records.")
 def tune_command(sweep_text: str, as_json: bool, **options: Any) -> None:
     """Try several values of one threshold on the same baskets, without publishing: counts and seconds each."""
@@ -350,8 +435,7 @@ Examples:
   basket rollback --output /srv/basket --to 20261120T021500123Z-1a2b3c4d
 """,
 )
-@click.option("-o", "--output", "output_dir", default="output", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path), help="Output directory of runs.")
+@_published_output
 @click.option("--to", "run_id", metavar="RUN_ID", help="The run to publish (default: the one before latest).")
 def rollback_command(output_dir: Path, run_id: str | None) -> None:
     """Point OUTPUT/latest back at an earlier run, atomically."""
@@ -435,7 +519,7 @@ def _summary_text(result: RunResult) -> str:
     if not top.empty:
         lines.append("Top cross-sell offers by score:")
         for row in top.itertuples():
-            name = "" if pd.isna(row.consequent_name) else f" ({row.consequent_name})"
+            name = f" ({row.consequent_name})" if isinstance(row.consequent_name, str) else ""
             lines.append(
                 f"  {row.antecedent_key} -> {row.consequent}{name}: "
                 f"confidence {row.confidence:.2f}, lift {row.lift:.1f}, score {row.score:.3f}"

@@ -12,9 +12,9 @@ a cron job gives the same answer whatever its working directory.
 from __future__ import annotations
 
 import difflib
-import os
 import hashlib
 import json
+import os
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -157,9 +157,7 @@ class MarginConfig(_Section):
 class RankConfig(_Section):
     """How recommendations for one antecedent are ordered."""
 
-    by: Literal["incremental_margin", "expected_margin", "lift", "confidence"] = (
-        "incremental_margin"
-    )
+    by: Literal["incremental_margin", "expected_margin", "lift", "confidence"] = "incremental_margin"
 
 
 class OutputConfig(_Section):

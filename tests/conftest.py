@@ -38,8 +38,14 @@ DIRTY_LINES: list[tuple[list[str], str | None]] = [
     (["9001", "00123", "TEA CUP", "2", "2011-11-20 10:00:00", "1.50", "12345", "France"], None),
     (["9001", " 00124 ", "SAUCER", "2", "2011-11-20 10:00:00", "1.20", "12345", "France"], None),
     (["C9002", "00123", "TEA CUP", "-2", "2011-11-20 11:00:00", "1.50", "12345", "France"], "cancelled"),
-    (["9003", "22720", "CAKE TIN SET", "-5", "2011-11-20 12:00:00", "4.95", "", "United Kingdom"], "nonpositive_quantity"),
-    (["A9004", "ADJ", "Adjust bad debt", "1", "2011-11-20 12:00:00", "-11062.06", "", "United Kingdom"], "negative_price"),
+    (
+        ["9003", "22720", "CAKE TIN SET", "-5", "2011-11-20 12:00:00", "4.95", "", "United Kingdom"],
+        "nonpositive_quantity",
+    ),
+    (
+        ["A9004", "ADJ", "Adjust bad debt", "1", "2011-11-20 12:00:00", "-11062.06", "", "United Kingdom"],
+        "negative_price",
+    ),
     (["9005", "22960", "damaged", "1", "2011-11-20 13:00:00", "0", "", "United Kingdom"], "zero_price"),
     (["", "00123", "TEA CUP", "1", "2011-11-20 13:00:00", "1.50", "17850", "United Kingdom"], "missing_order_id"),
     (["9006", "  ", "no id", "1", "2011-11-20 13:00:00", "1.50", "17850", "United Kingdom"], "missing_product_id"),
@@ -47,8 +53,14 @@ DIRTY_LINES: list[tuple[list[str], str | None]] = [
     (["9008", "00123", "TEA CUP", "1", "2011-11-20 13:00:00", "1,50", "17850", "United Kingdom"], "bad_unit_price"),
     (["9009", "00123", "TEA CUP", "1", "yesterday", "1.50", "17850", "United Kingdom"], "bad_timestamp"),
     (["9010", "85123a", "heart holder", "1", "2011-11-21 09:00:00", "2.55", "17850", "United Kingdom"], None),
-    (["9010", "85123a", "heart holder", "1", "2011-11-21 09:00:00", "2.55", "17850", "United Kingdom"], "duplicate_line"),
-    (["9010", "BANK CHARGES", "Bank charges", "1", "2011-11-21 09:00:00", "15.00", "17850", "United Kingdom"], "non_product"),
+    (
+        ["9010", "85123a", "heart holder", "1", "2011-11-21 09:00:00", "2.55", "17850", "United Kingdom"],
+        "duplicate_line",
+    ),
+    (
+        ["9010", "BANK CHARGES", "Bank charges", "1", "2011-11-21 09:00:00", "15.00", "17850", "United Kingdom"],
+        "non_product",
+    ),
     (["9011", "gift_0001_20", "voucher", "1", "2011-11-21 09:00:00", "16.67", "", "United Kingdom"], "non_product"),
 ]
 #: A wholesale order: more distinct products than the fixture config's cap.
@@ -84,8 +96,16 @@ def clean_orders(seed: int = 7, orders: int = 120) -> list[list[str]]:
             name, price = PRODUCTS[product]
             quantity = str(rng.choice([1, 2, 6, 12]))
             rows.append(
-                [str(5000 + number), product, name, quantity, f"2011-11-{day:02d} 10:{number % 60:02d}:00",
-                 price, str(17000 + number % 40), rng.choice(["United Kingdom", "France", "Germany"])]
+                [
+                    str(5000 + number),
+                    product,
+                    name,
+                    quantity,
+                    f"2011-11-{day:02d} 10:{number % 60:02d}:00",
+                    price,
+                    str(17000 + number % 40),
+                    rng.choice(["United Kingdom", "France", "Germany"]),
+                ]
             )
     return rows
 
@@ -106,8 +126,13 @@ def write_export(directory: Path) -> Export:
     catalog = directory / "catalog.csv"
     products = pd.DataFrame(
         [
-            {"product_id": pid, "name": name, "category": "Bags" if "BAG" in name else "Home",
-             "price": price, "cost": f"{float(price) * 0.6:.2f}"}
+            {
+                "product_id": pid,
+                "name": name,
+                "category": "Bags" if "BAG" in name else "Home",
+                "price": price,
+                "cost": f"{float(price) * 0.6:.2f}",
+            }
             for pid, (name, price) in PRODUCTS.items()
         ]
     )

@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import SAMPLE_CONFIG, Export, export_config
 from pipeline.cli import main
 from pipeline.errors import ConfigError
-from pipeline.read.explain import explain
-from pipeline.read.lookup import rules_table
 from pipeline.flow.run import run
 from pipeline.flow.tune import Sweep, tune
+from pipeline.read.explain import explain
+from pipeline.read.lookup import rules_table
+
+from conftest import SAMPLE_CONFIG, Export, export_config
 
 
 def test_rules_query_filters_and_sorts(config: object) -> None:
@@ -67,12 +68,15 @@ def test_tune_counts_each_candidate_on_the_same_baskets(export: Export, tmp_path
     assert guarded.iloc[0]["status"].startswith("stopped: mine.max_itemsets") and guarded.iloc[1]["status"] == "ok"
 
 
-@pytest.mark.parametrize("text, message", [
-    ("clean.max_basket_size=5", "only mine.*"),
-    ("mine.min_support", "expected key=value"),
-    ("mine.min_suport=0.1", "no such key"),
-    ("mine.min_support=2", "less than or equal to 1"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("clean.max_basket_size=5", "only mine.*"),
+        ("mine.min_support", "expected key=value"),
+        ("mine.min_suport=0.1", "no such key"),
+        ("mine.min_support=2", "less than or equal to 1"),
+    ],
+)
 def test_sweeps_that_cannot_work_are_config_errors(text: str, message: str, config: object) -> None:
     with pytest.raises(ConfigError, match=message):
         tune(config, Sweep.parse(text))  # type: ignore[arg-type]
@@ -81,8 +85,18 @@ def test_sweeps_that_cannot_work_are_config_errors(text: str, message: str, conf
 def test_the_commands_print_tables_and_json(export: Export, tmp_path: Path) -> None:
     runner = CliRunner()
     out = tmp_path / "out"
-    common = ["-c", str(SAMPLE_CONFIG), "-i", str(export.path), "--catalog", str(export.catalog),
-              "--set", "clean.max_basket_size=20", "--set", "mine.min_support=0.05"]
+    common = [
+        "-c",
+        str(SAMPLE_CONFIG),
+        "-i",
+        str(export.path),
+        "--catalog",
+        str(export.catalog),
+        "--set",
+        "clean.max_basket_size=20",
+        "--set",
+        "mine.min_support=0.05",
+    ]
     assert runner.invoke(main, ["-q", "run", *common, "-o", str(out)]).exit_code == 0
     listed = runner.invoke(main, ["rules", "-o", str(out), "--item", "00123", "--json"])
     assert listed.exit_code == 0 and json.loads(listed.output)

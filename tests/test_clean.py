@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import date, datetime
+from itertools import pairwise
 
 import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import DIRTY_LINES, WHOLESALE_PRODUCTS, Export, clean_orders
-from pipeline.local.clean import REASONS, clean_transactions, normalise_ids
 from pipeline.config import CleanConfig, Config
+from pipeline.local.clean import REASONS, clean_transactions, normalise_ids
 from pipeline.local.ingest import read_transactions
+
+from conftest import DIRTY_LINES, WHOLESALE_PRODUCTS, Export, clean_orders
 
 
 def _clean(config: Config, **clean: object):
@@ -73,8 +75,14 @@ def test_steps_can_be_switched_off(config: Config) -> None:
         non_product_pattern=None,
     )
     counts = result.counts
-    for reason in ("cancelled", "nonpositive_quantity", "zero_price", "duplicate_line",
-                   "oversized_basket", "non_product"):
+    for reason in (
+        "cancelled",
+        "nonpositive_quantity",
+        "zero_price",
+        "duplicate_line",
+        "oversized_basket",
+        "non_product",
+    ):
         assert counts[reason] == 0, reason
     # The cancelled line is then an ordinary (negative) line of order C9002.
     assert "C9002" in set(result.lines["order_id"])
@@ -141,7 +149,7 @@ def test_funnel_ends_at_the_baskets_and_never_grows(config: Config, export: Expo
     assert funnel[0] == {"step": "read", "rows": len(raw), "orders": raw["order_id"].dropna().nunique()}
     assert funnel[-1]["rows"] == len(result.lines)
     assert funnel[-1]["orders"] == result.lines["order_id"].nunique() == export.clean_orders
-    for before, after in zip(funnel, funnel[1:]):
+    for before, after in pairwise(funnel):
         assert after["rows"] <= before["rows"] and after["orders"] <= before["orders"]
     # The wholesale order leaves at the basket cap, all its lines at once.
     assert funnel[-2]["orders"] - funnel[-1]["orders"] == 1

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import ROOT, SAMPLE_CONFIG, Export
 from pipeline.cli import main
 from pipeline.errors import ExitCode
+
+from conftest import ROOT, SAMPLE_CONFIG, Export
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
@@ -23,9 +24,22 @@ def invoke(*args: str) -> tuple[int, str, str]:
 
 def fixture_args(export: Export, output: Path) -> list[str]:
     return [
-        "--config", str(SAMPLE_CONFIG), "--input", str(export.path), "--catalog", str(export.catalog),
-        "--output", str(output), "--set", "mine.min_support=0.05", "--set", "clean.max_basket_size=20",
-        "--set", "rules.min_confidence=0.2", "--set", "margin.min_margin_rate=0.0",
+        "--config",
+        str(SAMPLE_CONFIG),
+        "--input",
+        str(export.path),
+        "--catalog",
+        str(export.catalog),
+        "--output",
+        str(output),
+        "--set",
+        "mine.min_support=0.05",
+        "--set",
+        "clean.max_basket_size=20",
+        "--set",
+        "rules.min_confidence=0.2",
+        "--set",
+        "margin.min_margin_rate=0.0",
     ]
 
 
@@ -94,7 +108,11 @@ def test_installed_command_runs_as_a_real_process(export: Export, tmp_path: Path
     env = {**os.environ, "PYTHONWARNINGS": "error::DeprecationWarning:pipeline"}
     process = subprocess.run(
         [sys.executable, "-m", "pipeline", "run", *fixture_args(export, tmp_path / "out")],
-        capture_output=True, text=True, env=env, timeout=300, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
     )
     assert process.returncode == 0, process.stderr
     # Under cron there is no TTY: plain, timestamped log lines on stderr.
@@ -103,6 +121,9 @@ def test_installed_command_runs_as_a_real_process(export: Export, tmp_path: Path
     assert (tmp_path / "out" / "latest" / "recommendations.parquet").is_file()
     failed = subprocess.run(
         [sys.executable, "-m", "pipeline", "run", "--set", "mine.min_support=2"],
-        capture_output=True, text=True, timeout=300, check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert failed.returncode == ExitCode.CONFIG and "mine.min_support" in failed.stderr

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from conftest import ROOT, SAMPLE_CONFIG
 from pipeline.config import Config, load_config
 from pipeline.errors import ConfigError
+
+from conftest import ROOT, SAMPLE_CONFIG
 
 
 def test_sample_config_is_valid_and_resolves_paths_next_to_the_file() -> None:
@@ -43,8 +44,13 @@ def test_every_key_of_the_model_is_documented_in_the_sample_config() -> None:
 def test_overrides_are_parsed_as_toml_values() -> None:
     config = load_config(
         SAMPLE_CONFIG,
-        ["mine.min_support=0.005", "mine.algorithm=apriori", "clean.cancel_prefixes=['C', 'X']",
-         "mine.max_len=4", "rules.min_lift = 1.5"],
+        [
+            "mine.min_support=0.005",
+            "mine.algorithm=apriori",
+            "clean.cancel_prefixes=['C', 'X']",
+            "mine.max_len=4",
+            "rules.min_lift = 1.5",
+        ],
     )
     assert config.mine.min_support == 0.005 and config.mine.algorithm == "apriori"
     assert config.clean.cancel_prefixes == ("C", "X") and config.mine.max_len == 4
@@ -54,7 +60,7 @@ def test_overrides_are_parsed_as_toml_values() -> None:
 def test_none_switches_off_a_key_that_is_on_by_default() -> None:
     config = load_config(SAMPLE_CONFIG, ["mine.max_len=none", "clean.max_basket_size=none", "margin.min_margin=none"])
     assert config.mine.max_len is None and config.clean.max_basket_size is None and config.margin.min_margin is None
-    with pytest.raises(ConfigError, match="output.dir: Input should be a valid string"):
+    with pytest.raises(ConfigError, match=r"output\.dir: Input should be a valid string"):
         load_config(SAMPLE_CONFIG, ["output.dir=none"])
 
 

@@ -10,12 +10,13 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from conftest import SAMPLE_CONFIG
 from pipeline.cli import main
 from pipeline.config import Config, load_config
+from pipeline.contract.schema import EVALUATION
 from pipeline.errors import InputDataError
 from pipeline.flow.evaluate import BEST_SELLERS, STOREFRONT, evaluate, write_evaluation
-from pipeline.contract.schema import EVALUATION
+
+from conftest import SAMPLE_CONFIG
 
 PRICES = {"A": (10.0, 6.0), "B": (20.0, 12.0), "C": (5.0, 3.0), "D": (8.0, 4.0), "E": (3.0, 2.0)}
 
@@ -81,10 +82,12 @@ def test_hits_coverage_and_attach_value_are_those_worked_out_by_hand(tmp_path: P
 
 def test_a_cutoff_outside_the_data_is_a_clear_input_error(tmp_path: Path) -> None:
     config = _export(tmp_path)
-    late = config.model_copy(update={"evaluate": config.evaluate.model_copy(update={"cutoff": None, "test_share": 0.5})})
+    late = config.model_copy(
+        update={"evaluate": config.evaluate.model_copy(update={"cutoff": None, "test_share": 0.5})}
+    )
     assert evaluate(late).test_orders > 0  # the default cut-off always leaves a test period
     early = load_config(values={**_values(config), "evaluate.cutoff": "2023-01-01"})
-    with pytest.raises(InputDataError, match="evaluate.cutoff 2023-01-01 00:00: 0 training"):
+    with pytest.raises(InputDataError, match=r"evaluate\.cutoff 2023-01-01 00:00: 0 training"):
         evaluate(early)
 
 
@@ -106,9 +109,7 @@ def test_written_files_follow_the_schema(tmp_path: Path) -> None:
 def test_rules_beat_best_sellers_on_the_sample(tmp_path: Path) -> None:
     """The acceptance check on the embedded sample: hit rate@3 well above the best-sellers'."""
     runner = CliRunner()
-    result = runner.invoke(
-        main, ["-q", "evaluate", "--config", str(SAMPLE_CONFIG), "--out", str(tmp_path), "--json"]
-    )
+    result = runner.invoke(main, ["-q", "evaluate", "--config", str(SAMPLE_CONFIG), "--out", str(tmp_path), "--json"])
     assert result.exit_code == 0, result.output
     metrics = {m["strategy"]: m for m in json.loads(result.output)["metrics"] if m["placement"] == "cart"}
     rules, best = metrics["rules by incremental_margin"], metrics[BEST_SELLERS]
@@ -136,8 +137,14 @@ def test_post_purchase_offers_are_scored_against_the_next_order(tmp_path: Path) 
         writer.writerow(["order_id", "product_id", "quantity", "unit_price", "timestamp", "customer_id"])
         for number, (customer, day, products) in enumerate(orders):
             writer.writerows([f"O{number:03d}", p, 1, 2.0, f"{day} 10:00:00", customer] for p in products)
-    config = load_config(values={"input.paths": [str(export)], "mine.min_support": 0.1,
-                                 "evaluate.cutoff": "2024-02-01", "output.top_k": 1})
+    config = load_config(
+        values={
+            "input.paths": [str(export)],
+            "mine.min_support": 0.1,
+            "evaluate.cutoff": "2024-02-01",
+            "output.top_k": 1,
+        }
+    )
     metrics = evaluate(config).metrics
     later = metrics[metrics["placement"] == "post_purchase"].set_index("strategy")
     rules = later.loc["post-purchase rules"]

@@ -18,7 +18,7 @@ IDS = st.one_of(
     st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"), max_size=8),
 )
 NUMBERS = st.one_of(
-    st.integers(-10**12, 10**12).map(str),
+    st.integers(-(10**12), 10**12).map(str),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
     st.sampled_from(["", "nan", "NaN", "inf", "1,5", "abc", "1e309", "-0", " 3 "]),
 )
@@ -51,9 +51,20 @@ def test_fuzzed_exports_run_or_stop_with_a_documented_code(
             writer.writerows(("W1", f"{i:05d}", "1", "1.0", "2011-01-01 00:00:00", "c") for i in range(huge))
         result = CliRunner().invoke(
             main,
-            ["-q", "run", "--input", str(path), "--output", str(Path(directory) / "out"),
-             "--set", f"mine.min_support={min_support}", "--set", "gates.min_baskets=1",
-             "--set", "clean.max_invalid_share=0.5"],
+            [
+                "-q",
+                "run",
+                "--input",
+                str(path),
+                "--output",
+                str(Path(directory) / "out"),
+                "--set",
+                f"mine.min_support={min_support}",
+                "--set",
+                "gates.min_baskets=1",
+                "--set",
+                "clean.max_invalid_share=0.5",
+            ],
             catch_exceptions=False,
         )
     assert result.exit_code in ALLOWED, result.output
@@ -104,9 +115,24 @@ def test_fuzzed_catalogs_and_segments_run_and_report(
             writer = csv.writer(handle)
             writer.writerow(["product_id", "name", "category", "price", "cost"])
             writer.writerows(catalog)
-        options = ["--input", str(export), "--catalog", str(products), "--output", str(out),
-                   "--set", f"mine.min_support={min_support}", "--set", "gates.enabled=false",
-                   "--set", "upsell.min_buyers=1", "--set", "segment.min_baskets=1", "--set", "catalog.missing=keep"]
+        options = [
+            "--input",
+            str(export),
+            "--catalog",
+            str(products),
+            "--output",
+            str(out),
+            "--set",
+            f"mine.min_support={min_support}",
+            "--set",
+            "gates.enabled=false",
+            "--set",
+            "upsell.min_buyers=1",
+            "--set",
+            "segment.min_baskets=1",
+            "--set",
+            "catalog.missing=keep",
+        ]
         if by_segment:
             options += ["--set", 'segment.column="segment"']
         result = CliRunner().invoke(main, ["-q", "run", *options, "--report"], catch_exceptions=False)

@@ -8,11 +8,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import SHARED, Export
-from pipeline.local.baskets import baskets_from_lines
 from pipeline.config import InputConfig
 from pipeline.errors import InputDataError
+from pipeline.local.baskets import baskets_from_lines
 from pipeline.local.ingest import read_transactions
+
+from conftest import SHARED, Export
 
 RETAIL_COLUMNS = {
     "order_id": "InvoiceNo",
@@ -34,7 +35,9 @@ def test_semicolon_latin1_gzip_csv_keeps_leading_zeros(tmp_path: Path) -> None:
     with gzip.open(path, "wt", encoding="latin-1") as handle:
         handle.write(text)
     lines = read(
-        [path], delimiter=";", encoding="latin-1",
+        [path],
+        delimiter=";",
+        encoding="latin-1",
         columns={"order_id": "Bestellung", "product_id": "Artikel", "quantity": "Menge"},
     )
     assert lines["order_id"].tolist() == ["0042", "0042"]
@@ -86,7 +89,9 @@ def test_na_like_ids_are_ids_not_missing(tmp_path: Path) -> None:
 def test_missing_mandatory_column_lists_the_columns_found(tmp_path: Path) -> None:
     path = tmp_path / "x.csv"
     path.write_text("Invoice,Sku\n1,a\n")
-    with pytest.raises(InputDataError, match=r"x.csv: mandatory column 'order_id' not found; found \['Invoice', 'Sku'\]"):
+    with pytest.raises(
+        InputDataError, match=r"x.csv: mandatory column 'order_id' not found; found \['Invoice', 'Sku'\]"
+    ):
         read([path])
 
 

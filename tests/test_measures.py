@@ -7,16 +7,17 @@ from fractions import Fraction
 from itertools import combinations
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import fisher_exact
+from test_mining import BASKETS, baskets_of
 
 from pipeline.config import MineConfig, RulesConfig
 from pipeline.local.itemsets import frequent_itemsets
-from pipeline.policy.measures import adjust_p_values, fisher_p_values, interest_measures
 from pipeline.local.rules import association_rules
-from test_mining import BASKETS, baskets_of
+from pipeline.policy.measures import adjust_p_values, fisher_p_values, interest_measures
 
 # n = 10 baskets, n(A) = 4, n(C) = 5, n(A u C) = 3: every value below worked out by hand.
 HAND = {
@@ -113,9 +114,7 @@ def _brute_force_non_redundant(groups: list[set[str]], min_confidence: float) ->
                 lift_ok = conf > confidence((), consequent)  # lift > 1
                 if conf < Fraction(min_confidence).limit_denominator(10**9) or not lift_ok:
                     continue
-                general = [
-                    sub for k in range(len(antecedent)) for sub in combinations(antecedent, k)
-                ]
+                general = [sub for k in range(len(antecedent)) for sub in combinations(antecedent, k)]
                 if all(confidence(sub, consequent) < conf for sub in general):
                     kept.add((antecedent, consequent))
     return kept
@@ -123,7 +122,9 @@ def _brute_force_non_redundant(groups: list[set[str]], min_confidence: float) ->
 
 @settings(max_examples=60, deadline=None, derandomize=True)
 @given(groups=BASKETS, min_confidence=st.sampled_from([0.0, 0.2, 0.5]))
-def test_redundant_rules_are_exactly_those_arules_calls_redundant(groups: list[set[str]], min_confidence: float) -> None:
+def test_redundant_rules_are_exactly_those_arules_calls_redundant(
+    groups: list[set[str]], min_confidence: float
+) -> None:
     baskets = baskets_of(groups)
     itemsets = frequent_itemsets(baskets, MineConfig(min_count=1, max_len=3))
     rules = association_rules(itemsets, RulesConfig(min_confidence=min_confidence, min_lift=1.0))
@@ -144,7 +145,10 @@ def test_significance_filter_drops_chance_rules() -> None:
     loose = association_rules(itemsets, RulesConfig(min_confidence=0.0, min_lift=1.0))
     strict = association_rules(itemsets, RulesConfig(min_confidence=0.0, min_lift=1.0, max_p_value=0.05))
     label = {i: str(p) for i, p in enumerate(baskets.items)}
-    pairs = lambda rules: {(label[int(itemsets.codes[r.antecedent, 0])], label[r.consequent]) for r in rules.itertuples()}  # noqa: E731
+
+    def pairs(rules: pd.DataFrame) -> set[tuple[str, str]]:
+        return {(label[int(itemsets.codes[r.antecedent, 0])], label[r.consequent]) for r in rules.itertuples()}
+
     assert pairs(loose) == {("a", "b"), ("b", "a"), ("c", "d"), ("d", "c")}
     assert pairs(strict) == {("a", "b"), ("b", "a")}
     assert (strict["p_value_adjusted"] <= 0.05).all() and (strict["p_value_adjusted"] >= strict["p_value"]).all()

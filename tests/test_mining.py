@@ -13,15 +13,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import oracle
-from conftest import SAMPLE_CONFIG, SHARED
-from pipeline.local.baskets import Baskets, baskets_from_lines, itemset_labels
 from pipeline.config import MineConfig, RulesConfig, load_config
+from pipeline.contract.schema import TEXT
 from pipeline.errors import ConfigError
 from pipeline.flow.inputs import prepare_inputs
+from pipeline.local.baskets import Baskets, baskets_from_lines, itemset_labels
 from pipeline.local.itemsets import Itemsets, frequent_itemsets, min_count_for
 from pipeline.local.rules import association_rules
-from pipeline.contract.schema import TEXT
+
+import oracle
+from conftest import SAMPLE_CONFIG, SHARED
 
 
 def baskets_of(groups: list[set[str]]) -> Baskets:
@@ -81,8 +82,11 @@ def test_itemsets_match_brute_force_on_the_sample(
 @pytest.mark.parametrize("engine, algorithm", ENGINES)
 def test_itemsets_and_rules_match_brute_force_on_groceries(engine: str, algorithm: str) -> None:
     config = load_config(
-        values={"input.paths": [str(SHARED / "groceries.csv")], "input.format": "baskets",
-                "clean.max_basket_size": None}
+        values={
+            "input.paths": [str(SHARED / "groceries.csv")],
+            "input.format": "baskets",
+            "clean.max_basket_size": None,
+        }
     )
     baskets = prepare_inputs(config).baskets
     assert baskets.count == 9835 and len(baskets.items) == 169
@@ -131,16 +135,17 @@ def test_itemset_explosion_is_stopped_with_advice() -> None:
     # 12 products in every basket: 2^12 - 1 = 4,095 itemsets at any support.
     baskets = baskets_of([set("abcdefghijkl")] * 5)
     config = MineConfig(min_count=1, max_len=None, max_itemsets=4_000)
-    with pytest.raises(ConfigError, match=r"mine.max_itemsets: this data would give 4,095 frequent itemsets "
-                                          r"\(12 of length 1, 66 of length 2.*raise mine.min_support"):
+    with pytest.raises(
+        ConfigError,
+        match=r"mine.max_itemsets: this data would give 4,095 frequent itemsets "
+        r"\(12 of length 1, 66 of length 2.*raise mine.min_support",
+    ):
         frequent_itemsets(baskets, config)
     assert len(frequent_itemsets(baskets, config.model_copy(update={"max_len": 3}))) == 12 + 66 + 220
 
 
 def test_repeated_lines_count_once_per_basket() -> None:
-    lines = pd.DataFrame(
-        {"order_id": ["1", "1", "1", "2"], "product_id": ["a", "a", "b", "a"]}, dtype=TEXT
-    )
+    lines = pd.DataFrame({"order_id": ["1", "1", "1", "2"], "product_id": ["a", "a", "b", "a"]}, dtype=TEXT)
     baskets = baskets_from_lines(lines)
     assert baskets.item_counts().tolist() == [2, 1]
     assert baskets.lines == 4 and baskets.matrix.nnz == 3
@@ -216,10 +221,14 @@ def test_rule_filters_hold(groups: list[set[str]], min_confidence: float, min_li
 
 @pytest.mark.slow
 @pytest.mark.parametrize("min_support, max_len", [(0.01, 3), (0.008, None)])
-def test_engines_give_identical_rules_on_the_sample(sample_baskets: Baskets, min_support: float, max_len: int | None) -> None:
+def test_engines_give_identical_rules_on_the_sample(
+    sample_baskets: Baskets, min_support: float, max_len: int | None
+) -> None:
     outputs = []
     for engine in ("fim", "mlxtend"):
-        itemsets = frequent_itemsets(sample_baskets, MineConfig(min_support=min_support, max_len=max_len, engine=engine))
+        itemsets = frequent_itemsets(
+            sample_baskets, MineConfig(min_support=min_support, max_len=max_len, engine=engine)
+        )
         rules = association_rules(itemsets, RulesConfig(min_confidence=0.0, min_lift=0.0, drop_redundant=False))
         outputs.append((itemsets, rules))
     (fim_sets, fim_rules), (ml_sets, ml_rules) = outputs
@@ -231,10 +240,18 @@ def test_engines_give_identical_rules_on_the_sample(sample_baskets: Baskets, min
 @pytest.mark.slow
 @pytest.mark.skipif(not (SHARED / "fimi" / "retail.dat").exists(), reason="../shared/datasets not present")
 def test_engines_agree_on_fimi_retail() -> None:
-    config = load_config(values={"input.paths": [str(SHARED / "fimi" / "retail.dat")], "input.format": "baskets",
-                                 "input.delimiter": " ", "clean.max_basket_size": None})
+    config = load_config(
+        values={
+            "input.paths": [str(SHARED / "fimi" / "retail.dat")],
+            "input.format": "baskets",
+            "input.delimiter": " ",
+            "clean.max_basket_size": None,
+        }
+    )
     baskets = prepare_inputs(config).baskets
-    found = [frequent_itemsets(baskets, MineConfig(min_support=0.005, max_len=None, engine=e)) for e in ("fim", "mlxtend")]
+    found = [
+        frequent_itemsets(baskets, MineConfig(min_support=0.005, max_len=None, engine=e)) for e in ("fim", "mlxtend")
+    ]
     assert np.array_equal(found[0].codes, found[1].codes) and np.array_equal(found[0].count, found[1].count)
     assert len(found[0]) > 500
 
@@ -246,5 +263,5 @@ def test_too_many_candidate_rules_stop_before_any_is_built() -> None:
     candidates = int(itemsets.length[itemsets.length >= 2].sum())
     assert candidates == 28
     assert len(association_rules(itemsets, RulesConfig(max_candidates=28, drop_redundant=False, min_lift=0))) > 0
-    with pytest.raises(ConfigError, match="rules.max_candidates: 15 itemsets give 28 candidate rules, more than 27"):
+    with pytest.raises(ConfigError, match=r"rules\.max_candidates: 15 itemsets give 28 candidate rules, more than 27"):
         association_rules(itemsets, RulesConfig(max_candidates=27))

@@ -9,13 +9,14 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import DIRTY_LINES, WHOLESALE_PRODUCTS, Export, export_config
 from pipeline import InputDataError, OutputError, offers_for_cart, offers_for_item, run
-from pipeline.errors import QualityGateError
 from pipeline.config import Config
-from pipeline.flow.publish import LATEST, PARTIAL_PREFIX, RUNS
-from pipeline.contract.vocabulary import GROUP
 from pipeline.contract.schema import SCHEMA_VERSION, TABLES
+from pipeline.contract.vocabulary import GROUP
+from pipeline.errors import QualityGateError
+from pipeline.flow.publish import LATEST, PARTIAL_PREFIX, RUNS
+
+from conftest import DIRTY_LINES, WHOLESALE_PRODUCTS, Export, export_config
 
 
 def tables(run_dir: Path) -> dict[str, pd.DataFrame]:
@@ -46,7 +47,10 @@ def test_recommendations_honour_the_contract(config: Config) -> None:
     recs, rules = out["recommendations"], out["rules"]
     assert not recs.empty
     assert set(zip(recs["placement"], recs["kind"], strict=True)) <= {
-        ("product", "cross_sell"), ("cart", "cross_sell"), ("post_purchase", "cross_sell"), ("product", "upsell")
+        ("product", "cross_sell"),
+        ("cart", "cross_sell"),
+        ("post_purchase", "cross_sell"),
+        ("product", "upsell"),
     }
     basket_rules = recs[recs["placement"].isin(["product", "cart"]) & (recs["kind"] == "cross_sell")]
     assert (basket_rules["lift"] > 1).all() and (basket_rules["confidence"] >= config.rules.min_confidence).all()
@@ -98,8 +102,11 @@ def test_same_input_and_config_give_the_same_tables(config: Config) -> None:
 
 def test_every_engine_and_algorithm_publishes_identical_tables(export: Export, tmp_path: Path) -> None:
     results = [
-        run(export_config(export, tmp_path / f"{engine}-{algorithm}",
-                          **{"mine.engine": engine, "mine.algorithm": algorithm}))
+        run(
+            export_config(
+                export, tmp_path / f"{engine}-{algorithm}", **{"mine.engine": engine, "mine.algorithm": algorithm}
+            )
+        )
         for engine in ("fim", "mlxtend")
         for algorithm in ("fpgrowth", "apriori")
     ]
@@ -112,7 +119,7 @@ def test_every_engine_and_algorithm_publishes_identical_tables(export: Export, t
 
 def test_a_night_without_rules_is_held_back_with_typed_empty_tables(export: Export, tmp_path: Path) -> None:
     config = export_config(export, tmp_path / "out", **{"mine.min_support": 0.9})
-    with pytest.raises(QualityGateError, match="gates.min_rules: 0 rules") as caught:
+    with pytest.raises(QualityGateError, match=r"gates\.min_rules: 0 rules") as caught:
         run(config)
     run_dir = Path(caught.value.run_dir)
     rules = pq.read_table(run_dir / "rules.parquet")

@@ -10,24 +10,30 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import Export, export_config
+from pipeline.config import Config, load_config
+from pipeline.flow.run import run
 from pipeline.local.baskets import baskets_from_lines, itemset_labels
 from pipeline.local.bundles import bundle_table
-from pipeline.config import Config, load_config
-from pipeline.local.itemsets import frequent_itemsets
-from pipeline.read.lookup import offers_for_cart, offers_for_item
-from pipeline.policy.segments import segments_to_mine
 from pipeline.local.engine import LocalEngine
+from pipeline.local.itemsets import frequent_itemsets
 from pipeline.local.postpurchase import post_purchase_rules
-from pipeline.flow.run import run
 from pipeline.local.upsell import upsell_offers
+from pipeline.policy.segments import segments_to_mine
+from pipeline.read.lookup import offers_for_cart, offers_for_item
+
+from conftest import Export, export_config
 
 
 def _lines(orders: list[tuple[str, list[str], str, str]]) -> pd.DataFrame:
     """(customer, products, day, segment) per order -> clean order lines."""
     rows = [
-        {"order_id": f"O{n:04d}", "product_id": p, "customer_id": customer,
-         "timestamp": pd.Timestamp(day), "segment": segment}
+        {
+            "order_id": f"O{n:04d}",
+            "product_id": p,
+            "customer_id": customer,
+            "timestamp": pd.Timestamp(day),
+            "segment": segment,
+        }
         for n, (customer, products, day, segment) in enumerate(orders)
         for p in products
     ]
@@ -37,8 +43,18 @@ def _lines(orders: list[tuple[str, list[str], str, str]]) -> pd.DataFrame:
 def _catalog(rows: dict[str, tuple[str, float, float]]) -> pd.DataFrame:
     """product -> (category, price, cost) as read_catalog returns it."""
     return pd.DataFrame(
-        [{"product_id": p, "name": f"name {p}", "category": c, "price": price, "cost": cost,
-          "margin": price - cost, "margin_rate": np.nan} for p, (c, price, cost) in rows.items()]
+        [
+            {
+                "product_id": p,
+                "name": f"name {p}",
+                "category": c,
+                "price": price,
+                "cost": cost,
+                "margin": price - cost,
+                "margin_rate": np.nan,
+            }
+            for p, (c, price, cost) in rows.items()
+        ]
     )
 
 
@@ -47,17 +63,19 @@ def _config(**values: object) -> Config:
 
 
 def test_upsell_keeps_only_same_category_pricier_better_margin_never_together_alternatives() -> None:
-    catalog = _catalog({
-        "M1": ("Mugs", 10.0, 6.0),   # the viewed product: margin 4
-        "M2": ("Mugs", 11.5, 6.5),   # +15%, margin 5: an up-sell
-        "M8": ("Mugs", 12.5, 6.0),   # +25%, margin 6.5: an up-sell with more margin, fewer shared buyers
-        "M3": ("Mugs", 12.0, 7.5),   # +20%, margin 4.5, but always bought with M1: a complement
-        "M4": ("Mugs", 14.0, 6.0),   # +40%: outside the band
-        "M5": ("Mugs", 10.9, 4.9),   # +9%: below the band
-        "M6": ("Mugs", 12.4, 8.5),   # +24% but margin 3.9 < 4: would lower profit
-        "M7": ("Mugs", 11.0, 6.5),   # +10%, margin 4.5, but only 3 customers bought it and M1
-        "T1": ("Tea", 11.0, 2.0),    # +10%, margin 9, another category
-    })
+    catalog = _catalog(
+        {
+            "M1": ("Mugs", 10.0, 6.0),  # the viewed product: margin 4
+            "M2": ("Mugs", 11.5, 6.5),  # +15%, margin 5: an up-sell
+            "M8": ("Mugs", 12.5, 6.0),  # +25%, margin 6.5: an up-sell with more margin, fewer shared buyers
+            "M3": ("Mugs", 12.0, 7.5),  # +20%, margin 4.5, but always bought with M1: a complement
+            "M4": ("Mugs", 14.0, 6.0),  # +40%: outside the band
+            "M5": ("Mugs", 10.9, 4.9),  # +9%: below the band
+            "M6": ("Mugs", 12.4, 8.5),  # +24% but margin 3.9 < 4: would lower profit
+            "M7": ("Mugs", 11.0, 6.5),  # +10%, margin 4.5, but only 3 customers bought it and M1
+            "T1": ("Tea", 11.0, 2.0),  # +10%, margin 9, another category
+        }
+    )
     # Customers who bought M1 in one order and the other product in a later one.
     shared = {"M2": 6, "M8": 5, "M3": 7, "M4": 9, "M5": 9, "M6": 9, "M7": 3, "T1": 9}
     orders = []
@@ -80,9 +98,13 @@ def test_upsell_keeps_only_same_category_pricier_better_margin_never_together_al
     assert (m1["pair_count"] == 0).all()
     # Every offer of every product obeys the band and the margin rule.
     info = catalog.set_index("product_id")
-    step = info.loc[offers["consequent"], "price"].to_numpy() / info.loc[offers["antecedent_key"], "price"].to_numpy() - 1
+    step = (
+        info.loc[offers["consequent"], "price"].to_numpy() / info.loc[offers["antecedent_key"], "price"].to_numpy() - 1
+    )
     assert ((step >= 0.10 - 1e-12) & (step <= 0.25 + 1e-12)).all()
-    assert (info.loc[offers["consequent"], "margin"].to_numpy() > info.loc[offers["antecedent_key"], "margin"].to_numpy()).all()
+    assert (
+        info.loc[offers["consequent"], "margin"].to_numpy() > info.loc[offers["antecedent_key"], "margin"].to_numpy()
+    ).all()
     assert upsell_offers(baskets, None, _config(), "*").empty
     # Without customer ids no pair has shared buyers: no up-sell rather than an irrelevant one.
     anonymous = baskets_from_lines(_lines(orders).assign(customer_id=pd.NA))
@@ -127,8 +149,10 @@ def test_post_purchase_rules_count_consecutive_orders_of_a_customer() -> None:
     found = post_purchase_rules(baskets, _config(**{"mine.min_support": 0.1}))
     assert found is not None and found.antecedents.baskets == 25  # transitions
     items = baskets.items
-    got = {(items[r.antecedent], items[r.consequent]): (r.pair_count, r.confidence, r.lift)
-           for r in found.rules.itertuples()}
+    got = {
+        (items[r.antecedent], items[r.consequent]): (r.pair_count, r.confidence, r.lift)
+        for r in found.rules.itertuples()
+    }
     assert set(got) == {("P", "Q"), ("P", "S"), ("R", "T")}
     assert got[("P", "Q")] == (10, pytest.approx(10 / 15), pytest.approx((10 / 15) / (10 / 25)))
     assert got[("P", "S")][0] == 5 and got[("R", "T")][1] == pytest.approx(1.0)
@@ -174,5 +198,6 @@ def test_a_segment_named_like_the_global_one_is_not_mined_apart() -> None:
     engine = LocalEngine(config, baskets.items, None)
     found = segments_to_mine(engine.segment_sizes(baskets), config)
     assert [(name, engine.segment(baskets, name).count if name != "*" else baskets.count) for name in found] == [
-        ("*", 40), ("B2B", 20)
+        ("*", 40),
+        ("B2B", 20),
     ]

@@ -7,14 +7,14 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_mining import baskets_of
 
-from pipeline.local.baskets import itemset_labels
 from pipeline.config import Config, load_config
+from pipeline.contract.schema import RECOMMENDATIONS, TEXT
+from pipeline.local.baskets import itemset_labels
 from pipeline.local.itemsets import frequent_itemsets
 from pipeline.local.recommendations import rank_rules, top_recommendations
 from pipeline.local.rules import association_rules
-from pipeline.contract.schema import RECOMMENDATIONS, TEXT
-from test_mining import baskets_of
 
 # "phone" is bought with "case" (cheap, high margin), "charger" (dear, low margin),
 # "cable" (sold below cost) and "sticker" (not in the catalog).
@@ -38,8 +38,15 @@ CATALOG["margin_rate"] = CATALOG["margin"] / CATALOG["price"]
 
 
 def ranked(catalog: pd.DataFrame | None = CATALOG, **values: object):
-    config: Config = load_config(values={"mine.min_count": 2, "mine.max_len": 2, "rules.min_confidence": 0.0,
-                                         "margin.min_margin": None, **values})
+    config: Config = load_config(
+        values={
+            "mine.min_count": 2,
+            "mine.max_len": 2,
+            "rules.min_confidence": 0.0,
+            "margin.min_margin": None,
+            **values,
+        }
+    )
     return rank(GROUPS, catalog, config)
 
 
@@ -133,7 +140,9 @@ def test_top_k_keeps_the_best_ranks_and_the_schema() -> None:
     prices=st.lists(st.floats(0.5, 100), min_size=7, max_size=7),
 )
 def test_ranks_are_contiguous_and_scores_never_increase(groups: list[set[str]], by: str, prices: list[float]) -> None:
-    catalog = pd.DataFrame({"product_id": pd.array(list("abcdefg"), dtype=TEXT), "name": pd.array([None] * 7, dtype=TEXT)})
+    catalog = pd.DataFrame(
+        {"product_id": pd.array(list("abcdefg"), dtype=TEXT), "name": pd.array([None] * 7, dtype=TEXT)}
+    )
     catalog["price"] = prices
     catalog["margin"] = np.asarray(prices) * np.linspace(-0.1, 0.6, 7)
     config = load_config(values={"mine.min_count": 1, "rules.min_confidence": 0.0, "rank.by": by})

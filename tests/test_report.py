@@ -11,10 +11,11 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from conftest import ROOT, SAMPLE_CONFIG, Export, export_config
 from pipeline.cli import main
-from pipeline.read.report import write_report
 from pipeline.flow.run import RunResult, run
+from pipeline.read.report import write_report
+
+from conftest import ROOT, SAMPLE_CONFIG, Export, export_config
 
 ARTIFACTS = ROOT / "test-artifacts"
 CHARTS = 5  # funnel, products, basket sizes, scatter, grouped matrix
@@ -30,15 +31,32 @@ def two_runs(export: Export, tmp_path: Path) -> tuple[RunResult, RunResult]:
 
 def _keys(result: RunResult) -> set[tuple[str, ...]]:
     table = pq.read_table(result.run_dir / "rules.parquet").to_pandas()
-    return set(zip(table["segment"], table["placement"], table["kind"], table["antecedent_key"], table["consequent"], strict=True))
+    return set(
+        zip(
+            table["segment"],
+            table["placement"],
+            table["kind"],
+            table["antecedent_key"],
+            table["consequent"],
+            strict=True,
+        )
+    )
 
 
 def test_report_is_self_contained_and_agrees_with_the_tables(two_runs: tuple[RunResult, RunResult]) -> None:
     first, second = two_runs
     page = write_report(second.output_dir).read_text()
     assert (second.run_dir / "report.html").is_file()
-    for title in ("Cleaning funnel", "Most bought products", "Basket sizes", "support against confidence",
-                  "Strongest rules, grouped", "Top offers per product", "Bundles", "Against the previous run"):
+    for title in (
+        "Cleaning funnel",
+        "Most bought products",
+        "Basket sizes",
+        "support against confidence",
+        "Strongest rules, grouped",
+        "Top offers per product",
+        "Bundles",
+        "Against the previous run",
+    ):
         assert title in page, title
     # Nothing to fetch: every image is inline, no script or style comes from elsewhere.
     assert not re.search(r'(src|href)="(?!data:)', page)
@@ -55,9 +73,26 @@ def test_report_is_self_contained_and_agrees_with_the_tables(two_runs: tuple[Run
 def test_run_writes_the_report_and_report_names_a_missing_run(export: Export, tmp_path: Path) -> None:
     runner = CliRunner()
     output = tmp_path / "out"
-    result = runner.invoke(main, ["-q", "run", "-c", str(SAMPLE_CONFIG), "-i", str(export.path),
-                                  "--catalog", str(export.catalog), "-o", str(output),
-                                  "--set", "clean.max_basket_size=20", "--set", "mine.min_support=0.05", "--report"])
+    result = runner.invoke(
+        main,
+        [
+            "-q",
+            "run",
+            "-c",
+            str(SAMPLE_CONFIG),
+            "-i",
+            str(export.path),
+            "--catalog",
+            str(export.catalog),
+            "-o",
+            str(output),
+            "--set",
+            "clean.max_basket_size=20",
+            "--set",
+            "mine.min_support=0.05",
+            "--report",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert list(output.glob("runs/*/report.html"))
     missing = runner.invoke(main, ["report", "-o", str(output), "--run", "20000101T000000000Z-00000000"])
@@ -71,7 +106,10 @@ def test_report_renders_every_chart_in_headless_chromium(two_runs: tuple[RunResu
     browser = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}"]
     dom = subprocess.run(
         [*browser, "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000", "--dump-dom", report.as_uri()],
-        capture_output=True, text=True, timeout=120, check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line]
     assert not [line for line in console if re.search(r"error|uncaught", line, re.IGNORECASE)], console
@@ -83,6 +121,8 @@ def test_report_renders_every_chart_in_headless_chromium(two_runs: tuple[RunResu
     screenshot.unlink(missing_ok=True)
     subprocess.run(
         [*browser, f"--screenshot={screenshot}", "--window-size=1280,4000", report.as_uri()],
-        capture_output=True, timeout=120, check=True,
+        capture_output=True,
+        timeout=120,
+        check=True,
     )
     assert screenshot.stat().st_size > 50_000

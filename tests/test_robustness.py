@@ -13,18 +13,19 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import ROOT, SAMPLE_CONFIG, Export, export_config
 from pipeline import run
 from pipeline.cli import main
-from pipeline.errors import ExitCode, OutputError, QualityGateError, RunLockedError
 from pipeline.config import Config, GatesConfig
 from pipeline.contract.checks import table_problems
 from pipeline.contract.counts import RunCounts
 from pipeline.contract.manifest import Manifest
+from pipeline.contract.schema import SCHEMA_VERSION, TABLES
+from pipeline.errors import ExitCode, OutputError, QualityGateError, RunLockedError
 from pipeline.flow.gates import gate_failures
 from pipeline.flow.lock import run_lock
 from pipeline.flow.publish import LATEST, PARTIAL_PREFIX, RUNS, rollback, run_ids
-from pipeline.contract.schema import SCHEMA_VERSION, TABLES
+
+from conftest import ROOT, SAMPLE_CONFIG, Export, export_config
 
 
 def invoke(*args: str) -> tuple[int, str]:
@@ -35,7 +36,10 @@ def invoke(*args: str) -> tuple[int, str]:
 def basket_process(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "pipeline", "-v", "--log-format", "plain", *args],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=ROOT,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        cwd=ROOT,
     )
 
 
@@ -55,10 +59,15 @@ def test_a_second_run_exits_at_once_naming_the_running_one(config, tmp_path: Pat
 def test_a_killed_runs_lock_does_not_block_the_next_run(config, tmp_path: Path) -> None:
     output = Path(config.output.dir)
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time; from pathlib import Path; from pipeline.flow.lock import run_lock\n"
-         f"with run_lock(Path({str(output)!r})):\n    print('locked', flush=True); time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True, cwd=ROOT,
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from pipeline.flow.lock import run_lock\n"
+            f"with run_lock(Path({str(output)!r})):\n    print('locked', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
     )
     assert holder.stdout.readline().strip() == "locked"
     with pytest.raises(RunLockedError):
@@ -85,7 +94,9 @@ KILL_POINTS = [
 def test_sigkill_at_any_stage_keeps_latest_and_the_next_run_succeeds(marker: str, tmp_path: Path) -> None:
     output = tmp_path / "out"
     args = ["run", "--config", str(SAMPLE_CONFIG), "--output", str(output)]
-    previous = run_ids_after(subprocess.run([sys.executable, "-m", "pipeline", "-q", *args], cwd=ROOT, check=True), output)
+    previous = run_ids_after(
+        subprocess.run([sys.executable, "-m", "pipeline", "-q", *args], cwd=ROOT, check=True), output
+    )
     process = basket_process(*args)
     assert process.stderr is not None
     for line in process.stderr:
@@ -98,7 +109,9 @@ def test_sigkill_at_any_stage_keeps_latest_and_the_next_run_succeeds(marker: str
     assert (output / LATEST).resolve().name == previous
     assert (output / LATEST / "manifest.json").is_file()
     # The next run cleans up what the killed one left and publishes.
-    result = run_ids_after(subprocess.run([sys.executable, "-m", "pipeline", "-q", *args], cwd=ROOT, check=True), output)
+    result = run_ids_after(
+        subprocess.run([sys.executable, "-m", "pipeline", "-q", *args], cwd=ROOT, check=True), output
+    )
     assert (output / LATEST).resolve().name == result != previous
     assert not list((output / RUNS).glob(f"{PARTIAL_PREFIX}*"))
 
@@ -110,8 +123,10 @@ def run_ids_after(process: subprocess.CompletedProcess[bytes], output: Path) -> 
 
 @pytest.mark.parametrize(
     "error, message",
-    [(OSError(28, "No space left on device"), "No space left on device"),
-     (PermissionError(13, "Permission denied"), "Permission denied")],
+    [
+        (OSError(28, "No space left on device"), "No space left on device"),
+        (PermissionError(13, "Permission denied"), "Permission denied"),
+    ],
 )
 def test_disk_full_or_permission_denied_is_a_clear_error_and_keeps_latest(
     config, monkeypatch: pytest.MonkeyPatch, error: OSError, message: str
@@ -155,11 +170,23 @@ def test_a_collapse_in_rules_is_held_back(export: Export, tmp_path: Path) -> Non
 def test_product_change_gate_uses_the_jaccard_distance() -> None:
     def counts(products: list[str]) -> RunCounts:
         return RunCounts(
-            rows_in=10, rejected={}, rows_rejected=0, rows_clean=10, baskets=500, products=9, min_count=5,
-            itemsets=50, rules=100, recommendations=10, antecedents=5, covered_products=products,
+            rows_in=10,
+            rejected={},
+            rows_rejected=0,
+            rows_clean=10,
+            baskets=500,
+            products=9,
+            min_count=5,
+            itemsets=50,
+            rules=100,
+            recommendations=10,
+            antecedents=5,
+            covered_products=products,
         )
 
-    previous = Manifest(schema_version=SCHEMA_VERSION, run_id="r0", config=Config(), counts=counts(["a", "b", "c", "d"]))
+    previous = Manifest(
+        schema_version=SCHEMA_VERSION, run_id="r0", config=Config(), counts=counts(["a", "b", "c", "d"])
+    )
     tables = {name: schema.empty_table() for name, schema in TABLES.items()}
     config = GatesConfig()
     # {a, b, c} against {a, b, c, d}: distance 1 - 3/4 = 25%, within 50%.
@@ -174,17 +201,33 @@ def test_product_change_gate_uses_the_jaccard_distance() -> None:
 
 @pytest.mark.parametrize(
     "overrides, gate",
-    [({"gates.min_baskets": 1000}, "gates.min_baskets: 122 baskets"),
-     ({"gates.max_reject_share": 0.01}, "gates.max_reject_share"),
-     ({"gates.min_rules": 10_000}, "gates.min_rules")],
+    [
+        ({"gates.min_baskets": 1000}, "gates.min_baskets: 122 baskets"),
+        ({"gates.max_reject_share": 0.01}, "gates.max_reject_share"),
+        ({"gates.min_rules": 10_000}, "gates.min_rules"),
+    ],
 )
 def test_each_gate_fails_with_exit_6_and_force_publishes(
     export: Export, tmp_path: Path, overrides: dict[str, object], gate: str
 ) -> None:
     sets = [f"--set={k}={v}" for k, v in overrides.items()]
-    base = ["run", "--config", str(SAMPLE_CONFIG), "--input", str(export.path), "--catalog", str(export.catalog),
-            "--output", str(tmp_path / "out"), "--set", "mine.min_support=0.05", "--set", "clean.max_basket_size=20",
-            "--set", "rules.min_confidence=0.2"]
+    base = [
+        "run",
+        "--config",
+        str(SAMPLE_CONFIG),
+        "--input",
+        str(export.path),
+        "--catalog",
+        str(export.catalog),
+        "--output",
+        str(tmp_path / "out"),
+        "--set",
+        "mine.min_support=0.05",
+        "--set",
+        "clean.max_basket_size=20",
+        "--set",
+        "rules.min_confidence=0.2",
+    ]
     code, err = invoke(*base, *sets)
     assert code == ExitCode.GATE and gate in err and "--force" in err
     assert not (tmp_path / "out" / LATEST).exists()
@@ -221,8 +264,17 @@ def test_too_many_unparseable_prices_stop_the_run(export: Export, tmp_path: Path
     path = tmp_path / "decimal_comma.csv"
     rows = [line.split(",") for line in export.path.read_text().splitlines()]
     path.write_text("\n".join(";".join([*r[:5], r[5].replace(".", ","), *r[6:]]) for r in rows) + "\n")
-    code, err = invoke("run", "--config", str(SAMPLE_CONFIG), "--input", str(path), "--output", str(tmp_path / "o"),
-                       "--set", "input.delimiter=';'")
+    code, err = invoke(
+        "run",
+        "--config",
+        str(SAMPLE_CONFIG),
+        "--input",
+        str(path),
+        "--output",
+        str(tmp_path / "o"),
+        "--set",
+        "input.delimiter=';'",
+    )
     assert code == ExitCode.INPUT
     assert "decimal_comma.csv: column 'unit_price'" in err and "clean.max_invalid_share" in err
     assert "first at rows [2, 3, 4, 5, 6]: ['1,50', '1,20'" in err
@@ -240,25 +292,32 @@ def test_truncated_gzip_of_the_real_sample(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "rows, message",
-    [("a,Mug,Home,1.0,0.5\n A ,Mug again,Home,1.0,0.5\n",
-      r"column 'product_id' has 1 duplicated id\(s\) \(rows \[2, 3\]\), e.g. \['A'\]"),
-     ("a,Mug,Home,1.0,-0.5\n", r"column 'cost' has 1 negative value\(s\), first at rows \[2\]"),
-     ("a,Mug,Home,cheap,0.5\n", r"column 'price' has 1 value\(s\) that are not numbers, first at rows \[2\]")],
+    [
+        (
+            "a,Mug,Home,1.0,0.5\n A ,Mug again,Home,1.0,0.5\n",
+            r"column 'product_id' has 1 duplicated id\(s\) \(rows \[2, 3\]\), e.g. \['A'\]",
+        ),
+        ("a,Mug,Home,1.0,-0.5\n", r"column 'cost' has 1 negative value\(s\), first at rows \[2\]"),
+        ("a,Mug,Home,cheap,0.5\n", r"column 'price' has 1 value\(s\) that are not numbers, first at rows \[2\]"),
+    ],
 )
 def test_bad_catalogs_are_refused(export: Export, tmp_path: Path, rows: str, message: str) -> None:
     catalog = tmp_path / "bad_catalog.csv"
     catalog.write_text("product_id,name,category,price,cost\n" + rows)
     with pytest.raises(Exception, match=message):
         run(export_config(export, tmp_path / "o", **{"catalog.path": str(catalog)}))
-    code, err = invoke("validate", "--config", str(SAMPLE_CONFIG), "--input", str(export.path),
-                       "--catalog", str(catalog))
+    code, err = invoke(
+        "validate", "--config", str(SAMPLE_CONFIG), "--input", str(export.path), "--catalog", str(catalog)
+    )
     assert code == ExitCode.INPUT and "bad_catalog.csv" in err
 
 
 def test_an_export_where_every_line_is_rejected(tmp_path: Path) -> None:
     path = tmp_path / "all_cancelled.csv"
-    path.write_text("InvoiceNo,StockCode,Quantity,UnitPrice,InvoiceDate,CustomerID,Country\n"
-                    "C1,00123,-1,1.5,2011-11-01 10:00,17850,France\nC2,00124,-2,1.5,2011-11-01 11:00,,France\n")
+    path.write_text(
+        "InvoiceNo,StockCode,Quantity,UnitPrice,InvoiceDate,CustomerID,Country\n"
+        "C1,00123,-1,1.5,2011-11-01 10:00,17850,France\nC2,00124,-2,1.5,2011-11-01 11:00,,France\n"
+    )
     code, err = invoke("run", "--config", str(SAMPLE_CONFIG), "--input", str(path), "--output", str(tmp_path / "o"))
     assert code == ExitCode.INPUT
     assert "all_cancelled.csv: no baskets left after cleaning 2 rows (rejected: cancelled 2)" in err

@@ -7,9 +7,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import SAMPLE_CONFIG
 from pipeline import load_config, run
 from pipeline.flow.run import RunResult
+
+from conftest import SAMPLE_CONFIG
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +26,14 @@ def test_sample_yields_a_few_hundred_rules(sample_run: RunResult) -> None:
     assert 300 <= counts.rules <= 2000
     assert counts.recommendations >= 300
     # Real dirt of the export, each rejected for its reason.
-    for reason in ("cancelled", "non_product", "nonpositive_quantity", "zero_price", "duplicate_line",
-                   "oversized_basket"):
+    for reason in (
+        "cancelled",
+        "non_product",
+        "nonpositive_quantity",
+        "zero_price",
+        "duplicate_line",
+        "oversized_basket",
+    ):
         assert counts.rejected[reason] > 0, reason
     assert counts.products_missing_from_catalog < 0.2 * counts.products
 
@@ -41,5 +48,8 @@ def test_sample_rules_are_meaningful(sample_run: RunResult) -> None:
     cross = recs[recs["kind"] == "cross_sell"]
     assert (cross["lift"] > 1).all() and (recs["consequent_margin"].dropna() > 0).all()
     # Every placement is served on the sample.
-    assert set(recs["placement"]) == {"product", "cart", "post_purchase"} and set(recs["kind"]) == {"cross_sell", "upsell"}
+    assert set(recs["placement"]) == {"product", "cart", "post_purchase"} and set(recs["kind"]) == {
+        "cross_sell",
+        "upsell",
+    }
     assert recs["consequent"].isin(["POST", "DOT", "M", "BANK CHARGES"]).sum() == 0

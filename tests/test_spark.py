@@ -23,12 +23,13 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-import oracle
-from conftest import DIRTY_LINES, SAMPLE_CONFIG, SHARED, WHOLESALE_PRODUCTS, Export, export_config, write_export
 from pipeline import ConfigError, InputDataError, load_config, run
+from pipeline.contract.schema import TABLES
 from pipeline.flow.publish import LATEST
 from pipeline.flow.run import RunResult
-from pipeline.contract.schema import TABLES
+
+import oracle
+from conftest import DIRTY_LINES, SAMPLE_CONFIG, SHARED, WHOLESALE_PRODUCTS, Export, export_config, write_export
 
 HAVE_SPARK = importlib.util.find_spec("pyspark") is not None and shutil.which("java") is not None
 needs_spark = pytest.mark.skipif(not HAVE_SPARK, reason="pyspark or Java is not installed (pip install '.[spark]')")
@@ -92,10 +93,21 @@ CSV_CASE = {"rules.max_p_value": 0.5, "rules.p_adjust": "holm", "mine.max_len": 
 #: The dirty export as Parquet with a day-first timestamp format: Benjamini-Hochberg, ranked by lift,
 #: an as-of date and window, a margin floor, segments mined apart and a wide up-sell band.
 PARQUET_CASE = {
-    "input.timestamp_format": "%d/%m/%Y %H:%M", "rules.max_p_value": 0.9, "rules.p_adjust": "bh",
-    "rank.by": "lift", "rules.drop_redundant": False, "as_of": "2011-11-24", "clean.window_days": 14,
-    "margin.min_margin": 0.7, "gates.enabled": False, "segment.column": "Country", "segment.min_baskets": 20,
-    "segment.min_support": 0.1, "upsell.min_price_step": 0.0, "upsell.max_price_step": 2.0, "upsell.min_buyers": 2,
+    "input.timestamp_format": "%d/%m/%Y %H:%M",
+    "rules.max_p_value": 0.9,
+    "rules.p_adjust": "bh",
+    "rank.by": "lift",
+    "rules.drop_redundant": False,
+    "as_of": "2011-11-24",
+    "clean.window_days": 14,
+    "margin.min_margin": 0.7,
+    "gates.enabled": False,
+    "segment.column": "Country",
+    "segment.min_baskets": 20,
+    "segment.min_support": 0.1,
+    "upsell.min_price_step": 0.0,
+    "upsell.max_price_step": 2.0,
+    "upsell.min_buyers": 2,
 }
 
 
@@ -136,9 +148,16 @@ def groceries_runs(tmp_path_factory: pytest.TempPathFactory) -> Both:
         pytest.skip("../shared/datasets not present")
 
     def config(out: Path, **more: Any) -> Any:
-        values = {"input.paths": [str(SHARED / "groceries.csv")], "input.format": "baskets", "output.dir": str(out),
-                  "clean.max_basket_size": None, "mine.min_support": 0.003, "mine.max_len": None,
-                  "rules.min_confidence": 0.2, **more}
+        values = {
+            "input.paths": [str(SHARED / "groceries.csv")],
+            "input.format": "baskets",
+            "output.dir": str(out),
+            "clean.max_basket_size": None,
+            "mine.min_support": 0.003,
+            "mine.max_len": None,
+            "rules.min_confidence": 0.2,
+            **more,
+        }
         return load_config(values=values)
 
     return run_both(config, tmp_path_factory.mktemp("groceries"))
@@ -216,7 +235,9 @@ def test_a_failed_spark_run_leaves_latest_alone(export: Export, tmp_path: Path) 
     bad_prices = tmp_path / "prices.csv"
     rows = export.path.read_text().splitlines()
     bad_prices.write_text("\n".join([rows[0], *(r.replace(",1.95,", ",1;95,") for r in rows[1:])]) + "\n")
-    with pytest.raises(InputDataError, match=r"prices.csv: column 'unit_price' \(input.columns.unit_price\): .* first at rows \[\d+"):
+    with pytest.raises(
+        InputDataError, match=r"prices.csv: column 'unit_price' \(input.columns.unit_price\): .* first at rows \[\d+"
+    ):
         run(export_config(export, output, **SPARK, **{"input.paths": [str(bad_prices)]}))
     assert (output / LATEST).resolve() == good.run_dir.resolve()
 
@@ -226,7 +247,9 @@ def test_the_spark_engine_without_pyspark_says_how_to_install_it(
 ) -> None:
     monkeypatch.setitem(sys.modules, "pyspark", None)
     monkeypatch.setitem(sys.modules, "pyspark.sql", None)
-    with pytest.raises(ConfigError, match=r"needs pyspark, which is not installed: pip install 'basket-pipeline\[spark\]'"):
+    with pytest.raises(
+        ConfigError, match=r"needs pyspark, which is not installed: pip install 'basket-pipeline\[spark\]'"
+    ):
         run(export_config(export, tmp_path / "out", engine="spark"))
 
 
@@ -235,5 +258,5 @@ def test_strptime_formats_become_java_patterns() -> None:
 
     assert java_datetime_pattern("%d/%m/%Y %H:%M") == "dd/MM/yyyy HH:mm"
     assert java_datetime_pattern("%Y-%m-%dT%H:%M:%S.%f") == "yyyy-MM-dd'T'HH:mm:ss.SSSSSS"
-    with pytest.raises(ConfigError, match="input.timestamp_format: '%j' has no equivalent"):
+    with pytest.raises(ConfigError, match=r"input\.timestamp_format: '%j' has no equivalent"):
         java_datetime_pattern("%Y-%j")

@@ -32,7 +32,6 @@ ROW_GROUP_SIZE = 16_384
 TableWriter = Callable[[Path, str], None]
 
 
-
 def parquet_writer(path: Path | str, schema: pa.Schema, run_id: str) -> pq.ParquetWriter:
     """The writer of every published table: its schema stamped with the schema version and run id, zstd."""
     metadata = {**(schema.metadata or {}), b"schema_version": SCHEMA_VERSION.encode(), b"run_id": run_id.encode()}
@@ -43,7 +42,5 @@ def latest_run(output_dir: Path) -> Path:
     """The directory ``OUTPUT/latest`` points at; :class:`OutputError` when there is none."""
     link = Path(output_dir) / LATEST
     if not link.exists():
-        raise OutputError(
-            f"{output_dir} has no published run ({link} does not exist); run 'basket run' first"
-        )
+        raise OutputError(f"{output_dir} has no published run ({link} does not exist); run 'basket run' first")
     return link.resolve()

@@ -29,7 +29,16 @@ if TYPE_CHECKING:
     from pipeline.local.ingest import InputFile
 
 _PACKAGES = (
-    "basket-pipeline", "pandas", "numpy", "pyarrow", "scipy", "mlxtend", "pyfim", "pyspark", "pydantic", "click",
+    "basket-pipeline",
+    "pandas",
+    "numpy",
+    "pyarrow",
+    "scipy",
+    "mlxtend",
+    "pyfim",
+    "pyspark",
+    "pydantic",
+    "click",
 )
 
 

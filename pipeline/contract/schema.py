@@ -9,6 +9,7 @@ says (major: a column removed, renamed or retyped; minor: a column added).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,11 +22,12 @@ SCHEMA_VERSION = "2.1"
 TEXT = pd.StringDtype(storage="pyarrow", na_value=pd.NA)
 
 
-def text_column(values: object, length: int) -> pd.api.extensions.ExtensionArray:
+def text_column(values: Any, length: int) -> pd.api.extensions.ExtensionArray:
     """A ``TEXT`` column: ``values`` (one per row), or one value repeated ``length`` times."""
     if np.ndim(values):
         return pd.array(np.asarray(values, dtype=object), dtype=TEXT)
     return pd.array(np.full(length, values, dtype=object), dtype=TEXT)
+
 
 _ITEMS = pa.list_(pa.string())
 
@@ -154,9 +156,7 @@ TABLES: dict[str, pa.Schema] = {
 }
 
 
-def to_table(
-    frame: pd.DataFrame, schema: pa.Schema, arrays: Mapping[str, pa.Array] | None = None
-) -> pa.Table:
+def to_table(frame: pd.DataFrame, schema: pa.Schema, arrays: Mapping[str, pa.Array] | None = None) -> pa.Table:
     """Cast a frame to a published schema: exact columns, order and types.
 
     ``arrays`` supplies columns already built in Arrow (the list columns),

@@ -50,19 +50,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipeline.config import Config
+from pipeline.contract.schema import EVALUATION, SCHEMA_VERSION, to_table
+from pipeline.contract.vocabulary import ALL_SEGMENTS, CART, CROSS_SELL, POST_PURCHASE, PRODUCT
+from pipeline.errors import InputDataError, OutputError
+from pipeline.flow.offers import offer_segments
 from pipeline.local.arrays import ragged_arange
 from pipeline.local.baskets import Baskets, baskets_from_lines
 from pipeline.local.catalog import read_catalog
 from pipeline.local.clean import clean_transactions
-from pipeline.config import Config
-from pipeline.contract.vocabulary import ALL_SEGMENTS, CART, CROSS_SELL, POST_PURCHASE, PRODUCT
-from pipeline.flow.offers import offer_segments
 from pipeline.local.engine import LocalEngine, offer_tables
-from pipeline.policy.offers import CART_ORDER
-from pipeline.errors import InputDataError, OutputError
 from pipeline.local.ingest import read_transactions
 from pipeline.local.postpurchase import transitions
-from pipeline.contract.schema import EVALUATION, SCHEMA_VERSION, to_table
+from pipeline.policy.offers import CART_ORDER
 
 log = logging.getLogger(__name__)
 
@@ -187,8 +187,12 @@ def _post_purchase_rows(
         BEST_SELLERS: _best_seller_offers(train, cases, k),
     }
     return [
-        {"strategy": name, "placement": POST_PURCHASE, "carts": len(cases),
-         **_metrics(shown, cases, k, margin, catalog, train)}
+        {
+            "strategy": name,
+            "placement": POST_PURCHASE,
+            "carts": len(cases),
+            **_metrics(shown, cases, k, margin, catalog, train),
+        }
         for name, shown in strategies.items()
     ]
 
@@ -241,7 +245,9 @@ def write_evaluation(evaluation: Evaluation, directory: Path) -> Path:
         os.replace(directory / ".evaluation.parquet.tmp", directory / "evaluation.parquet")
         os.replace(directory / ".evaluation.json.tmp", directory / "evaluation.json")
     except OSError as exc:
-        raise OutputError(f"{directory}: cannot write the evaluation ({exc.strerror or exc}); check the path and free space") from exc
+        raise OutputError(
+            f"{directory}: cannot write the evaluation ({exc.strerror or exc}); check the path and free space"
+        ) from exc
     return directory
 
 
@@ -349,13 +355,17 @@ def _rule_offers(table: pa.Table, train: Baskets, carts: Carts, k: int) -> pd.Da
     cart = pd.DataFrame({"case": carts.case, "code": carts.item})
     matched = cart.merge(members, on="code").groupby(["case", "rule"], sort=False).size().reset_index(name="hits")
     matched = matched[matched["hits"].to_numpy() == size[matched["rule"].to_numpy()]]
-    offers = table.select([c for c, _ in CART_ORDER]).to_pandas().iloc[matched["rule"].to_numpy()].reset_index(drop=True)
+    offers = (
+        table.select([c for c, _ in CART_ORDER]).to_pandas().iloc[matched["rule"].to_numpy()].reset_index(drop=True)
+    )
     offers["case"] = matched["case"].to_numpy()
     offers["code"] = codes.get_indexer(offers["consequent"].astype(str))
     offers = offers[~_in_cart(offers["case"].to_numpy(), offers["code"].to_numpy(), carts)]
     offers = offers.sort_values(
-        ["case", *(c for c, _ in CART_ORDER)], ascending=[True, *(a for _, a in CART_ORDER)],
-        na_position="last", kind="stable",
+        ["case", *(c for c, _ in CART_ORDER)],
+        ascending=[True, *(a for _, a in CART_ORDER)],
+        na_position="last",
+        kind="stable",
     )
     offers = offers.drop_duplicates(["case", "code"])
     return _first(offers[["case", "code"]], k)

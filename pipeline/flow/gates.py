@@ -44,9 +44,7 @@ def gate_failures(
     return failures + problems
 
 
-def _change_failures(
-    config: GatesConfig, counts: RunCounts, previous: Manifest | None
-) -> list[str]:
+def _change_failures(config: GatesConfig, counts: RunCounts, previous: Manifest | None) -> list[str]:
     if previous is None:
         return []
     failures = []

@@ -42,9 +42,7 @@ def run_lock(output_dir: Path) -> Iterator[None]:
         handle.seek(0)
         handle.truncate()
         handle.write(
-            json.dumps(
-                {"pid": os.getpid(), "host": socket.gethostname(), "started_at": datetime.now(UTC).isoformat()}
-            )
+            json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started_at": datetime.now(UTC).isoformat()})
         )
         handle.flush()
         yield

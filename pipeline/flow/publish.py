@@ -1,8 +1,9 @@
 """Tables in, a complete run directory out, and ``latest`` switched to it atomically.
 
-The layout of an output directory is :mod:`pipeline.contract.files`. A run is written under a ``.partial-`` name, flushed to disk, renamed into
-place, and only then does ``latest`` switch, by renaming a new symlink over
-the old one (atomic on POSIX). A reader therefore sees the previous run or the
+The layout of an output directory is :mod:`pipeline.contract.files`. A run
+is written under a ``.partial-`` name, flushed to disk, renamed into place,
+and only then does ``latest`` switch, by renaming a new symlink over the old
+one (atomic on POSIX). A reader therefore sees the previous run or the
 new one, never a mix; a failed or killed run leaves ``latest`` as it was.
 """
 
@@ -18,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from pipeline.contract.files import (
     LATEST,
@@ -34,6 +34,7 @@ from pipeline.contract.manifest import Manifest, read_manifest
 from pipeline.errors import OutputError
 
 log = logging.getLogger(__name__)
+
 
 def new_run_id(started: datetime, fingerprint: str) -> str:
     """``20111209T125000123Z-1a2b3c4d``: start time (UTC, ms) and input+config fingerprint."""

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import ValidationError
 
-import pyarrow.compute as pc
 from pipeline.config import Config
 from pipeline.contract.vocabulary import CROSS_SELL, PRODUCT
 from pipeline.errors import ConfigError
@@ -29,7 +30,17 @@ from pipeline.flow.run import prepare_local
 log = logging.getLogger(__name__)
 
 #: Keys a sweep may vary: everything after the baskets.
-SWEEPABLE = ("mine.", "rules.", "margin.", "rank.", "output.top_k", "segment.min_", "post_purchase.", "upsell.", "bundles.")
+SWEEPABLE = (
+    "mine.",
+    "rules.",
+    "margin.",
+    "rank.",
+    "output.top_k",
+    "segment.min_",
+    "post_purchase.",
+    "upsell.",
+    "bundles.",
+)
 
 
 @dataclass(frozen=True)
@@ -46,7 +57,9 @@ class Sweep:
         if not sep or not values.strip():
             raise ConfigError(f"--sweep {text!r}: expected key=value,value,..., e.g. mine.min_support=0.01,0.005")
         if not key.startswith(SWEEPABLE):
-            raise ConfigError(f"--sweep {key}: only {', '.join(k + '*' for k in SWEEPABLE)} keys change after the baskets")
+            raise ConfigError(
+                f"--sweep {key}: only {', '.join(k + '*' for k in SWEEPABLE)} keys change after the baskets"
+            )
         return cls(key, [v.strip() for v in values.split(",") if v.strip()])
 
 
@@ -74,10 +87,12 @@ def tune(config: Config, sweep: Sweep) -> pd.DataFrame:
             continue
         produced = prepared.tables("tune", segments)
         counts = produced.counts
+        recommendations = produced.tables["recommendations"]
+        assert isinstance(recommendations, pa.Table)  # the local engine's tables are in memory
         pages = pc.unique(
-            produced.tables["recommendations"].filter(
-                (pc.field("placement") == PRODUCT) & (pc.field("kind") == CROSS_SELL)
-            )["antecedent_key"]
+            recommendations.filter((pc.field("placement") == PRODUCT) & (pc.field("kind") == CROSS_SELL))[
+                "antecedent_key"
+            ]
         )
         row.update(
             min_count=counts.min_count,

@@ -74,9 +74,7 @@ def baskets_from_lines(lines: pd.DataFrame) -> Baskets:
     order_codes, orders = pd.factorize(lines["order_id"], sort=True)
     item_codes, items = _codes_in_text_order(lines["product_id"])
     data = np.ones(len(lines), dtype=bool)
-    matrix = sp.csr_matrix(
-        (data, (order_codes, item_codes)), shape=(len(orders), len(items)), dtype=bool
-    )
+    matrix = sp.csr_matrix((data, (order_codes, item_codes)), shape=(len(orders), len(items)), dtype=bool)
     matrix.sum_duplicates()
     first_line = np.full(len(orders), len(lines), dtype=np.int64)
     np.minimum.at(first_line, order_codes, np.arange(len(lines)))

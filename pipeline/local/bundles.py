@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pipeline.local.baskets import ItemsetLabels
 from pipeline.config import Config
+from pipeline.contract.schema import BUNDLES, TEXT, text_column, to_table
+from pipeline.local.baskets import ItemsetLabels
 from pipeline.local.itemsets import Itemsets
 from pipeline.policy.bundles import BUNDLE_ORDER, price_bundles
-from pipeline.contract.schema import BUNDLES, TEXT, text_column, to_table
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def bundle_table(
     rows = np.flatnonzero((itemsets.length >= 2) & (itemsets.length <= config.bundles.max_size))
     if catalog is None:
         rows = rows[:0]
-    product = (catalog if catalog is not None else pd.DataFrame(columns=["product_id", "name", "price", "margin"]))
+    product = catalog if catalog is not None else pd.DataFrame(columns=["product_id", "name", "price", "margin"])
     product = product.set_index("product_id").reindex(items)
     # PAD (-1) reads the 0 appended to each array.
     price = np.append(product["price"].to_numpy(dtype=np.float64), 0.0)
@@ -68,6 +68,8 @@ def bundle_table(
     )
     frame = frame.head(config.bundles.top_n)
     frame["rank"] = np.arange(1, len(frame) + 1, dtype=np.int32)
-    log.info("bundles (%s): %d of %d itemsets of 2-%d products", segment, len(frame), keep.size, config.bundles.max_size)
+    log.info(
+        "bundles (%s): %d of %d itemsets of 2-%d products", segment, len(frame), keep.size, config.bundles.max_size
+    )
     chosen = pa.array(frame.pop("row").to_numpy(dtype=np.int64))
     return to_table(frame, BUNDLES, {"bundle": labels.lists.take(chosen)})

@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.local.clean import normalise_ids
 from pipeline.config import CatalogConfig
-from pipeline.errors import InputDataError
-from pipeline.local.ingest import read_table_file
 from pipeline.contract.schema import TEXT
+from pipeline.errors import InputDataError
+from pipeline.local.clean import normalise_ids
+from pipeline.local.ingest import read_table_file
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,7 @@ def read_catalog(config: CatalogConfig, id_case: str) -> pd.DataFrame | None:
             name = getattr(config.columns, column)
             if name is not None and name not in header:
                 raise InputDataError(
-                    f"{path}: column {name!r} (catalog.columns.{column}) is not in the catalog; "
-                    f"found {header}"
+                    f"{path}: column {name!r} (catalog.columns.{column}) is not in the catalog; found {header}"
                 )
             if name is None and column in header:
                 name = column

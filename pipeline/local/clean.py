@@ -39,8 +39,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.config import CANONICAL_COLUMNS, CleanConfig
-from pipeline.errors import InputDataError
 from pipeline.contract.schema import REJECTS, TEXT
+from pipeline.errors import InputDataError
 
 log = logging.getLogger(__name__)
 
@@ -278,7 +278,8 @@ def invalid_share_error(
     return InputDataError(
         f"{', '.join(dict.fromkeys(files))}: column {column!r} (input.columns.{column}): {bad:,} of {total:,} values "
         f"({bad / total:.1%}) cannot be parsed, more than clean.max_invalid_share = "
-        f"{config.max_invalid_share:g}; first at rows {rows}: {values}. Check {hint}, or raise the share to quarantine them"
+        f"{config.max_invalid_share:g}; first at rows {rows}: {values}. "
+        f"Check {hint}, or raise the share to quarantine them"
     )
 
 

@@ -30,8 +30,8 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from pipeline.config import CANONICAL_COLUMNS, MANDATORY_COLUMNS, InputConfig
-from pipeline.errors import InputDataError
 from pipeline.contract.schema import TEXT
+from pipeline.errors import InputDataError
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def _read_one(path: Path, config: InputConfig) -> pd.DataFrame:
     reader = _read_baskets if config.format == "baskets" else _read_table
     frame = reader(path, config)
     # One category per file: a text column would repeat the path on every line.
-    frame["source_file"] = pd.Categorical.from_codes(np.zeros(len(frame), dtype=np.int8), [str(path)])
+    frame["source_file"] = pd.Categorical.from_codes(np.zeros(len(frame), dtype=np.int8), pd.Index([str(path)]))
     return frame
 
 
@@ -150,15 +150,13 @@ def read_table_file(
         if name.endswith(_PARQUET_SUFFIXES):
             table = pq.read_table(path, columns=columns(list(pq.read_schema(path).names)))
             # Convert column by column, freeing each Arrow column as it goes: half the peak memory.
-            return table.to_pandas(
-                split_blocks=True, self_destruct=True, types_mapper=_ARROW_TYPES.get
-            )
+            return table.to_pandas(split_blocks=True, self_destruct=True, types_mapper=_ARROW_TYPES.get)
         if name.endswith(_EXCEL_SUFFIXES):
-            header = pd.read_excel(path, sheet_name=sheet, nrows=0).columns
+            sheet_header = pd.read_excel(path, sheet_name=sheet, nrows=0).columns
             return pd.read_excel(
                 path,
                 sheet_name=sheet,
-                usecols=columns([str(h) for h in header]),
+                usecols=columns([str(h) for h in sheet_header]),
                 dtype=TEXT,
                 keep_default_na=False,
                 na_values=_NA_VALUES,
@@ -234,7 +232,7 @@ def column_mapping(header: list[str], config: InputConfig, path: Path) -> dict[s
         elif canon in MANDATORY_COLUMNS:
             raise InputDataError(
                 f"{path}: mandatory column {canon!r} not found; found {names}. "
-                f"Map it with input.columns.{canon} = \"<name in the file>\""
+                f'Map it with input.columns.{canon} = "<name in the file>"'
                 f"{_delimiter_hint(names, config)}"
             )
     return mapping

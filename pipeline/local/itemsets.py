@@ -27,14 +27,14 @@ import logging
 import math
 import warnings
 from dataclasses import dataclass
-from itertools import chain
+from itertools import chain, pairwise
 
 import fim
 import numpy as np
 import pandas as pd
 
-from pipeline.local.baskets import Baskets
 from pipeline.config import MineConfig
+from pipeline.local.baskets import Baskets
 from pipeline.policy.guards import check_itemsets
 
 with warnings.catch_warnings():
@@ -102,7 +102,7 @@ def frequent_itemsets(baskets: Baskets, config: MineConfig) -> Itemsets:
         # at 30 million lines that is a gigabyte less.
         shared = np.array(range(matrix.shape[1]), dtype=object)
         flat, bounds = shared[matrix.indices].tolist(), matrix.indptr.tolist()
-        transactions = [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        transactions = [flat[a:b] for a, b in pairwise(bounds)]
         # pyfim omits itemsets made only of products that are in every
         # transaction; one empty transaction changes no count and avoids that.
         transactions.append([])
@@ -113,8 +113,7 @@ def frequent_itemsets(baskets: Baskets, config: MineConfig) -> Itemsets:
     log.info(
         "itemsets: %d frequent itemsets (%s) with %s %s at min count %d of %d baskets",
         len(itemsets),
-        ", ".join(f"{n} of length {k}" for k, n in sorted(pd.Series(itemsets.length).value_counts().items()))
-        or "none",
+        ", ".join(f"{n} of length {k}" for k, n in sorted(pd.Series(itemsets.length).value_counts().items())) or "none",
         config.engine,
         config.algorithm,
         min_count,

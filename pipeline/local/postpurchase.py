@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pipeline.local.baskets import Baskets
 from pipeline.config import Config
+from pipeline.local.baskets import Baskets
 from pipeline.local.itemsets import Itemsets, min_count_for
 from pipeline.policy.measures import interest_measures
 from pipeline.policy.rules import post_purchase_kept

@@ -15,14 +15,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pipeline.local.baskets import ItemsetLabels
 from pipeline.config import Config
-from pipeline.local.itemsets import Itemsets
 from pipeline.contract.schema import TEXT, text_column, to_table
 from pipeline.contract.vocabulary import ALL_SEGMENTS, CART, CROSS_SELL, GROUP, PRODUCT
+from pipeline.local.baskets import ItemsetLabels
+from pipeline.local.itemsets import Itemsets
 from pipeline.policy.offers import RULE_ORDER, expected_margin, margin_too_low, offer_scores, shown
 
 log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class RankedRules:
@@ -146,7 +147,8 @@ def _with_margins(
         dropped["consequent_not_in_catalog"] = int((~known).sum())
         frame = frame[known]
     low = margin_too_low(
-        frame["consequent_margin"].to_numpy(dtype=np.float64), frame["consequent_price"].to_numpy(dtype=np.float64),
+        frame["consequent_margin"].to_numpy(dtype=np.float64),
+        frame["consequent_price"].to_numpy(dtype=np.float64),
         config.margin,
     )
     dropped["margin_below_minimum"] = int(low.sum())

@@ -35,13 +35,13 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from pipeline.config import Config
+from pipeline.contract.schema import text_column
+from pipeline.contract.vocabulary import PRODUCT, UPSELL
 from pipeline.local.arrays import ragged_arange
 from pipeline.local.baskets import Baskets
-from pipeline.config import Config
-from pipeline.contract.vocabulary import PRODUCT, UPSELL
 from pipeline.local.recommendations import rank_offers
 from pipeline.policy.offers import UPSELL_ORDER
-from pipeline.contract.schema import text_column
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +67,14 @@ def upsell_offers(baskets: Baskets, catalog: pd.DataFrame | None, config: Config
     if a.size:  # without candidates (no catalog, no categories) skip the customer matrix
         a, c, shared, together, buyers = _evidence(baskets, a, c, config.upsell.min_buyers)
         evidence = shared / np.maximum(buyers[a], 1)
-    values = {"evidence": evidence, "price": price[c], "margin": margin[c], "gain": margin[c] - margin[a],
-              "name": product["name"].to_numpy()[c], "together": together}
+    values = {
+        "evidence": evidence,
+        "price": price[c],
+        "margin": margin[c],
+        "gain": margin[c] - margin[a],
+        "name": product["name"].to_numpy()[c],
+        "together": together,
+    }
     frame = rank_offers(_frame(baskets, a, c, values, segment), UPSELL_ORDER)
     log.info("up-sell (%s): %d offers for %d products", segment, len(frame), frame["antecedent_key"].nunique())
     return frame
@@ -95,7 +101,9 @@ def _evidence(
     return a[keep], c[keep], shared[keep], together[keep], buyers
 
 
-def _in_price_band(known: np.ndarray, group_of: np.ndarray, price: np.ndarray, config: Config) -> tuple[np.ndarray, np.ndarray]:
+def _in_price_band(
+    known: np.ndarray, group_of: np.ndarray, price: np.ndarray, config: Config
+) -> tuple[np.ndarray, np.ndarray]:
     """Every (a, c) of one category with price(c) / price(a) - 1 inside the up-sell band."""
     pairs_a, pairs_c = [np.empty(0, np.int64)], [np.empty(0, np.int64)]
     for group in np.unique(group_of[known]):

@@ -17,8 +17,16 @@ PAdjust = Literal["holm", "bh"] | None
 
 #: The measures :func:`interest_measures` returns, in its order: every rule table's measure columns.
 MEASURES = (
-    "support", "confidence", "lift", "leverage", "conviction", "all_confidence", "kulczynski", "jaccard",
-    "certainty", "zhang",
+    "support",
+    "confidence",
+    "lift",
+    "leverage",
+    "conviction",
+    "all_confidence",
+    "kulczynski",
+    "jaccard",
+    "certainty",
+    "zhang",
 )
 #: The counts every measure is a function of, as rule tables name them: n(A), n(C), n(A u C).
 RULE_COUNTS = ("antecedent_count", "consequent_count", "pair_count")

@@ -32,11 +32,20 @@ import numpy as np
 from pipeline.config import MarginConfig
 
 #: How rule offers are ordered within a group: (column, ascending), nulls last.
-RULE_ORDER: tuple[tuple[str, bool], ...] = (("score", False), ("confidence", False), ("lift", False), ("consequent", True))
+RULE_ORDER: tuple[tuple[str, bool], ...] = (
+    ("score", False),
+    ("confidence", False),
+    ("lift", False),
+    ("consequent", True),
+)
 #: How the cart block orders the offers that match a cart (each product keeps its first): best score
 #: first, ties to the more confident, then the more specific rule, then by product id.
 CART_ORDER: tuple[tuple[str, bool], ...] = (
-    ("score", False), ("confidence", False), ("lift", False), ("antecedent_size", False), ("consequent", True),
+    ("score", False),
+    ("confidence", False),
+    ("lift", False),
+    ("antecedent_size", False),
+    ("consequent", True),
 )
 #: How up-sell offers are ordered within a group.
 UPSELL_ORDER: tuple[tuple[str, bool], ...] = (("score", False), ("consequent", True))

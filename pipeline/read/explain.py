@@ -104,9 +104,13 @@ def _rule_verdict(
             if value > general:
                 general, general_rule = value, f"{KEY_SEPARATOR.join(part)} -> {target}"
     verdict = int(
-        rule_verdicts(np.array([confidence]), np.array([consequent_support]), np.array([general]), manifest.config.rules)[0]
+        rule_verdicts(
+            np.array([confidence]), np.array([consequent_support]), np.array([general]), manifest.config.rules
+        )[0]
     )
-    reason = verdict_reason(verdict, confidence, confidence / consequent_support, general, general_rule, manifest.config.rules)
+    reason = verdict_reason(
+        verdict, confidence, confidence / consequent_support, general, general_rule, manifest.config.rules
+    )
     return verdict, reason
 
 

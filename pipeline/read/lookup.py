@@ -21,10 +21,10 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
-from pipeline.local.clean import normalise_ids
 from pipeline.contract.files import MANIFEST, latest_run
 from pipeline.contract.manifest import Manifest, read_manifest
 from pipeline.contract.vocabulary import ALL_SEGMENTS, CART, CROSS_SELL, KEY_SEPARATOR, PRODUCT
+from pipeline.local.clean import normalise_ids
 from pipeline.policy.offers import CART_ORDER
 
 #: Carts larger than this are cut to their first products: 2^n subsets grow fast.
@@ -124,7 +124,9 @@ def rules_table(
         (product,) = normalised_ids([item], manifest)
         involved = rules["antecedent"].map(lambda a: product in a) | (rules["consequent"] == product)
         rules = rules[involved]
-    return rules.sort_values([sort, "antecedent_key", "consequent"], ascending=[False, True, True], kind="stable").head(limit)
+    return rules.sort_values([sort, "antecedent_key", "consequent"], ascending=[False, True, True], kind="stable").head(
+        limit
+    )
 
 
 def _segment(segment: str, manifest: Manifest) -> str:

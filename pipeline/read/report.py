@@ -32,16 +32,16 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
+import pyarrow.parquet as pq
 
-from pipeline.contract.counts import RunCounts  # noqa: E402
-from pipeline.contract.files import MANIFEST, RUNS, latest_run  # noqa: E402
-from pipeline.contract.manifest import Manifest, read_manifest  # noqa: E402
-from pipeline.contract.vocabulary import ALL_SEGMENTS, CART, CROSS_SELL, GROUP, PRODUCT  # noqa: E402
-from pipeline.errors import OutputError  # noqa: E402
-from pipeline.flow.publish import previous_run  # noqa: E402
+from pipeline.contract.counts import RunCounts
+from pipeline.contract.files import MANIFEST, RUNS, latest_run
+from pipeline.contract.manifest import Manifest, read_manifest
+from pipeline.contract.vocabulary import ALL_SEGMENTS, CART, CROSS_SELL, GROUP, PRODUCT
+from pipeline.errors import OutputError
+from pipeline.flow.publish import previous_run
 
 REPORT = "report.html"
 #: The rule key: one rule per (segment, placement, kind, antecedent, consequent).
@@ -97,7 +97,7 @@ def _page(run_dir: Path, manifest: Manifest, previous: Path | None) -> str:
         f"{counts.products:,} products; {counts.itemsets:,} itemsets, {counts.rules:,} rules, "
         f"{counts.recommendations:,} offers, {counts.bundles:,} bundles."
     )
-    body = "\n".join(f'<section><h2>{html.escape(title)}</h2>\n{content}\n</section>' for title, content in sections)
+    body = "\n".join(f"<section><h2>{html.escape(title)}</h2>\n{content}\n</section>" for title, content in sections)
     return _TEMPLATE.format(
         run_id=html.escape(manifest.run_id),
         as_of=html.escape(str(manifest.as_of)),
@@ -147,7 +147,9 @@ def _item_frequency(products: pd.DataFrame) -> str:
     if products.empty:
         return "<p>No products.</p>"
     top = products[products["segment"] == ALL_SEGMENTS].nlargest(_TOP_PRODUCTS, "baskets")
-    labels = [f"{p} {n[:30] if isinstance(n, str) else ''}" for p, n in zip(top["product_id"], top["name"], strict=True)]
+    labels = [
+        f"{p} {n[:30] if isinstance(n, str) else ''}" for p, n in zip(top["product_id"], top["name"], strict=True)
+    ]
     figure, axis = plt.subplots(figsize=(8, 6))
     axis.barh(labels[::-1], top["baskets"][::-1], color="#55a868")
     axis.set_xlabel("baskets")
@@ -204,9 +206,7 @@ def _matrix(rules: pd.DataFrame) -> str:
     cells = strong.groupby(["group", "consequent"], as_index=False).agg(
         support=("support", "sum"), lift=("lift", "mean")
     )
-    labels = {
-        g: _group_label(members) for g, members in strong.groupby("group")["antecedent"]
-    }
+    labels = {g: _group_label(members) for g, members in strong.groupby("group")["antecedent"]}
     groups = sorted(labels, key=lambda g: -cells.loc[cells["group"] == g, "lift"].max())
     figure, axis = plt.subplots(figsize=(max(7, 0.45 * len(groups) + 4), max(4, 0.35 * len(consequents) + 2)))
     shown = axis.scatter(
@@ -234,17 +234,31 @@ def _group_label(antecedents: pd.Series) -> str:
 
 
 def _top_offers(recommendations: pd.DataFrame) -> str:
-    pages = recommendations[
-        (recommendations["segment"] == ALL_SEGMENTS) & (recommendations["placement"] == PRODUCT)
-        & (recommendations["kind"] == CROSS_SELL)
-    ] if not recommendations.empty else recommendations
+    pages = (
+        recommendations[
+            (recommendations["segment"] == ALL_SEGMENTS)
+            & (recommendations["placement"] == PRODUCT)
+            & (recommendations["kind"] == CROSS_SELL)
+        ]
+        if not recommendations.empty
+        else recommendations
+    )
     if pages.empty:
         return "<p>No product-page offers.</p>"
     best = pages[pages["rank"] == 1].nlargest(_TOP_OFFERS, "score")["antecedent_key"]
     shown = pages[pages["antecedent_key"].isin(best)].copy()
     shown["order"] = shown["antecedent_key"].map({k: i for i, k in enumerate(best)})
     shown = shown.sort_values(["order", "rank"])
-    columns = ["antecedent_key", "rank", "consequent", "consequent_name", "confidence", "lift", "consequent_margin", "score"]
+    columns = [
+        "antecedent_key",
+        "rank",
+        "consequent",
+        "consequent_name",
+        "confidence",
+        "lift",
+        "consequent_margin",
+        "score",
+    ]
     return f"<p>The {len(best)} products with the best-scored first offer.</p>" + _table(shown[columns])
 
 
@@ -252,8 +266,16 @@ def _bundles(bundles: pd.DataFrame) -> str:
     if bundles.empty:
         return "<p>No bundles (they need a catalog with prices and costs).</p>"
     top = bundles[bundles["segment"] == ALL_SEGMENTS].head(_TOP_OFFERS)
-    columns = ["rank", "bundle_key", "count", "all_confidence", "list_price", "bundle_price", "discount",
-               "bundle_margin_rate"]
+    columns = [
+        "rank",
+        "bundle_key",
+        "count",
+        "all_confidence",
+        "list_price",
+        "bundle_price",
+        "discount",
+        "bundle_margin_rate",
+    ]
     return f"<p>The best {len(top)} of {len(bundles):,} bundles by margin earned per basket.</p>" + _table(top[columns])
 
 
@@ -261,7 +283,9 @@ def _comparison(rules: pd.DataFrame, previous: Path | None) -> str:
     if previous is None:
         return "<p>No earlier published run to compare with.</p>"
     old = _read(previous, "rules")
-    merged = rules[[*_KEY, "rank"]].merge(old[[*_KEY, "rank"]], on=_KEY, how="outer", suffixes=("", "_before"), indicator=True)
+    merged = rules[[*_KEY, "rank"]].merge(
+        old[[*_KEY, "rank"]], on=_KEY, how="outer", suffixes=("", "_before"), indicator=True
+    )
     added = merged[merged["_merge"] == "left_only"]
     dropped = merged[merged["_merge"] == "right_only"]
     both = merged[merged["_merge"] == "both"]

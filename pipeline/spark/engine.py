@@ -43,15 +43,16 @@ from pipeline.spark.offers import (
     top_recommendations,
 )
 from pipeline.spark.postpurchase import post_purchase_rules
-from pipeline.spark.session import spark_session
+from pipeline.spark.session import aggregate_row, spark_session
 from pipeline.spark.tables import table_writer
 from pipeline.spark.upsell import upsell_offers
 from pipeline.stages import StageTimer
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import Column, DataFrame
 
 log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class SparkBaskets:
@@ -169,20 +170,24 @@ def _run_tables(
     found_bundles = [s.bundles for s in segments if s.bundles is not None]
     bundles = _union(found_bundles).cache() if found_bundles else None
     missing, missing_listed = _missing(baskets.frame, catalog, MISSING_LISTED)
-    counts = _counts(lines, baskets, overall, rules, recommendations, bundles, catalog_pd, segments, missing,
-                     missing_listed)
+    counts = _counts(
+        lines, baskets, overall, rules, recommendations, bundles, catalog_pd, segments, missing, missing_listed
+    )
     problems = metric_problems(_non_finite({"recommendations": recommendations, "rules": rules}))
     order = [*GROUP, "rank"]
     # Segment "*" first, the others by name: the order the local engine concatenates them in.
-    by_segment = [F.col("segment") != ALL_SEGMENTS, "segment"]
+    by_segment: list[str | Column] = [F.col("segment") != ALL_SEGMENTS, "segment"]
     itemsets: SparkItemsets = overall.itemsets
     tables = {
         "recommendations": table_writer(recommendations, RECOMMENDATIONS, order),
         "rules": table_writer(rules, RULES, order),
         "itemsets": table_writer(
             itemsets.frame.select(
-                F.col("items").alias("itemset"), F.array_join("items", KEY_SEPARATOR).alias("itemset_key"), "length",
-                "count", (F.col("count") / F.lit(max(baskets.count, 1))).alias("support"),
+                F.col("items").alias("itemset"),
+                F.array_join("items", KEY_SEPARATOR).alias("itemset_key"),
+                "length",
+                "count",
+                (F.col("count") / F.lit(max(baskets.count, 1))).alias("support"),
             ),
             ITEMSETS,
             ["length", "itemset"],
@@ -214,7 +219,9 @@ def _counts(
     from pyspark.sql import functions as F
 
     rejected = sum(lines.counts.values())
-    sizes = dict(baskets.frame.groupBy(F.least(F.size("items"), F.lit(101)).alias("s")).count().collect())
+    sizes: dict[int, int] = dict(
+        baskets.frame.groupBy(F.least(F.size("items"), F.lit(101)).alias("s")).count().collect()
+    )
     histogram = {str(k): int(sizes[k]) for k in sorted(sizes) if k <= 100}
     if sizes.get(101):
         histogram[">100"] = int(sizes[101])
@@ -269,10 +276,9 @@ def _non_finite(tables: dict[str, DataFrame]) -> dict[tuple[str, str], int]:
         frame = tables[name]
         columns = [c for c in METRICS if c in frame.columns]
         bad = [F.sum((F.isnan(c) | F.col(c).isin(float("inf"), float("-inf"))).cast("long")).alias(c) for c in columns]
-        row = frame.agg(*bad).first()
+        row = aggregate_row(frame.agg(*bad))
         found.update({(name, c): int(row[c] or 0) for c in columns})
     return found
-
 
 
 def _union(frames: Iterable[DataFrame]) -> DataFrame:

@@ -20,16 +20,24 @@ import logging
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from pipeline.local.clean import ID_COLUMNS, REASONS, TEXT_COLUMNS, invalid_share_error, normalise_ids, orders_after_steps
 from pipeline.config import CANONICAL_COLUMNS, CleanConfig, Config, InputConfig
-from pipeline.errors import ConfigError, InputDataError
-from pipeline.local.ingest import InputFile, column_mapping, expand_paths, file_sha256
 from pipeline.contract.schema import TEXT
+from pipeline.errors import ConfigError, InputDataError
+from pipeline.local.clean import (
+    ID_COLUMNS,
+    REASONS,
+    TEXT_COLUMNS,
+    invalid_share_error,
+    normalise_ids,
+    orders_after_steps,
+)
+from pipeline.local.ingest import InputFile, column_mapping, expand_paths, file_sha256
+from pipeline.spark.session import aggregate_row
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -44,8 +52,22 @@ _NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$|^(?i)[+-]?inf(in
 _EDGE_SPACE = r"(?U)^\s+|\s+$"
 #: strptime directives and the Java DateTimeFormatter patterns that read the same text.
 _STRPTIME = {
-    "%Y": "yyyy", "%y": "yy", "%m": "MM", "%d": "dd", "%H": "HH", "%I": "hh", "%M": "mm", "%S": "ss",
-    "%f": "SSSSSS", "%p": "a", "%b": "MMM", "%B": "MMMM", "%a": "EEE", "%A": "EEEE", "%z": "Z", "%%": "%",
+    "%Y": "yyyy",
+    "%y": "yy",
+    "%m": "MM",
+    "%d": "dd",
+    "%H": "HH",
+    "%I": "hh",
+    "%M": "mm",
+    "%S": "ss",
+    "%f": "SSSSSS",
+    "%p": "a",
+    "%b": "MMM",
+    "%B": "MMMM",
+    "%a": "EEE",
+    "%A": "EEEE",
+    "%z": "Z",
+    "%%": "%",
 }
 
 
@@ -77,9 +99,7 @@ class SparkLines:
         from pyspark.sql import functions as F
 
         raw = [F.col(f"raw_{c}").alias(c) for c in CANONICAL_COLUMNS]
-        return self.lines.where("reason IS NOT NULL").select(
-            "source_file", "source_row", "reason", *raw, "file_index"
-        )
+        return self.lines.where("reason IS NOT NULL").select("source_file", "source_row", "reason", *raw, "file_index")
 
 
 def clean_lines(spark: SparkSession, config: Config) -> SparkLines:
@@ -98,7 +118,7 @@ def read_lines(spark: SparkSession, config: InputConfig) -> tuple[DataFrame, lis
 
     found = _input_files(spark, config.paths)
     frames = []
-    for index, (path, fingerprint, size) in enumerate(found):
+    for index, (path, _fingerprint, _size) in enumerate(found):
         if path.lower().endswith(_EXCEL):
             raise InputDataError(
                 f"{path}: the spark engine reads CSV and Parquet, not Excel; export the sheet to CSV or "
@@ -109,8 +129,10 @@ def read_lines(spark: SparkSession, config: InputConfig) -> tuple[DataFrame, lis
     lines = frames[0]
     for frame in frames[1:]:
         lines = lines.unionByName(frame)
-    rows = dict(lines.groupBy("file_index").count().collect())
-    files = [InputFile(path, size, fingerprint, int(rows.get(i, 0))) for i, (path, fingerprint, size) in enumerate(found)]
+    rows: dict[int, int] = dict(lines.groupBy("file_index").count().collect())
+    files = [
+        InputFile(path, size, fingerprint, int(rows.get(i, 0))) for i, (path, fingerprint, size) in enumerate(found)
+    ]
     for file in files:
         log.info("read %s: %d rows", file.path, file.rows)
     return lines, files
@@ -122,8 +144,8 @@ def _input_files(spark: SparkSession, patterns: tuple[str, ...]) -> list[tuple[s
     found = [(str(p), file_sha256(p), p.stat().st_size) for p in expand_paths(local)] if local else []
     if not patterns:
         expand_paths(patterns)  # raises the local engine's "no input given"
-    jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
-    hadoop = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
+    jvm: Any = spark.sparkContext._jvm
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
     for pattern in (p for p in patterns if "://" in p):
         path = jvm.org.apache.hadoop.fs.Path(pattern)
         statuses = path.getFileSystem(hadoop).globStatus(path) or []
@@ -147,8 +169,14 @@ def _read_table(spark: SparkSession, path: str, config: InputConfig) -> DataFram
     else:
         # Every field as text, an empty field as missing, RFC 4180 quoting, line breaks inside quotes.
         frame = spark.read.options(
-            header=True, sep=config.delimiter, encoding=config.encoding, multiLine=True, quote='"', escape='"',
-            inferSchema=False, mode="PERMISSIVE",
+            header=True,
+            sep=config.delimiter,
+            encoding=config.encoding,
+            multiLine=True,
+            quote='"',
+            escape='"',
+            inferSchema=False,
+            mode="PERMISSIVE",
         ).csv(path)
         first_row = 2
     mapping = column_mapping(frame.columns, config, Path(path))
@@ -227,7 +255,9 @@ def _cleaned(raw: DataFrame, files: list[InputFile], config: Config) -> SparkLin
         "unit_price": _unparsed("raw_unit_price", "unit_price"),
         "timestamp": _unparsed("raw_timestamp", "timestamp"),
     }
-    totals = lines.agg(F.count("*").alias("rows"), *(F.sum(v.cast("long")).alias(c) for c, v in invalid.items())).first()
+    totals = aggregate_row(
+        lines.agg(F.count("*").alias("rows"), *(F.sum(v.cast("long")).alias(c) for c, v in invalid.items()))
+    )
     rows_in = int(totals["rows"])
     for column, test in invalid.items():
         _check_invalid_share(lines, column, test, int(totals[column] or 0), rows_in, clean)
@@ -264,7 +294,9 @@ def _cleaned(raw: DataFrame, files: list[InputFile], config: Config) -> SparkLin
     kept = F.col("reason").isNull()
     if clean.drop_duplicates:
         same = Window.partitionBy(kept, *_LINE_VALUES).orderBy("file_index", "source_row")
-        lines = lines.withColumn("reason", F.coalesce("reason", F.when(F.row_number().over(same) > 1, "duplicate_line")))
+        lines = lines.withColumn(
+            "reason", F.coalesce("reason", F.when(F.row_number().over(same) > 1, "duplicate_line"))
+        )
     if clean.max_basket_size is not None:
         order = Window.partitionBy(kept, "order_id")
         size = F.size(F.collect_set("product_id").over(order))
@@ -272,7 +304,7 @@ def _cleaned(raw: DataFrame, files: list[InputFile], config: Config) -> SparkLin
             "reason", F.coalesce("reason", F.when(kept & (size > clean.max_basket_size), "oversized_basket"))
         )
     lines = lines.persist(StorageLevel.MEMORY_AND_DISK)
-    per_reason = dict(lines.where("reason IS NOT NULL").groupBy("reason").count().collect())
+    per_reason: dict[str, int] = dict(lines.where("reason IS NOT NULL").groupBy("reason").count().collect())
     counts = {name: int(per_reason.get(name, 0)) for name in REASONS}
     result = SparkLines(lines, files, rows_in, counts, _orders_after(lines), as_of)
     log.info(
@@ -348,13 +380,19 @@ def _unparsed(raw: str, parsed: str) -> Column:
     return F.col(raw).isNotNull() & F.col(parsed).isNull()
 
 
-def _check_invalid_share(lines: DataFrame, column: str, invalid: Column, bad: int, total: int, config: CleanConfig) -> None:
+def _check_invalid_share(
+    lines: DataFrame, column: str, invalid: Column, bad: int, total: int, config: CleanConfig
+) -> None:
     """Stop when too many values of a column do not parse (:func:`pipeline.local.clean.invalid_share_error`)."""
     if not bad or bad <= config.max_invalid_share * total:
         return
-    first = lines.where(invalid).orderBy("file_index", "source_row").select(
-        "source_file", "source_row", f"raw_{column}"
-    ).limit(5).collect()
+    first = (
+        lines.where(invalid)
+        .orderBy("file_index", "source_row")
+        .select("source_file", "source_row", f"raw_{column}")
+        .limit(5)
+        .collect()
+    )
     raise invalid_share_error(
         column, bad, total, [r[0] for r in first], [int(r[1]) for r in first], [str(r[2]) for r in first], config
     )
@@ -397,7 +435,7 @@ def _resolve_as_of(as_of: datetime | date | None, lines: DataFrame) -> datetime 
         return as_of
     if isinstance(as_of, date):
         return datetime.combine(as_of, time.max)
-    newest = lines.where("reason IS NULL").agg(F.max("timestamp")).first()[0]
+    newest = aggregate_row(lines.where("reason IS NULL").agg(F.max("timestamp")))[0]
     return None if newest is None else newest.replace(tzinfo=None)
 
 
@@ -410,7 +448,7 @@ def _orders_after(lines: DataFrame) -> dict[str, int]:
         F.lit(len(REASONS) + 1),
     )
     last = lines.where("order_id IS NOT NULL").groupBy("order_id").agg(F.max(step).alias("last"))
-    histogram = dict(last.groupBy("last").count().collect())
+    histogram: dict[int, int] = dict(last.groupBy("last").count().collect())
     counts = np.zeros(len(REASONS) + 2, dtype=np.int64)
     for index, n in histogram.items():
         counts[int(index)] = n

@@ -60,7 +60,9 @@ def baskets_from_lines(lines: DataFrame) -> DataFrame:
     from pyspark.sql import functions as F
 
     first = F.min_by(F.struct(*ORDER_COLUMNS), F.struct("file_index", "source_row"))
-    baskets = lines.groupBy("order_id").agg(F.array_sort(F.collect_set("product_id")).alias("items"), first.alias("first"))
+    baskets = lines.groupBy("order_id").agg(
+        F.array_sort(F.collect_set("product_id")).alias("items"), first.alias("first")
+    )
     return baskets.select("order_id", "items", *(F.col(f"first.{c}").alias(c) for c in ORDER_COLUMNS))
 
 
@@ -93,8 +95,13 @@ def frequent_itemsets(baskets: DataFrame, count: int, mine: MineConfig, spark: S
         raise
     total = sum(by_length.values())
     shown = ", ".join(f"{n:,} of length {k}" for k, n in sorted(by_length.items()))
-    log.info("itemsets: %d frequent itemsets (%s) with spark fpgrowth at min count %d of %d baskets",
-             total, shown or "none", min_count, count)
+    log.info(
+        "itemsets: %d frequent itemsets (%s) with spark fpgrowth at min count %d of %d baskets",
+        total,
+        shown or "none",
+        min_count,
+        count,
+    )
     return SparkItemsets(frame, count, min_count, by_length)
 
 
@@ -112,13 +119,17 @@ def association_rules(itemsets: SparkItemsets, config: RulesConfig) -> DataFrame
     longest = max(itemsets.by_length, default=0)
     check_candidates(itemsets.by_length, config)
     counts = frame.select(F.col("items").alias("antecedent"), F.col("count").alias("antecedent_count"))
-    singles = frame.where("length = 1").select(F.col("items")[0].alias("consequent"), F.col("count").alias("consequent_count"))
+    singles = frame.where("length = 1").select(
+        F.col("items")[0].alias("consequent"), F.col("count").alias("consequent_count")
+    )
     kept, best = [], None
     for size in range(2, longest + 1):
         level = (
             frame.where(F.col("length") == size)
             .select(F.col("count").alias("pair_count"), "items", F.explode("items").alias("consequent"))
-            .select("pair_count", "consequent", F.filter("items", lambda x: x != F.col("consequent")).alias("antecedent"))
+            .select(
+                "pair_count", "consequent", F.filter("items", lambda x: x != F.col("consequent")).alias("antecedent")
+            )
             .join(counts, "antecedent")
             .join(F.broadcast(singles), "consequent")
         )
@@ -138,8 +149,11 @@ def association_rules(itemsets: SparkItemsets, config: RulesConfig) -> DataFrame
         kept.append(level.where(F.col("_verdict") == KEPT).select("antecedent", "consequent", *RULE_COUNTS))
     if not kept:
         rules = counts.where(F.lit(False)).select(
-            "antecedent", F.lit("").alias("consequent"), "antecedent_count",
-            F.lit(0).cast("long").alias("consequent_count"), F.lit(0).cast("long").alias("pair_count"),
+            "antecedent",
+            F.lit("").alias("consequent"),
+            "antecedent_count",
+            F.lit(0).cast("long").alias("consequent_count"),
+            F.lit(0).cast("long").alias("pair_count"),
         )
     else:
         rules = kept[0]
@@ -149,7 +163,9 @@ def association_rules(itemsets: SparkItemsets, config: RulesConfig) -> DataFrame
     if config.max_p_value is not None:
         rules = _significant(rules, n, config)
     else:
-        rules = rules.withColumns({"p_value": F.lit(None).cast("double"), "p_value_adjusted": F.lit(None).cast("double")})
+        rules = rules.withColumns(
+            {"p_value": F.lit(None).cast("double"), "p_value_adjusted": F.lit(None).cast("double")}
+        )
     return rules.withColumn("consequent_support", F.col("consequent_count") / F.lit(n))
 
 
@@ -165,8 +181,10 @@ def _best_generalisation(level: DataFrame, best: DataFrame) -> DataFrame:
         "antecedent", "consequent", F.filter("antecedent", lambda x: x != F.col("_drop")).alias("_shorter")
     )
     shorter = best.withColumnRenamed("antecedent", "_shorter")
-    return dropped.join(shorter, ["_shorter", "consequent"]).groupBy("antecedent", "consequent").agg(
-        F.max("_best").alias("_general")
+    return (
+        dropped.join(shorter, ["_shorter", "consequent"])
+        .groupBy("antecedent", "consequent")
+        .agg(F.max("_best").alias("_general"))
     )
 
 
@@ -213,7 +231,9 @@ def _significant(rules: DataFrame, n: int, config: RulesConfig) -> DataFrame:
             part = slice(start, start + batch.num_rows)
             start += batch.num_rows
             column = pa.array(adjusted[part], pa.float64())
-            added = pa.RecordBatch.from_arrays([*batch.columns, column], names=[*batch.schema.names, "p_value_adjusted"])
+            added = pa.RecordBatch.from_arrays(
+                [*batch.columns, column], names=[*batch.schema.names, "p_value_adjusted"]
+            )
             yield added.filter(pa.array(keep[part]))
 
     return map_in_arrow(rules.repartition(1), corrected, schema)

@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pipeline.policy.bundles import BUNDLE_ORDER, price_bundles
 from pipeline.config import Config
 from pipeline.contract.vocabulary import CART, CROSS_SELL, GROUP, PRODUCT
+from pipeline.policy.bundles import BUNDLE_ORDER, price_bundles
 from pipeline.policy.offers import RULE_ORDER, expected_margin, margin_too_low, offer_scores, shown
 from pipeline.spark.kernels import map_in_arrow, with_kernel
 from pipeline.spark.mining import SparkItemsets
@@ -39,8 +39,15 @@ def catalog_frame(spark: SparkSession, catalog: pd.DataFrame | None) -> DataFram
         return None
     table = pa.Table.from_pandas(catalog[list(_CATALOG_COLUMNS)], preserve_index=False)
     table = table.cast(
-        pa.schema([("product_id", pa.string()), ("name", pa.string()), ("category", pa.string()),
-                   ("price", pa.float64()), ("margin", pa.float64())])
+        pa.schema(
+            [
+                ("product_id", pa.string()),
+                ("name", pa.string()),
+                ("category", pa.string()),
+                ("price", pa.float64()),
+                ("margin", pa.float64()),
+            ]
+        )
     )
     return spark.createDataFrame(table)
 
@@ -57,7 +64,9 @@ def ranked_rules(
 
     frame = rules.select(
         F.lit(segment).alias("segment"),
-        (F.lit(placement) if placement else F.when(F.size("antecedent") == 1, PRODUCT).otherwise(CART)).alias("placement"),
+        (F.lit(placement) if placement else F.when(F.size("antecedent") == 1, PRODUCT).otherwise(CART)).alias(
+            "placement"
+        ),
         F.lit(CROSS_SELL).alias("kind"),
         "antecedent",
         F.array_join("antecedent", "|").alias("antecedent_key"),
@@ -68,13 +77,18 @@ def ranked_rules(
     if catalog is None:
         log.info("no catalog: margin columns are null and margin filters are skipped")
         frame = frame.withColumns(
-            {"consequent_name": F.lit(None).cast("string"), "consequent_price": F.lit(None).cast("double"),
-             "consequent_margin": F.lit(None).cast("double")}
+            {
+                "consequent_name": F.lit(None).cast("string"),
+                "consequent_price": F.lit(None).cast("double"),
+                "consequent_margin": F.lit(None).cast("double"),
+            }
         )
     else:
         product = catalog.select(
-            F.col("product_id").alias("consequent"), F.col("name").alias("consequent_name"),
-            F.col("price").alias("consequent_price"), F.col("margin").alias("consequent_margin"),
+            F.col("product_id").alias("consequent"),
+            F.col("name").alias("consequent_name"),
+            F.col("price").alias("consequent_price"),
+            F.col("margin").alias("consequent_margin"),
         )
         how = "inner" if config.catalog.missing == "drop" else "left"
         joined = frame.join(F.broadcast(product), "consequent", how)
@@ -90,19 +104,26 @@ def ranked_rules(
         frame = frame.where(~F.col("_low")).drop("_low")
     has_catalog, by = catalog is not None, config.rank.by
 
-    def scored(confidence: np.ndarray, support: np.ndarray, lift: np.ndarray, margin: np.ndarray) -> dict[str, np.ndarray]:
+    def scored(
+        confidence: np.ndarray, support: np.ndarray, lift: np.ndarray, margin: np.ndarray
+    ) -> dict[str, np.ndarray]:
         return {
             "expected_margin": expected_margin(confidence, margin),
             "score": offer_scores(by, confidence, support, lift, margin, has_catalog),
         }
 
     inputs = ["confidence", "consequent_support", "lift", "consequent_margin"]
-    frame = rank_offers(with_kernel(frame, scored, inputs, {"expected_margin": "double", "score": "double"}), RULE_ORDER)
+    frame = rank_offers(
+        with_kernel(frame, scored, inputs, {"expected_margin": "double", "score": "double"}), RULE_ORDER
+    )
     return frame.drop("consequent_support"), dropped
 
 
 def rank_offers(frame: DataFrame, order: tuple[tuple[str, bool], ...]) -> DataFrame:
-    """``frame`` with ``rank``: 1 for the first row of each :data:`GROUP` in ``order`` ((column, ascending), nulls last)."""
+    """``frame`` with ``rank``: 1 for the first row of each :data:`GROUP` in ``order``.
+
+    ``order`` is a policy's (column, ascending) pairs, nulls last (:mod:`pipeline.policy.offers`).
+    """
     from pyspark.sql import Window
 
     return frame.withColumn("rank", _row_number(Window.partitionBy(*GROUP), order))
@@ -123,18 +144,24 @@ def top_recommendations(ranked_frame: DataFrame, top_k: int, run_id: str) -> Dat
     def top(rank: np.ndarray) -> dict[str, np.ndarray]:
         return {"_shown": shown(rank, top_k)}
 
-    return with_kernel(ranked_frame, top, ["rank"], {"_shown": "boolean"}).where("_shown").drop("_shown").withColumn(
-        "run_id", F.lit(run_id)
+    return (
+        with_kernel(ranked_frame, top, ["rank"], {"_shown": "boolean"})
+        .where("_shown")
+        .drop("_shown")
+        .withColumn("run_id", F.lit(run_id))
     )
 
 
 def product_table(baskets: DataFrame, catalog: DataFrame | None, segment: str) -> DataFrame:
-    """Every product sold with its category and basket count, ranked within its category (:func:`pipeline.flow.offers.product_table`)."""
+    """Every product sold with its category and basket count, ranked within its category.
+
+    The rows of :func:`pipeline.local.products.product_table`.
+    """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    counts = baskets.select(F.explode("items").alias("product_id")).groupBy("product_id").agg(
-        F.count("*").alias("baskets")
+    counts = (
+        baskets.select(F.explode("items").alias("product_id")).groupBy("product_id").agg(F.count("*").alias("baskets"))
     )
     if catalog is None:
         info = counts.withColumns({"name": F.lit(None).cast("string"), "category": F.lit(None).cast("string")})
@@ -142,7 +169,6 @@ def product_table(baskets: DataFrame, catalog: DataFrame | None, segment: str) -
         info = counts.join(F.broadcast(catalog.select("product_id", "name", "category")), "product_id", "left")
     within = Window.partitionBy("category").orderBy(F.desc("baskets"), "product_id")
     return info.withColumns({"segment": F.lit(segment), "category_rank": F.row_number().over(within)})
-
 
 
 def bundle_table(itemsets: SparkItemsets, catalog: DataFrame | None, config: Config, segment: str) -> DataFrame | None:
@@ -163,39 +189,76 @@ def bundle_table(itemsets: SparkItemsets, catalog: DataFrame | None, config: Con
     )
     # Sum prices in product order, as numpy sums each row: the same floating-point result.
     members = F.array_sort(F.collect_list(F.struct("position", "price", "margin")))
-    grouped = products.groupBy("items", "count").agg(members.alias("m"), F.max("single").alias("largest")).select(
-        "items",
-        "count",
-        "largest",
-        F.aggregate("m", F.lit(0.0), lambda total, x: total + F.coalesce(x["price"], F.lit(float("nan")))).alias("list_price"),
-        F.aggregate("m", F.lit(0.0), lambda total, x: total + F.coalesce(x["margin"], F.lit(float("nan")))).alias("list_margin"),
-        F.forall("m", lambda x: x["price"].isNotNull()).alias("priced"),
+    grouped = (
+        products.groupBy("items", "count")
+        .agg(members.alias("m"), F.max("single").alias("largest"))
+        .select(
+            "items",
+            "count",
+            "largest",
+            F.aggregate("m", F.lit(0.0), lambda total, x: total + F.coalesce(x["price"], F.lit(float("nan")))).alias(
+                "list_price"
+            ),
+            F.aggregate("m", F.lit(0.0), lambda total, x: total + F.coalesce(x["margin"], F.lit(float("nan")))).alias(
+                "list_margin"
+            ),
+            F.forall("m", lambda x: x["price"].isNotNull()).alias("priced"),
+        )
     )
     baskets = itemsets.baskets
-    columns = ("support", "all_confidence", "list_price", "discount", "bundle_price", "bundle_margin",
-               "bundle_margin_rate", "score")
+    columns = (
+        "support",
+        "all_confidence",
+        "list_price",
+        "discount",
+        "bundle_price",
+        "bundle_margin",
+        "bundle_margin_rate",
+        "score",
+    )
     schema = T.StructType(
-        [T.StructField("items", T.ArrayType(T.StringType())), T.StructField("count", T.LongType()),
-         *(T.StructField(c, T.DoubleType()) for c in columns)]
+        [
+            T.StructField("items", T.ArrayType(T.StringType())),
+            T.StructField("count", T.LongType()),
+            *(T.StructField(c, T.DoubleType()) for c in columns),
+        ]
     )
 
     def priced(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
-            values = {c: batch.column(c).to_numpy(zero_copy_only=False) for c in ("count", "largest", "list_price", "list_margin", "priced")}
+            values = {
+                c: batch.column(c).to_numpy(zero_copy_only=False)
+                for c in ("count", "largest", "list_price", "list_margin", "priced")
+            }
             keep, numbers = price_bundles(
-                values["count"], values["largest"], values["list_price"], values["list_margin"],
-                values["priced"].astype(bool), baskets, config,
+                values["count"],
+                values["largest"],
+                values["list_price"],
+                values["list_margin"],
+                values["priced"].astype(bool),
+                baskets,
+                config,
             )
             index = pa.array(np.flatnonzero(keep))
             yield pa.RecordBatch.from_arrays(
-                [batch.column("items").take(index), batch.column("count").take(index),
-                 *(pa.array(numbers[c], pa.float64()) for c in columns)],
+                [
+                    batch.column("items").take(index),
+                    batch.column("count").take(index),
+                    *(pa.array(numbers[c], pa.float64()) for c in columns),
+                ],
                 names=["items", "count", *columns],
             )
 
-    bundles = map_in_arrow(grouped, priced, schema).select(
-        F.lit(segment).alias("segment"), F.col("items").alias("bundle"), F.array_join("items", "|").alias("bundle_key"),
-        F.size("items").alias("size"), "*",
-    ).drop("items")
+    bundles = (
+        map_in_arrow(grouped, priced, schema)
+        .select(
+            F.lit(segment).alias("segment"),
+            F.col("items").alias("bundle"),
+            F.array_join("items", "|").alias("bundle_key"),
+            F.size("items").alias("size"),
+            "*",
+        )
+        .drop("items")
+    )
     ranked = bundles.withColumn("rank", _row_number(Window.partitionBy("segment"), BUNDLE_ORDER))
     return ranked.where(F.col("rank") <= config.bundles.top_n)

@@ -67,17 +67,25 @@ def post_purchase_rules(baskets: DataFrame, config: Config) -> DataFrame | None:
     )
     rules = with_measures(
         pairs.select(
-            F.array("a").alias("antecedent"), F.col("c").alias("consequent"), "antecedent_count", "consequent_count",
+            F.array("a").alias("antecedent"),
+            F.col("c").alias("consequent"),
+            "antecedent_count",
+            "consequent_count",
             "pair_count",
         ),
         n,
     )
+
     def kept(confidence: np.ndarray, lift: np.ndarray) -> dict[str, np.ndarray]:
         return {"_kept": post_purchase_kept(confidence, lift, config)}
 
     rules = with_kernel(rules, kept, ["confidence", "lift"], {"_kept": "boolean"}).where("_kept").drop("_kept")
-    log.info("post-purchase: rules from %d transitions (next order within %d days), min count %d",
-             n, config.post_purchase.max_days, min_count)
+    log.info(
+        "post-purchase: rules from %d transitions (next order within %d days), min count %d",
+        n,
+        config.post_purchase.max_days,
+        min_count,
+    )
     return rules.withColumns(
         {
             "consequent_support": F.col("consequent_count") / F.lit(n),

@@ -16,7 +16,7 @@ from pipeline.config import SparkConfig
 from pipeline.errors import ConfigError
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, Row, SparkSession
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,9 @@ def spark_session(config: SparkConfig) -> SparkSession:
         ) from None
     clash = sorted(key for key in config.conf if key in _REQUIRED and str(config.conf[key]) != _REQUIRED[key])
     if clash:
-        raise ConfigError(f"spark.conf: {', '.join(clash)} must stay {[_REQUIRED[k] for k in clash]}: the engine relies on it")
+        raise ConfigError(
+            f"spark.conf: {', '.join(clash)} must stay {[_REQUIRED[k] for k in clash]}: the engine relies on it"
+        )
     builder = SparkSession.builder.appName(config.app_name)
     if config.master is not None:
         builder = builder.master(config.master)
@@ -73,6 +75,14 @@ def spark_session(config: SparkConfig) -> SparkSession:
     session.sparkContext.setLogLevel("WARN")
     log.info("spark %s, master %s, app %s", session.version, session.sparkContext.master, config.app_name)
     return session
+
+
+def aggregate_row(frame: DataFrame) -> Row:
+    """The first row of ``frame``: of an aggregation, which always has one."""
+    row = frame.first()
+    if row is None:
+        raise AssertionError("an aggregation over the whole frame returned no row")
+    return row
 
 
 def _text(value: str | int | float | bool) -> str:

@@ -13,7 +13,7 @@ executors (shared storage on a cluster, ``docs/spark.md``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
 
-def table_writer(frame: DataFrame, schema: pa.Schema, order: list[str | Column]) -> TableWriter:
+def table_writer(frame: DataFrame, schema: pa.Schema, order: Sequence[str | Column]) -> TableWriter:
     """A writer of ``frame``'s rows in ``order`` as a file of ``schema`` (extra columns are left out)."""
 
     def write(path: Path, run_id: str) -> None:
@@ -56,7 +56,9 @@ def _file_writer(path: str, schema: pa.Schema, run_id: str):  # type: ignore[no-
                     writer.write_table(table.slice(0, full), row_group_size=ROW_GROUP_SIZE)
                     pending = [table.slice(full)]
             if pending or not rows:
-                writer.write_table(pa.concat_tables(pending) if pending else schema.empty_table(), row_group_size=ROW_GROUP_SIZE)
+                writer.write_table(
+                    pa.concat_tables(pending) if pending else schema.empty_table(), row_group_size=ROW_GROUP_SIZE
+                )
         yield pa.RecordBatch.from_pydict({"rows": [rows]})
 
     return write

@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def upsell_offers(baskets: DataFrame, count: int, catalog: DataFrame | None, config: Config, segment: str) -> DataFrame | None:
+def upsell_offers(
+    baskets: DataFrame, count: int, catalog: DataFrame | None, config: Config, segment: str
+) -> DataFrame | None:
     """Up-sell offers in the columns of ranked rules (before ranking), or None without a catalog."""
     from pyspark.sql import functions as F
 
