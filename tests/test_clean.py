@@ -5,17 +5,18 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date, datetime
 from itertools import pairwise
+from pathlib import Path
 
 import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.config import CleanConfig, Config
+from pipeline.config import CleanConfig, Config, load_config
 from pipeline.local.clean import REASONS, clean_transactions, normalise_ids
 from pipeline.local.ingest import read_transactions
 
-from conftest import DIRTY_LINES, WHOLESALE_PRODUCTS, Export, clean_orders
+from conftest import DIRTY_LINES, HEADER, SAMPLE_CONFIG, WHOLESALE_PRODUCTS, Export, clean_orders
 
 
 def _clean(config: Config, **clean: object):
@@ -153,3 +154,16 @@ def test_funnel_ends_at_the_baskets_and_never_grows(config: Config, export: Expo
         assert after["rows"] <= before["rows"] and after["orders"] <= before["orders"]
     # The wholesale order leaves at the basket cap, all its lines at once.
     assert funnel[-2]["orders"] - funnel[-1]["orders"] == 1
+
+
+def test_an_export_without_any_order_id_is_rejected_line_by_line(tmp_path: Path) -> None:
+    """Found by the fuzz test: with no order id anywhere, the basket cap had no basket to index."""
+    path = tmp_path / "no_orders.csv"
+    path.write_text(
+        ",".join(HEADER) + "\n"
+        ",00123,TEA CUP,1,2011-11-20 10:00:00,1.50,12345,France\n"
+        " ,00124,SAUCER,2,2011-11-20 10:00:00,1.20,12345,France\n"
+    )
+    config = load_config(SAMPLE_CONFIG, values={"input.paths": [str(path)], "clean.max_basket_size": 1})
+    _, result = _clean(config)
+    assert result.counts["missing_order_id"] == 2 and result.lines.empty

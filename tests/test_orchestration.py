@@ -16,11 +16,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import SAMPLE_CONFIG, Export, export_config
 from pipeline.config import Config, load_config
 from pipeline.flow.evaluate import evaluate
 from pipeline.flow.run import run
 from pipeline.flow.tune import Sweep, tune
+
+from conftest import SAMPLE_CONFIG, Export, export_config
 
 #: Segments mined apart, every placement and up-sell on, on the dirty fixture export.
 SEGMENTED = {
@@ -47,9 +48,7 @@ def _published_counts(result: Any) -> dict[str, Any]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("source", ["sample", "segmented export"])
-def test_tune_at_the_configured_value_reports_what_run_publishes(
-    source: str, export: Export, tmp_path: Path
-) -> None:
+def test_tune_at_the_configured_value_reports_what_run_publishes(source: str, export: Export, tmp_path: Path) -> None:
     if source == "sample":
         config = load_config(SAMPLE_CONFIG, values={"output.dir": str(tmp_path / "out")})
     else:

@@ -246,8 +246,9 @@ def _oversized(pairs: np.ndarray, by_pair: np.ndarray, width: int, kept: np.ndar
     first[1:] = sorted_pairs[1:] != sorted_pairs[:-1]
     distinct = sorted_pairs[first]
     orders = pairs // width
-    sizes = np.bincount(distinct // width, minlength=int(orders.max(initial=-1)) + 1)
-    return sizes[orders] > cap
+    sizes = np.bincount(distinct // width, minlength=int(orders.max(initial=0)) + 1)
+    # A line without an order id (code -1, already rejected) belongs to no basket.
+    return (orders >= 0) & (sizes[np.maximum(orders, 0)] > cap)
 
 
 def _check_invalid_share(raw: pd.DataFrame, column: str, invalid: np.ndarray, config: CleanConfig) -> None:
