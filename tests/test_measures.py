@@ -17,7 +17,7 @@ from test_mining import BASKETS, baskets_of
 from pipeline.config import MineConfig, RulesConfig
 from pipeline.local.itemsets import frequent_itemsets
 from pipeline.local.rules import association_rules
-from pipeline.policy.measures import adjust_p_values, fisher_p_values, interest_measures
+from pipeline.policy.measures import MEASURES, adjust_p_values, fisher_p_values, interest_measures
 
 # n = 10 baskets, n(A) = 4, n(C) = 5, n(A u C) = 3: every value below worked out by hand.
 HAND = {
@@ -152,3 +152,9 @@ def test_significance_filter_drops_chance_rules() -> None:
     assert pairs(loose) == {("a", "b"), ("b", "a"), ("c", "d"), ("d", "c")}
     assert pairs(strict) == {("a", "b"), ("b", "a")}
     assert (strict["p_value_adjusted"] <= 0.05).all() and (strict["p_value_adjusted"] >= strict["p_value"]).all()
+
+
+def test_the_declared_measures_are_those_computed() -> None:
+    """Rule tables (both engines) take their measure columns from ``MEASURES``: it must name every measure."""
+    computed = interest_measures(10, np.array([4]), np.array([5]), np.array([2]))
+    assert tuple(computed) == MEASURES

@@ -1,27 +1,15 @@
-"""Baskets and catalog in, up-sell offers out: a better, pricier version of the viewed product.
+"""Baskets and catalog in, up-sell offers out, in this process: a better, pricier version of the viewed product.
 
-An up-sell is an *alternative*, not a complement: for product ``a``, a
-product ``c`` of the same catalog category whose price is between
-``1 + upsell.min_price_step`` and ``1 + upsell.max_price_step`` times ``a``'s
-(default +10% to +25%: practitioners find larger steps rarely accepted), that
-earns more margin per unit than ``a`` (an up-sell that lowers profit is a
-failure), that is not bought *together* with ``a`` (in at least as many
-baskets as chance predicts, ``n(ac) x n >= n(a) x n(c)``, it is a
-complement: a cross-sell rule covers it), and that at least
-``upsell.min_buyers`` customers of the segment bought *as well as* ``a``, in
-other orders.
+What an up-sell is and how it ranks is :mod:`pipeline.policy.upsell`. Here
+the candidate pairs come from each category's products sorted by price (a
+binary search for the price band), shared customers and shared baskets from
+sparse column products, a chunk of pairs at a time.
 
-That last condition is the relevance test: a category is often too broad to
+The customer test is the relevance test: a category is often too broad to
 say two products are alternatives (an alarm clock and a doorstop can both be
 "Home decor"), but customers who buy both, never together, treat them as
 interchangeable choices. Without customer ids every basket is its own
-customer, and no pair passes: no up-sell beats an irrelevant one. The test is
-only as good as the catalog's categories: leaf categories ("alarm clocks")
-give alternatives, broad ones ("home decor") give products that merely share
-customers.
-
-Ranking, per viewed product: ``score = evidence x margin gain``, where
-``evidence`` is the share of ``a``'s buyers who also bought ``c``. Published
+customer, and no pair passes: no up-sell beats an irrelevant one. Published
 with ``kind = "upsell"``, ``placement = "product"``; ``confidence`` holds the
 evidence, ``support`` the share of baskets holding ``c``, ``lift`` is null and
 ``pair_count`` counts the baskets holding both (fewer than chance predicts).
@@ -35,13 +23,14 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from pipeline.config import Config
+from pipeline.config import Config, UpsellConfig
 from pipeline.contract.schema import text_column
 from pipeline.contract.vocabulary import PRODUCT, UPSELL
 from pipeline.local.arrays import ragged_arange
 from pipeline.local.baskets import Baskets
 from pipeline.local.recommendations import rank_offers
 from pipeline.policy.offers import UPSELL_ORDER
+from pipeline.policy.upsell import not_complement, price_band, shared_enough, upsell_candidates, upsell_scores
 
 log = logging.getLogger(__name__)
 
@@ -60,18 +49,15 @@ def upsell_offers(baskets: Baskets, catalog: pd.DataFrame | None, config: Config
     known = np.flatnonzero(~np.isnan(price) & (price > 0) & ~np.isnan(margin) & pd.notna(category))
     group_of = np.full(len(baskets.items), -1, dtype=np.int64)
     group_of[known] = pd.factorize(category[known])[0]
-    a, c = _in_price_band(known, group_of, price, config)
-    keep = margin[c] > margin[a]
-    a, c = a[keep], c[keep]
-    shared = together = evidence = np.empty(0, dtype=np.int64)
+    a, c = _in_price_band(known, group_of, price, config.upsell)
+    shared = together = np.empty(0, dtype=np.int64)
+    buyers = np.zeros(len(baskets.items), dtype=np.int64)
     if a.size:  # without candidates (no catalog, no categories) skip the customer matrix
-        a, c, shared, together, buyers = _evidence(baskets, a, c, config.upsell.min_buyers)
-        evidence = shared / np.maximum(buyers[a], 1)
+        a, c, shared, together, buyers = _evidence(baskets, a, c, price, margin, config.upsell)
     values = {
-        "evidence": evidence,
+        **upsell_scores(shared, buyers[a], margin[a], margin[c]),
         "price": price[c],
         "margin": margin[c],
-        "gain": margin[c] - margin[a],
         "name": product["name"].to_numpy()[c],
         "together": together,
     }
@@ -81,43 +67,39 @@ def upsell_offers(baskets: Baskets, catalog: pd.DataFrame | None, config: Config
 
 
 def _evidence(
-    baskets: Baskets, a: np.ndarray, c: np.ndarray, min_buyers: int
+    baskets: Baskets, a: np.ndarray, c: np.ndarray, price: np.ndarray, margin: np.ndarray, config: UpsellConfig
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The pairs with at least ``min_buyers`` shared customers that are not complements:
-    (a, c, shared customers, shared baskets) and every product's buyers."""
+    """The pairs the up-sell policy keeps: (a, c, shared customers, shared baskets), and every product's buyers."""
     customers = _customer_products(baskets).tocsc()
     buyers = np.asarray(customers.sum(axis=0)).ravel()
-    # Both products need min_buyers buyers before they can share that many: prune the long tail first.
-    keep = (buyers[a] >= min_buyers) & (buyers[c] >= min_buyers)
+    keep = upsell_candidates(price[a], price[c], margin[a], margin[c], buyers[a], buyers[c], config)
     a, c = a[keep], c[keep]
     shared = _shared(customers, a, c)
-    keep = shared >= min_buyers
+    keep = shared_enough(shared, config)
     a, c, shared = a[keep], c[keep], shared[keep]
     columns = baskets.matrix.astype(np.int32).tocsc()
     together = _shared(columns, a, c)
     in_baskets = np.asarray(columns.sum(axis=0)).ravel()
-    # Bought together at least as often as chance predicts: a complement.
-    keep = together * baskets.count < in_baskets[a] * in_baskets[c]
+    keep = not_complement(together, baskets.count, in_baskets[a], in_baskets[c])
     return a[keep], c[keep], shared[keep], together[keep], buyers
 
 
 def _in_price_band(
-    known: np.ndarray, group_of: np.ndarray, price: np.ndarray, config: Config
+    known: np.ndarray, group_of: np.ndarray, price: np.ndarray, config: UpsellConfig
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Every (a, c) of one category with price(c) / price(a) - 1 inside the up-sell band."""
+    """Every (a, c) of one category whose price ``c`` lies in ``a``'s up-sell band (:func:`price_band`)."""
     pairs_a, pairs_c = [np.empty(0, np.int64)], [np.empty(0, np.int64)]
     for group in np.unique(group_of[known]):
         members = known[group_of[known] == group]
         members = members[np.argsort(price[members], kind="stable")]
         sorted_price = price[members]
-        low = np.searchsorted(sorted_price, sorted_price * (1 + config.upsell.min_price_step), side="left")
-        high = np.searchsorted(sorted_price, sorted_price * (1 + config.upsell.max_price_step), side="right")
+        lowest, highest = price_band(sorted_price, config)
+        low = np.searchsorted(sorted_price, lowest, side="left")
+        high = np.searchsorted(sorted_price, highest, side="right")
         counts = np.maximum(high - low, 0)
         pairs_a.append(np.repeat(members, counts))
         pairs_c.append(members[np.repeat(low, counts) + ragged_arange(counts)])
-    a, c = np.concatenate(pairs_a), np.concatenate(pairs_c)
-    keep = price[c] > price[a]
-    return a[keep], c[keep]
+    return np.concatenate(pairs_a), np.concatenate(pairs_c)
 
 
 def _customer_products(baskets: Baskets) -> sp.csr_matrix:
@@ -155,12 +137,12 @@ def _frame(baskets: Baskets, a: np.ndarray, c: np.ndarray, values: dict[str, np.
             "consequent": text_column(baskets.items[c], n),
             "consequent_name": text_column(values["name"], n),
             "support": np.asarray(baskets.matrix[:, c].sum(axis=0)).ravel() / max(baskets.count, 1),
-            "confidence": values["evidence"],
+            "confidence": values["confidence"],
             "lift": np.full(n, np.nan),
             "pair_count": values["together"],
             "consequent_price": values["price"],
             "consequent_margin": values["margin"],
-            "expected_margin": values["evidence"] * values["margin"],
-            "score": values["evidence"] * values["gain"],
+            "expected_margin": values["expected_margin"],
+            "score": values["score"],
         }
     )

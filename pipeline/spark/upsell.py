@@ -1,21 +1,23 @@
 """Baskets and catalog in, up-sell offers out, on Spark: a better, pricier version of the viewed product.
 
-The method of :mod:`pipeline.local.upsell`, step for step: candidate pairs of one
-catalog category inside the price band with more unit margin, pruned to
-products with at least ``upsell.min_buyers`` buyers, kept when at least that
-many customers bought both and they are not bought together as often as
-chance predicts; ranked by evidence x margin gain. The pairs come from a join
-of the (sold) catalog with itself on the category; shared customers and shared
-baskets from joins of the (customer, product) and (basket, product) pairs.
+What an up-sell is and how it ranks is :mod:`pipeline.policy.upsell`, whose
+kernels run on the executors. Spark moves the data: each product's price band
+(from the policy) bounds a join of the (sold) catalog with itself on the
+category; shared customers and shared baskets come from joins of the
+(customer, product) and (basket, product) pairs.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from pipeline.config import Config
 from pipeline.contract.vocabulary import PRODUCT, UPSELL
+from pipeline.policy.upsell import not_complement, price_band, shared_enough, upsell_candidates, upsell_scores
+from pipeline.spark.kernels import with_kernel
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -43,28 +45,54 @@ def upsell_offers(
         .join(in_baskets, "product_id")
         .join(buyers, "product_id")
     )
+
+    def band(price: np.ndarray) -> dict[str, np.ndarray]:
+        low, high = price_band(price, upsell)
+        return {"low": low, "high": high}
+
+    products = with_kernel(products, band, ["price"], {"low": "double", "high": "double"})
     a = products.select(*(F.col(c).alias(f"a_{c}") for c in products.columns))
     c = products.select(*(F.col(c).alias(f"c_{c}") for c in products.columns))
-    low, high = 1 + upsell.min_price_step, 1 + upsell.max_price_step
+    # The band bounds the join; the policy decides on each pair.
     pairs = a.join(
         c,
         (F.col("a_category") == F.col("c_category"))
-        & (F.col("c_price") >= F.col("a_price") * F.lit(low))
-        & (F.col("c_price") <= F.col("a_price") * F.lit(high))
-        & (F.col("c_price") > F.col("a_price"))
-        & (F.col("c_margin") > F.col("a_margin"))
-        & (F.col("a_buyers") >= upsell.min_buyers)
-        & (F.col("c_buyers") >= upsell.min_buyers),
+        & (F.col("c_price") >= F.col("a_low"))
+        & (F.col("c_price") <= F.col("a_high")),
     )
+
+    def candidates(
+        price_a: np.ndarray,
+        price_c: np.ndarray,
+        margin_a: np.ndarray,
+        margin_c: np.ndarray,
+        buyers_a: np.ndarray,
+        buyers_c: np.ndarray,
+    ) -> dict[str, np.ndarray]:
+        return {"_keep": upsell_candidates(price_a, price_c, margin_a, margin_c, buyers_a, buyers_c, upsell)}
+
+    pairs = _kept(pairs, candidates, ["a_price", "c_price", "a_margin", "c_margin", "a_buyers", "c_buyers"])
     shared = _shared(pairs, bought.withColumnRenamed("customer", "owner"), "owner").withColumnRenamed("n", "shared")
-    pairs = pairs.join(shared, ["a_product_id", "c_product_id"]).where(F.col("shared") >= upsell.min_buyers)
+    pairs = _kept(
+        pairs.join(shared, ["a_product_id", "c_product_id"]),
+        lambda n: {"_keep": shared_enough(n, upsell)},
+        ["shared"],
+    )
     together = _shared(pairs, held.select(F.col("order_id").alias("owner"), "product_id").distinct(), "owner")
     pairs = pairs.join(together.withColumnRenamed("n", "together"), ["a_product_id", "c_product_id"], "left").fillna(
         0, ["together"]
     )
-    # Bought together at least as often as chance predicts: a complement, not an alternative.
-    pairs = pairs.where(F.col("together") * F.lit(count) < F.col("a_in_baskets") * F.col("c_in_baskets"))
-    evidence = F.col("shared") / F.greatest(F.col("a_buyers"), F.lit(1))
+    pairs = _kept(
+        pairs,
+        lambda n, in_a, in_c: {"_keep": not_complement(n, count, in_a, in_c)},
+        ["together", "a_in_baskets", "c_in_baskets"],
+    )
+    pairs = with_kernel(
+        pairs,
+        upsell_scores,
+        ["shared", "a_buyers", "a_margin", "c_margin"],
+        {"confidence": "double", "expected_margin": "double", "score": "double"},
+    )
     return pairs.select(
         F.lit(segment).alias("segment"),
         F.lit(PRODUCT).alias("placement"),
@@ -75,14 +103,19 @@ def upsell_offers(
         F.col("c_product_id").alias("consequent"),
         F.col("c_name").alias("consequent_name"),
         (F.col("c_in_baskets") / F.lit(max(count, 1))).alias("support"),
-        evidence.alias("confidence"),
+        "confidence",
         F.lit(None).cast("double").alias("lift"),
         F.col("together").alias("pair_count"),
         F.col("c_price").alias("consequent_price"),
         F.col("c_margin").alias("consequent_margin"),
-        (evidence * F.col("c_margin")).alias("expected_margin"),
-        (evidence * (F.col("c_margin") - F.col("a_margin"))).alias("score"),
+        "expected_margin",
+        "score",
     )
+
+
+def _kept(pairs: DataFrame, kernel: Any, inputs: list[str]) -> DataFrame:
+    """The pairs a policy kernel keeps (it returns ``_keep``), computed on the executors."""
+    return with_kernel(pairs, kernel, inputs, {"_keep": "boolean"}).where("_keep").drop("_keep")
 
 
 def _shared(pairs: DataFrame, holders: DataFrame, key: str) -> DataFrame:
