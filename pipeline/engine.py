@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from pipeline.config import Config, MineConfig
     from pipeline.contract.counts import RunCounts
     from pipeline.contract.files import TableWriter
-    from pipeline.local.ingest import InputFile
+    from pipeline.contract.manifest import InputFile
 
 #: How many products missing from the catalog the manifest lists by name.
 MISSING_LISTED = 50

@@ -12,11 +12,11 @@ from __future__ import annotations
 import hashlib
 import platform
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -24,9 +24,6 @@ from pipeline.config import Config
 from pipeline.contract.counts import RunCounts
 from pipeline.contract.schema import SCHEMA_VERSION
 from pipeline.errors import OutputError
-
-if TYPE_CHECKING:
-    from pipeline.local.ingest import InputFile
 
 _PACKAGES = (
     "basket-pipeline",
@@ -40,6 +37,16 @@ _PACKAGES = (
     "pydantic",
     "click",
 )
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One file that was read: what the manifest records to fingerprint a run."""
+
+    path: str
+    bytes: int
+    sha256: str
+    rows: int
 
 
 class Manifest(BaseModel):

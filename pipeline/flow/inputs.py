@@ -13,10 +13,11 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.config import Config
+from pipeline.contract.manifest import InputFile
 from pipeline.local.baskets import Baskets, baskets_from_lines
 from pipeline.local.catalog import products_missing, read_catalog
 from pipeline.local.clean import CleanResult, clean_transactions
-from pipeline.local.ingest import InputFile, file_sha256, read_transactions
+from pipeline.local.ingest import file_sha256, read_transactions
 from pipeline.policy.guards import no_baskets_error
 from pipeline.stages import StageTimer
 

@@ -19,13 +19,13 @@ import pyarrow.compute as pc
 from pipeline.config import Config, MineConfig
 from pipeline.contract.checks import table_problems
 from pipeline.contract.counts import RunCounts
+from pipeline.contract.manifest import InputFile
 from pipeline.contract.schema import BUNDLES, ITEMSETS, RECOMMENDATIONS, REJECTS, RULES, to_table
 from pipeline.contract.vocabulary import GROUP
 from pipeline.engine import MISSING_LISTED, Ranked, RunTables, SegmentTables
 from pipeline.local.baskets import Baskets, ItemsetLabels, itemset_labels
 from pipeline.local.bundles import bundle_table
 from pipeline.local.clean import CleanResult
-from pipeline.local.ingest import InputFile
 from pipeline.local.itemsets import Itemsets, frequent_itemsets
 from pipeline.local.postpurchase import post_purchase_rules
 from pipeline.local.products import product_table

@@ -19,7 +19,6 @@ import hashlib
 import logging
 import zipfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from pipeline.config import CANONICAL_COLUMNS, MANDATORY_COLUMNS, InputConfig
+from pipeline.contract.manifest import InputFile
 from pipeline.contract.schema import TEXT
 from pipeline.errors import InputDataError
 
@@ -41,16 +41,6 @@ _PARQUET_SUFFIXES = (".parquet", ".pq")
 _ARROW_TYPES = {pa.string(): TEXT, pa.large_string(): TEXT}
 #: Only an empty field is missing: "NA", "null" or "None" may be real ids.
 _NA_VALUES = [""]
-
-
-@dataclass(frozen=True)
-class InputFile:
-    """One file that was read: what the manifest records to fingerprint a run."""
-
-    path: str
-    bytes: int
-    sha256: str
-    rows: int
 
 
 def expand_paths(patterns: Sequence[str]) -> list[Path]:

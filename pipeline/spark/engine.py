@@ -24,12 +24,13 @@ import pandas as pd
 from pipeline.config import Config, MineConfig
 from pipeline.contract.checks import METRIC_TABLES, METRICS, metric_problems
 from pipeline.contract.counts import RunCounts
+from pipeline.contract.manifest import InputFile
 from pipeline.contract.schema import BUNDLES, ITEMSETS, PRODUCTS, RECOMMENDATIONS, REJECTS, RULES
 from pipeline.contract.vocabulary import ALL_SEGMENTS, GROUP, KEY_SEPARATOR
 from pipeline.engine import MISSING_LISTED, Prepared, Ranked, RunTables, SegmentTables
 from pipeline.local.catalog import read_catalog
 from pipeline.local.clean import cleaning_funnel
-from pipeline.local.ingest import InputFile, file_sha256
+from pipeline.local.ingest import file_sha256
 from pipeline.policy.guards import no_baskets_error
 from pipeline.policy.offers import UPSELL_ORDER
 from pipeline.spark.lines import SparkLines, clean_lines

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import CANONICAL_COLUMNS, CleanConfig, Config, InputConfig
+from pipeline.contract.manifest import InputFile
 from pipeline.contract.schema import TEXT
 from pipeline.errors import ConfigError, InputDataError
 from pipeline.local.clean import (
@@ -36,7 +37,7 @@ from pipeline.local.clean import (
     normalise_ids,
     orders_after_steps,
 )
-from pipeline.local.ingest import InputFile, column_mapping, expand_paths, file_sha256
+from pipeline.local.ingest import column_mapping, expand_paths, file_sha256
 from pipeline.spark.session import aggregate_row
 
 if TYPE_CHECKING:
