@@ -319,14 +319,21 @@ def evaluate_command(cutoff: str | None, out_dir: Path | None, as_json: bool, **
     if as_json:
         click.echo((written / "evaluation.json").read_text().rstrip())
         return
+    metrics = evaluation.metrics
     click.echo(
         f"Trained on {evaluation.train_orders:,} orders before {evaluation.cutoff:%Y-%m-%d %H:%M}; "
-        f"replayed {evaluation.carts:,} carts of {evaluation.test_orders:,} later orders, "
-        f"{evaluation.k} offers each."
+        f"replayed {evaluation.carts:,} carts of {evaluation.test_orders:,} later orders."
     )
-    shown = evaluation.metrics.drop(columns=["k", "carts", "aov"]).set_index("strategy")
-    click.echo(shown.to_string(float_format=lambda x: f"{x:.4f}"))
-    click.echo(f"Average test order value {evaluation.metrics['aov'].iloc[0]:.2f}. Written to {written}/")
+    click.echo(f"At {evaluation.k} offers (output.top_k):")
+    headline = metrics[metrics["k"] == evaluation.k].drop(columns=["k", "carts", "orders", "aov"])
+    click.echo(headline.set_index("strategy").to_string(float_format=lambda x: f"{x:.4f}"))
+    click.echo("Hit rate per cart (per order) at each number of offers:")
+    cells = metrics.assign(
+        cell=[f"{c:.4f} ({o:.4f})" for c, o in zip(metrics["hit_rate"], metrics["order_hit_rate"], strict=True)]
+    )
+    grid = cells.pivot_table(index=["placement", "strategy"], columns="k", values="cell", aggfunc="first")
+    click.echo(grid.to_string())
+    click.echo(f"Average test order value {metrics['aov'].iloc[0]:.2f}. Written to {written}/")
 
 
 @main.command(

@@ -220,6 +220,17 @@ class EvaluateConfig(_Section):
     cutoff: datetime | date | None = None
     test_share: float = Field(0.2, gt=0, lt=1)
     max_orders: int | None = Field(5000, ge=1)
+    #: The numbers of offers shown that every strategy is measured at, in one pass.
+    k: tuple[int, ...] = Field((1, 3, 5, 10), min_length=1)
+    #: Resamples of the test orders for the 95% intervals of the hit rate; 0 = none.
+    bootstrap: int = Field(200, ge=0, le=10_000)
+
+    @field_validator("k")
+    @classmethod
+    def _k(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(k < 1 or k > 100 for k in value):
+            raise ValueError("every k must be between 1 and 100")
+        return tuple(sorted(set(value)))
 
     @field_validator("cutoff", mode="before")
     @classmethod

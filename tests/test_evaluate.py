@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
@@ -55,7 +56,9 @@ def _export(directory: Path) -> Config:
 def test_hits_coverage_and_attach_value_are_those_worked_out_by_hand(tmp_path: Path) -> None:
     result = evaluate(_export(tmp_path))
     assert (result.train_orders, result.test_orders, result.carts, result.k) == (80, 12, 24, 3)
-    metrics = result.metrics[result.metrics["placement"] == "cart"].set_index("strategy")
+    every_k = result.metrics[result.metrics["placement"] == "cart"]
+    assert sorted(set(every_k["k"])) == [1, 3, 5, 10]
+    metrics = every_k[every_k["k"] == 3].set_index("strategy")
     for strategy in ("rules by incremental_margin", "rules by lift", "rules by expected_margin"):
         row = metrics.loc[strategy]
         # Every {A, B} and {C, D} cart is offered its partner; {E} and {X} carts get nothing.
@@ -67,6 +70,9 @@ def test_hits_coverage_and_attach_value_are_those_worked_out_by_hand(tmp_path: P
         assert row["offers_per_cart"] == pytest.approx(20 / 24)
         assert row["attach_value"] == pytest.approx((5 * 20 + 5 * 10 + 5 * 8 + 5 * 5) / 24)
         assert row["attach_margin"] == pytest.approx((5 * 8 + 5 * 4 + 5 * 4 + 5 * 2) / 24)
+        # Per order: the ten {A, B} and {C, D} orders hit on both carts, the two {E, X} on none.
+        assert row["order_hit_rate"] == pytest.approx(10 / 12) and row["orders"] == 12
+        assert row["hit_rate_low"] <= row["hit_rate"] <= row["hit_rate_high"] <= 1
     shop = metrics.loc[STOREFRONT]
     # The cart block fills up with best sellers: every cart gets 3 offers, and the two
     # {X} carts (X unknown, no category) get E from the overall best sellers: 22 hits.
@@ -78,6 +84,10 @@ def test_hits_coverage_and_attach_value_are_those_worked_out_by_hand(tmp_path: P
     assert best["offers_per_cart"] == 3 and best["carts_with_offer"] == 1
     # Average test order value: 5 x 30 + 5 x 13 + 2 x (3 + 4), over 12 orders.
     assert best["aov"] == pytest.approx((150 + 65 + 14) / 12)
+    # One offer: the best seller E hits only the two carts {X}; ten: every known product, 22 hits.
+    by_k = every_k[every_k["strategy"] == BEST_SELLERS].set_index("k")["hit_rate"]
+    assert by_k[1] == pytest.approx(2 / 24) and by_k[10] == pytest.approx(22 / 24)
+    assert by_k.is_monotonic_increasing
 
 
 def test_a_cutoff_outside_the_data_is_a_clear_input_error(tmp_path: Path) -> None:
@@ -111,7 +121,8 @@ def test_rules_beat_best_sellers_on_the_sample(tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(main, ["-q", "evaluate", "--config", str(SAMPLE_CONFIG), "--out", str(tmp_path), "--json"])
     assert result.exit_code == 0, result.output
-    metrics = {m["strategy"]: m for m in json.loads(result.output)["metrics"] if m["placement"] == "cart"}
+    found = json.loads(result.output)["metrics"]
+    metrics = {m["strategy"]: m for m in found if m["placement"] == "cart" and m["k"] == 3}
     rules, best = metrics["rules by incremental_margin"], metrics[BEST_SELLERS]
     assert rules["hit_rate"] >= 2 * best["hit_rate"] and rules["hit_rate"] > 0.05
     assert rules["attach_margin"] > best["attach_margin"]
@@ -146,10 +157,32 @@ def test_post_purchase_offers_are_scored_against_the_next_order(tmp_path: Path) 
         }
     )
     metrics = evaluate(config).metrics
-    later = metrics[metrics["placement"] == "post_purchase"].set_index("strategy")
+    later = metrics[(metrics["placement"] == "post_purchase") & (metrics["k"] == 1)].set_index("strategy")
     rules = later.loc["post-purchase rules"]
     assert rules["carts"] == 5  # five (order, next order) pairs in February
     assert rules["hit_rate"] == pytest.approx(4 / 5) and rules["carts_with_offer"] == 1
     assert rules["attach_value"] == pytest.approx(4 * 2.0 / 5)
     # One offer each from January's best sellers (P, Q, then R, S): P's buyers are offered Q, R's P.
     assert later.loc[BEST_SELLERS, "hit_rate"] == pytest.approx(3 / 5)
+
+
+def test_an_export_without_prices_is_evaluated_on_hits_alone(tmp_path: Path) -> None:
+    config = _export(tmp_path)
+    plain = tmp_path / "no_prices.csv"
+    with Path(config.input.paths[0]).open(newline="") as source, plain.open("w", newline="") as target:
+        writer = csv.writer(target)
+        for row in csv.reader(source):
+            writer.writerow(row[:3] + row[4:])  # without unit_price
+    metrics = evaluate(
+        load_config(values={"input.paths": [str(plain)], "mine.min_support": 0.1, "evaluate.cutoff": "2024-02-01"})
+    ).metrics
+    rules = metrics[(metrics["strategy"] == "rules by incremental_margin") & (metrics["k"] == 3)].iloc[0]
+    assert rules["hit_rate"] == pytest.approx(20 / 24)
+    assert np.isnan(rules["attach_value"]) and np.isnan(rules["attach_margin"]) and np.isnan(rules["aov"])
+    written = write_evaluation(
+        evaluate(
+            load_config(values={"input.paths": [str(plain)], "mine.min_support": 0.1, "evaluate.cutoff": "2024-02-01"})
+        ),
+        tmp_path / "e",
+    )
+    assert pq.read_table(written / "evaluation.parquet").schema.equals(EVALUATION, check_metadata=False)

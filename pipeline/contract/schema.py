@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-SCHEMA_VERSION = "2.1"
+SCHEMA_VERSION = "2.2"
 
 #: The pandas dtype of every id and text column inside the pipeline: pyarrow
 #: strings with ``pd.NA`` for missing (pandas 3's default ``str`` uses NaN).
@@ -133,16 +133,20 @@ EVALUATION = pa.schema(
         pa.field("placement", pa.string(), nullable=False),
         pa.field("k", pa.int32(), nullable=False),
         pa.field("carts", pa.int64(), nullable=False),
+        pa.field("orders", pa.int64(), nullable=False),
         pa.field("hit_rate", pa.float64(), nullable=False),
+        pa.field("hit_rate_low", pa.float64()),
+        pa.field("hit_rate_high", pa.float64()),
+        pa.field("order_hit_rate", pa.float64(), nullable=False),
         pa.field("precision", pa.float64(), nullable=False),
         pa.field("carts_with_offer", pa.float64(), nullable=False),
         pa.field("orders_with_offer", pa.float64(), nullable=False),
         pa.field("coverage", pa.float64(), nullable=False),
         pa.field("offers_per_cart", pa.float64(), nullable=False),
-        pa.field("attach_value", pa.float64(), nullable=False),
+        pa.field("attach_value", pa.float64()),
         pa.field("attach_margin", pa.float64()),
-        pa.field("aov", pa.float64(), nullable=False),
-        pa.field("attach_value_share", pa.float64(), nullable=False),
+        pa.field("aov", pa.float64()),
+        pa.field("attach_value_share", pa.float64()),
     ]
 )
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
@@ -71,6 +72,10 @@ BEST_SELLERS = "best-sellers"
 STOREFRONT = "storefront (rules, then best sellers)"
 #: Strategies besides the configured ``rank.by``.
 _COMPARED = ("lift", "expected_margin")
+#: Cases replayed at a time: bounds the memory of the candidate offers (best sellers list k + cart size each).
+CHUNK_CASES = 5_000
+#: A strategy: the cases in, its offers out (columns case, code, position; at most the largest k per case).
+Strategy = Callable[["Carts"], pd.DataFrame]
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,34 @@ class Carts:
 
     def __len__(self) -> int:
         return int(self.order.size)
+
+    def chunks(self, size: int) -> Iterator[tuple[int, Carts]]:
+        """About ``size`` consecutive cases at a time, never splitting an order: (first case, chunk).
+
+        A chunk's cases are numbered from 0; its first case is case ``start`` of the whole.
+        """
+        breaks = np.flatnonzero(np.diff(self.order) != 0) + 1
+        start, n = 0, len(self)
+        while start < n:
+            stop = start + size
+            if stop < n:
+                after = breaks[breaks >= stop]
+                stop = int(after[0]) if after.size else n
+            stop = min(stop, n)
+            yield start, self._slice(start, stop)
+            start = stop
+
+    def _slice(self, start: int, stop: int) -> Carts:
+        low, high = np.searchsorted(self.case, [start, stop])
+        first, last = np.searchsorted(self.target_case, [start, stop])
+        return Carts(
+            order=self.order[start:stop],
+            case=self.case[low:high] - start,
+            item=self.item[low:high],
+            target_case=self.target_case[first:last] - start,
+            target=self.target[first:last],
+            target_price=self.target_price[first:last],
+        )
 
 
 @dataclass(frozen=True)
@@ -125,25 +158,23 @@ def evaluate(config: Config) -> Evaluation:
         )
     catalog = read_catalog(config.catalog, config.clean.id_case)
     carts = _carts(test_lines, train, catalog, config.evaluate.max_orders)
-    k = config.output.top_k
+    ks = config.evaluate.k
+    deepest = max(ks)
     engine = LocalEngine(config, train.items, catalog)
     trained = offer_tables(offer_segments(engine, train, config, "evaluation"))
-    margin = _margins(train, catalog)
-    offers: dict[str, pd.DataFrame] = {}
+    replay = _Replay(train, catalog, ks, config.evaluate.bootstrap)
+    strategies: dict[str, Strategy] = {}
     for by in dict.fromkeys((config.rank.by, *_COMPARED)):
-        table = trained["recommendations"] if by == config.rank.by else _ranked_by(engine, train, by)
-        offers[f"rules by {by}"] = _rule_offers(_shown(table, [PRODUCT, CART]), train, carts, k)
+        offered = trained["recommendations"] if by == config.rank.by else _ranked_by(engine, train, by)
+        table = _shown(offered, [PRODUCT, CART])
+        strategies[f"rules by {by}"] = _rule_strategy(table, train, deepest)
         if by == config.rank.by:
-            offers[STOREFRONT] = _storefront_offers(offers[f"rules by {by}"], train, carts, k, catalog)
-    offers[BEST_SELLERS] = _best_seller_offers(train, carts, k)
-    rows = [
-        {"strategy": name, "placement": CART, "carts": len(carts), **_metrics(shown, carts, k, margin, catalog, train)}
-        for name, shown in offers.items()
-    ]
+            strategies[STOREFRONT] = _storefront_strategy(table, train, deepest, catalog)
+    strategies[BEST_SELLERS] = lambda carts: _best_seller_offers(train, carts, deepest)
+    rows = [replay.rows(name, CART, strategy, carts) for name, strategy in strategies.items()]
     if config.post_purchase.enabled:
-        rows += _post_purchase_rows(trained["recommendations"], train, test_lines, catalog, config, margin)
-    metrics = pd.DataFrame(rows)
-    metrics.insert(2, "k", k)
+        rows += _post_purchase_rows(trained["recommendations"], train, test_lines, catalog, config, replay)
+    metrics = pd.concat(rows, ignore_index=True)
     metrics["aov"] = _average_order_value(test_lines)
     metrics["attach_value_share"] = metrics["attach_value"] / metrics["aov"]
     evaluation = Evaluation(
@@ -152,7 +183,7 @@ def evaluate(config: Config) -> Evaluation:
         train_orders=train.count,
         test_orders=int(np.unique(carts.order).size),
         carts=len(carts),
-        k=k,
+        k=config.output.top_k,
         trained=trained,
     )
     log.info(
@@ -171,30 +202,31 @@ def _post_purchase_rows(
     test_lines: pd.DataFrame,
     catalog: pd.DataFrame | None,
     config: Config,
-    margin: np.ndarray,
-) -> list[dict[str, object]]:
+    replay: _Replay,
+) -> list[pd.DataFrame]:
     """The follow-up e-mail replayed: each test order's post-purchase offers against the customer's next order."""
-    k = config.output.top_k
+    deepest = max(config.evaluate.k)
     table = _shown(trained, [POST_PURCHASE])
     cases = _next_orders(test_lines, train, catalog, config.post_purchase.max_days, config.evaluate.max_orders)
     if table.num_rows == 0 or len(cases) == 0:
         log.info("evaluate: no post-purchase rules or no repeat orders in the test period")
         return []
-    rules = _rule_offers(table, train, cases, k)
-    strategies = {
-        "post-purchase rules": rules,
-        "post-purchase rules, then best sellers": _storefront_offers(rules, train, cases, k, catalog),
-        BEST_SELLERS: _best_seller_offers(train, cases, k),
+    strategies: dict[str, Strategy] = {
+        "post-purchase rules": _rule_strategy(table, train, deepest),
+        "post-purchase rules, then best sellers": _storefront_strategy(table, train, deepest, catalog),
+        BEST_SELLERS: lambda carts: _best_seller_offers(train, carts, deepest),
     }
-    return [
-        {
-            "strategy": name,
-            "placement": POST_PURCHASE,
-            "carts": len(cases),
-            **_metrics(shown, cases, k, margin, catalog, train),
-        }
-        for name, shown in strategies.items()
-    ]
+    return [replay.rows(name, POST_PURCHASE, strategy, cases) for name, strategy in strategies.items()]
+
+
+def _rule_strategy(table: pa.Table, train: Baskets, k: int) -> Strategy:
+    """The cart block's rule offers, from ``table``'s offers."""
+    return lambda carts: _rule_offers(table, train, carts, k)
+
+
+def _storefront_strategy(table: pa.Table, train: Baskets, k: int, catalog: pd.DataFrame | None) -> Strategy:
+    """The cart block as the storefront runs it: rule offers, then best sellers."""
+    return lambda carts: _storefront_offers(_rule_offers(table, train, carts, k), train, carts, k, catalog)
 
 
 def _ranked_by(engine: LocalEngine, train: Baskets, by: str) -> pa.Table:
@@ -432,30 +464,107 @@ def _first(offers: pd.DataFrame, k: int) -> pd.DataFrame:
     return offers[position.to_numpy() < k].assign(position=position[position < k].to_numpy() + 1)
 
 
-def _metrics(
-    offers: pd.DataFrame, carts: Carts, k: int, margin: np.ndarray, catalog: pd.DataFrame | None, train: Baskets
-) -> dict[str, float]:
-    case = offers["case"].to_numpy()
-    code = offers["code"].to_numpy()
-    # A hit: an offer of a target of its case; a target counts once.
-    targets = pd.DataFrame({"case": carts.target_case, "code": carts.target, "price": carts.target_price})
-    hits = offers[["case", "code"]].drop_duplicates().merge(targets.drop_duplicates(["case", "code"]))
-    n = max(len(carts), 1)
-    offered = np.zeros(len(carts), dtype=bool)
-    offered[case] = True
-    products = len(catalog) if catalog is not None else len(train.items)
-    return {
-        "hit_rate": hits["case"].nunique() / n,
-        "precision": len(hits) / (k * n),
-        "carts_with_offer": offered.mean() if len(carts) else 0.0,
-        "orders_with_offer": pd.Series(offered).groupby(carts.order).any().mean() if len(carts) else 0.0,
-        "coverage": np.unique(code).size / max(products, 1),
-        "offers_per_cart": case.size / n,
-        "attach_value": float(np.nansum(hits["price"])) / n,
-        "attach_margin": float(np.nansum(margin[hits["code"].to_numpy()])) / n if catalog is not None else np.nan,
-    }
+class _Replay:
+    """Replays a strategy over every case, a chunk of cases at a time, and measures it at each k.
+
+    Offers are made once at the largest k; a case's hit at ``k`` is an offer of
+    one of its targets among its first ``k``. Chunks bound the memory: a chunk's
+    candidate offers never exceed :data:`CHUNK_CASES` cases' worth.
+    """
+
+    def __init__(self, train: Baskets, catalog: pd.DataFrame | None, ks: tuple[int, ...], bootstrap: int) -> None:
+        self.ks = ks
+        self.margin = _margins(train, catalog)
+        self.products = len(catalog) if catalog is not None else len(train.items)
+        self.has_margins = catalog is not None
+        self.bootstrap = bootstrap
+
+    def rows(self, name: str, placement: str, strategy: Strategy, carts: Carts) -> pd.DataFrame:
+        """One row of metrics per k for ``strategy`` on ``carts``."""
+        n, ks = len(carts), np.asarray(self.ks)
+        first_hit = np.full(n, np.iinfo(np.int64).max)
+        offers = np.zeros(n, dtype=np.int64)
+        hits, value, margin = (np.zeros((n, ks.size)) for _ in range(3))
+        offered = np.zeros((ks.size, self.margin.size), dtype=bool)
+        for start, part in carts.chunks(CHUNK_CASES):
+            shown = strategy(part)
+            case, code, position = (shown[c].to_numpy(dtype=np.int64) for c in ("case", "code", "position"))
+            offers += np.bincount(case + start, minlength=n)
+            targets = pd.DataFrame({"case": part.target_case, "code": part.target, "price": part.target_price})
+            # A target counts once, however often the order held it.
+            targets = targets.drop_duplicates(["case", "code"])
+            hit = shown[["case", "code", "position"]].merge(targets, on=["case", "code"])
+            hit_case = hit["case"].to_numpy(dtype=np.int64) + start
+            hit_position = hit["position"].to_numpy(dtype=np.int64)
+            np.minimum.at(first_hit, hit_case, hit_position)
+            hit_code = hit["code"].to_numpy(dtype=np.int64)
+            for j, k in enumerate(ks):
+                within = hit_position <= k
+                np.add.at(hits[:, j], hit_case[within], 1)
+                np.add.at(value[:, j], hit_case[within], np.nan_to_num(hit["price"].to_numpy(dtype=np.float64)[within]))
+                np.add.at(margin[:, j], hit_case[within], np.nan_to_num(self.margin[hit_code[within]]))
+                offered[j, code[(position <= k) & (code >= 0)]] = True
+        order = pd.factorize(carts.order)[0]
+        orders = int(order.max(initial=-1)) + 1
+        # Without any price (an export with no unit_price and no catalog) there is no value to attach.
+        priced = bool(np.isfinite(carts.target_price).any())
+        size = max(n, 1)
+        rows = []
+        for j, k in enumerate(ks):
+            hit = first_hit <= k
+            low, high = self._interval(hit, order, orders)
+            rows.append(
+                {
+                    "strategy": name,
+                    "placement": placement,
+                    "k": int(k),
+                    "carts": n,
+                    "orders": orders,
+                    "hit_rate": hit.sum() / size,
+                    "hit_rate_low": low,
+                    "hit_rate_high": high,
+                    "order_hit_rate": _per_order(hit, order, orders),
+                    "precision": hits[:, j].sum() / (k * size),
+                    "carts_with_offer": (offers > 0).sum() / size,
+                    "orders_with_offer": _per_order_any(offers > 0, order, orders),
+                    "coverage": offered[j].sum() / max(self.products, 1),
+                    "offers_per_cart": np.minimum(offers, k).sum() / size,
+                    "attach_value": value[:, j].sum() / size if priced else np.nan,
+                    "attach_margin": margin[:, j].sum() / size if self.has_margins else np.nan,
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def _interval(self, hit: np.ndarray, order: np.ndarray, orders: int) -> tuple[float, float]:
+        """A 95% bootstrap interval of the hit rate, resampling whole orders (their carts are not independent)."""
+        if self.bootstrap == 0 or orders == 0:
+            return np.nan, np.nan
+        hits = np.bincount(order, weights=hit, minlength=orders)
+        cases = np.bincount(order, minlength=orders).astype(np.float64)
+        picks = np.random.default_rng(0).integers(0, orders, size=(self.bootstrap, orders))
+        rates = hits[picks].sum(axis=1) / np.maximum(cases[picks].sum(axis=1), 1)
+        low, high = np.percentile(rates, [2.5, 97.5])
+        return float(low), float(high)
+
+
+def _per_order(hit: np.ndarray, order: np.ndarray, orders: int) -> float:
+    """The hit rate of each order's carts, averaged over orders: a large order counts as much as a small one."""
+    if orders == 0:
+        return 0.0
+    cases = np.bincount(order, minlength=orders)
+    return float(np.mean(np.bincount(order, weights=hit, minlength=orders) / np.maximum(cases, 1)))
+
+
+def _per_order_any(flag: np.ndarray, order: np.ndarray, orders: int) -> float:
+    """The share of orders with the flag on any of their carts."""
+    if orders == 0:
+        return 0.0
+    return float(np.mean(np.bincount(order, weights=flag, minlength=orders) > 0))
 
 
 def _average_order_value(lines: pd.DataFrame) -> float:
+    """The test orders' mean value (quantity x unit price); NaN when the export has no prices."""
+    if "unit_price" not in lines or lines["unit_price"].isna().all():
+        return np.nan
     value = (lines["quantity"] * lines["unit_price"]).groupby(lines["order_id"]).sum()
     return float(value.mean())
