@@ -322,7 +322,8 @@ def evaluate_command(cutoff: str | None, out_dir: Path | None, as_json: bool, **
     metrics = evaluation.metrics
     click.echo(
         f"Trained on {evaluation.train_orders:,} orders before {evaluation.cutoff:%Y-%m-%d %H:%M}; "
-        f"replayed {evaluation.carts:,} carts of {evaluation.test_orders:,} later orders."
+        f"replayed {evaluation.carts:,} carts of {evaluation.test_orders:,} later orders. "
+        f"{evaluation.product_pages:.1%} of the products sold in training have cross-sells on their page."
     )
     click.echo(f"At {evaluation.k} offers (output.top_k):")
     headline = metrics[metrics["k"] == evaluation.k].drop(columns=["k", "carts", "orders", "aov"])

@@ -75,6 +75,7 @@ class CatalogColumnMap(_Section):
     price: str | None = None
     cost: str | None = None
     margin_rate: str | None = None
+    variant_group: str | None = None
 
 
 class InputConfig(_Section):
@@ -147,6 +148,16 @@ class RulesConfig(_Section):
     p_adjust: Literal["holm", "bh"] | None = "holm"
 
 
+class PairsConfig(_Section):
+    """The product page's rules: every pair of products bought together often enough, by enough customers."""
+
+    enabled: bool = True
+    #: Baskets that must hold both products (an absolute count: pairs are cheap at any support).
+    min_count: int = Field(3, ge=1)
+    #: Distinct customers behind those baskets (a basket without customer id is its own customer).
+    min_customers: int = Field(2, ge=1)
+
+
 class MarginConfig(_Section):
     """Margin filters on the recommended (consequent) product."""
 
@@ -157,7 +168,11 @@ class MarginConfig(_Section):
 class RankConfig(_Section):
     """How recommendations for one antecedent are ordered."""
 
-    by: Literal["incremental_margin", "expected_margin", "lift", "confidence"] = "incremental_margin"
+    by: Literal["incremental_margin", "expected_margin", "similar_margin", "lift", "confidence"] = "incremental_margin"
+    #: The weight of margin in the margin-based scores: probability x margin ** margin_power.
+    margin_power: float = Field(0.25, ge=0, le=4)
+    #: No cross-sell offers a colour or size variant of a product of its antecedent (pipeline.policy.variants).
+    drop_variants: bool = True
 
 
 class OutputConfig(_Section):
@@ -260,6 +275,7 @@ class Config(_Section):
     clean: CleanConfig = CleanConfig()
     mine: MineConfig = MineConfig()
     rules: RulesConfig = RulesConfig()
+    pairs: PairsConfig = PairsConfig()
     margin: MarginConfig = MarginConfig()
     rank: RankConfig = RankConfig()
     output: OutputConfig = OutputConfig()

@@ -118,6 +118,16 @@ class OfferEngine(Protocol):
     def rule_count(self, rules: Any) -> int:
         """How many rules there are."""
 
+    def pair_itemsets(self, baskets: Any, min_count: int) -> Any:
+        """Every product and pair of products in at least ``min_count`` baskets (``pairs.*``)."""
+
+    def customer_floor(self, rules: Any, itemsets: Any, baskets: Any) -> tuple[Any, int]:
+        """One-product rules of ``itemsets`` backed by at least ``pairs.min_customers`` customers, and how
+        many were dropped."""
+
+    def cart_rules(self, rules: Any, itemsets: Any) -> Any:
+        """The rules whose antecedent holds two products or more."""
+
     def ranked_rules(self, rules: Any, itemsets: Any, segment: str, placement: str | None) -> Ranked:
         """Rules joined to the catalog, margin-filtered, scored and ranked within their groups."""
 

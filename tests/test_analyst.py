@@ -41,7 +41,11 @@ def test_explain_names_the_filter_that_decided(export: Export, tmp_path: Path) -
     assert re.search(r"no basket rule: confidence 0\.(7|8)\d+, lift", low["verdict"]) and low["together"] > 0
     assert "confidence below rules.min_confidence 0.85" in low["verdict"]
     unknown = explain(out, ["00123"], "99999")
-    assert unknown["verdict"].startswith("not offered: no basket rule: not frequent") and unknown["together"] is None
+    assert unknown["verdict"].startswith("not offered: no basket rule: not a frequent itemset; the product page")
+    assert "pairs.min_count" in unknown["verdict"] and unknown["together"] is None
+    # A cart part of two products is judged on the itemsets alone.
+    rare = explain(out, ["00123", "22720"], "99999")
+    assert rare["verdict"].startswith("not offered: no basket rule: not frequent: bought together in fewer than")
     itself = explain(out, ["00123"], "00123")
     assert "never offered to itself" in itself["verdict"]
 

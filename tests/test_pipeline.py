@@ -118,7 +118,7 @@ def test_every_engine_and_algorithm_publishes_identical_tables(export: Export, t
 
 
 def test_a_night_without_rules_is_held_back_with_typed_empty_tables(export: Export, tmp_path: Path) -> None:
-    config = export_config(export, tmp_path / "out", **{"mine.min_support": 0.9})
+    config = export_config(export, tmp_path / "out", **{"mine.min_support": 0.9, "pairs.min_count": 10_000})
     with pytest.raises(QualityGateError, match=r"gates\.min_rules: 0 rules") as caught:
         run(config)
     run_dir = Path(caught.value.run_dir)

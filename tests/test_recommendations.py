@@ -76,7 +76,16 @@ def test_margins_and_scores_follow_their_definitions() -> None:
     assert case["confidence"] == pytest.approx(10 / 12)
     assert case["consequent_margin"] == 15.0 and case["consequent_price"] == 20.0
     assert case["expected_margin"] == pytest.approx(10 / 12 * 15)
-    assert case["score"] == pytest.approx((10 / 12 - 11 / n) * 15)
+    # The margin enters as margin ** rank.margin_power: 0.25 by default, 1 for the margin earned.
+    assert case["score"] == pytest.approx((10 / 12 - 11 / n) * 15**0.25)
+    assert offers(ranked(**{"rank.margin_power": 1}).rules, "phone").loc["case", "score"] == pytest.approx(
+        (10 / 12 - 11 / n) * 15
+    )
+    assert offers(ranked(**{"rank.margin_power": 0}).rules, "phone").loc["case", "score"] == pytest.approx(
+        10 / 12 - 11 / n
+    )
+    similar = offers(ranked(**{"rank.by": "similar_margin"}).rules, "phone").loc["case"]
+    assert similar["score"] == pytest.approx(similar["jaccard"] * 15**0.25)
     assert case["consequent_name"] == "Case"
 
 

@@ -123,6 +123,7 @@ PRODUCTS = pa.schema(
         pa.field("category", pa.string()),
         pa.field("baskets", pa.int64(), nullable=False),
         pa.field("category_rank", pa.int32(), nullable=False),
+        pa.field("variant_group", pa.string()),
     ]
 )
 

@@ -71,7 +71,7 @@ BEST_SELLERS = "best-sellers"
 #: The cart block as the shop runs it: rules by rank.by, then category and overall best sellers.
 STOREFRONT = "storefront (rules, then best sellers)"
 #: Strategies besides the configured ``rank.by``.
-_COMPARED = ("lift", "expected_margin")
+_COMPARED = ("lift", "expected_margin", "similar_margin")
 #: Cases replayed at a time: bounds the memory of the candidate offers (best sellers list k + cart size each).
 CHUNK_CASES = 5_000
 #: A strategy: the cases in, its offers out (columns case, code, position; at most the largest k per case).
@@ -138,6 +138,8 @@ class Evaluation:
     test_orders: int
     carts: int
     k: int
+    #: Share of the products sold in training whose product page gets a cross-sell (segment ``*``).
+    product_pages: float
     trained: dict[str, pa.Table] = field(repr=False)
 
 
@@ -184,6 +186,7 @@ def evaluate(config: Config) -> Evaluation:
         test_orders=int(np.unique(carts.order).size),
         carts=len(carts),
         k=config.output.top_k,
+        product_pages=_product_pages(trained["recommendations"], train),
         trained=trained,
     )
     log.info(
@@ -217,6 +220,12 @@ def _post_purchase_rows(
         BEST_SELLERS: lambda carts: _best_seller_offers(train, carts, deepest),
     }
     return [replay.rows(name, POST_PURCHASE, strategy, cases) for name, strategy in strategies.items()]
+
+
+def _product_pages(recommendations: pa.Table, train: Baskets) -> float:
+    """Share of the products sold in training whose product page gets at least one cross-sell."""
+    pages = _shown(recommendations, [PRODUCT])["antecedent_key"]
+    return len(pc.unique(pages)) / max(int((train.item_counts() > 0).sum()), 1)
 
 
 def _rule_strategy(table: pa.Table, train: Baskets, k: int) -> Strategy:
@@ -266,6 +275,7 @@ def write_evaluation(evaluation: Evaluation, directory: Path) -> Path:
         "test_orders": evaluation.test_orders,
         "carts": evaluation.carts,
         "k": evaluation.k,
+        "product_pages": evaluation.product_pages,
         "metrics": json.loads(evaluation.metrics.to_json(orient="records")),
     }
     try:

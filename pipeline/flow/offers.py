@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.config import Config
-from pipeline.contract.vocabulary import ALL_SEGMENTS, POST_PURCHASE
+from pipeline.contract.vocabulary import ALL_SEGMENTS, CART, POST_PURCHASE, PRODUCT
 from pipeline.engine import OfferEngine, Ranked, SegmentTables
 from pipeline.policy.segments import segment_mine_config, segments_to_mine
 from pipeline.stages import StageTimer
@@ -57,9 +57,25 @@ def segment_offers(
     with stage("rules") as done:
         rules = engine.association_rules(itemsets)
         done["rules"] = mined = engine.rule_count(rules)
-    with stage("rank"):
-        ranked = engine.ranked_rules(rules, itemsets, segment, None)
-    result = SegmentTables(segment, engine.basket_count(baskets), itemsets, mined, dict(ranked.dropped))
+    if not config.pairs.enabled:
+        with stage("rank"):
+            ranked = engine.ranked_rules(rules, itemsets, segment, None)
+        result = SegmentTables(segment, engine.basket_count(baskets), itemsets, mined, dict(ranked.dropped))
+    else:
+        # The product page from every pair bought together often enough; the cart from the longer itemsets.
+        with stage("pairs") as done:
+            pairs = engine.pair_itemsets(baskets, config.pairs.min_count)
+            pair_rules, habits = engine.customer_floor(engine.association_rules(pairs), pairs, baskets)
+            done["pair rules"] = paired = engine.rule_count(pair_rules)
+        with stage("rank"):
+            product = engine.ranked_rules(pair_rules, pairs, segment, PRODUCT)
+            ranked = engine.ranked_rules(engine.cart_rules(rules, itemsets), itemsets, segment, CART)
+        dropped = {"too_few_customers": habits}
+        for source in (product.dropped, ranked.dropped):
+            for reason, n in source.items():
+                dropped[reason] = dropped.get(reason, 0) + n
+        result = SegmentTables(segment, engine.basket_count(baskets), itemsets, mined + paired, dropped)
+        _add(engine, result, product, run_id)
     _add(engine, result, ranked, run_id)
     if config.post_purchase.enabled:
         with stage("post_purchase"):

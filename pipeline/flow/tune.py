@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 SWEEPABLE = (
     "mine.",
     "rules.",
+    "pairs.",
     "margin.",
     "rank.",
     "output.top_k",

@@ -134,3 +134,48 @@ def itemset_labels(codes: np.ndarray, length: np.ndarray, items: np.ndarray) -> 
     offsets = np.concatenate([[0], np.cumsum(length, dtype=np.int64)]).astype(np.int32)
     lists = pa.ListArray.from_arrays(pa.array(offsets), values)
     return ItemsetLabels(lists=lists, keys=pc.binary_join(lists, "|"))
+
+
+#: Pairs of products whose shared baskets or customers are counted this many at a time.
+PAIR_CHUNK = 100_000
+
+
+def customer_owners(baskets: Baskets) -> sp.csr_matrix:
+    """Customers x baskets, 1 where the customer placed the basket; a basket without customer is its own."""
+    customer = baskets.order_info["customer_id"]
+    ids = pd.factorize(customer.astype(object).where(customer.notna(), None).to_numpy(), use_na_sentinel=True)[0]
+    anonymous = ids < 0
+    ids[anonymous] = ids.max(initial=-1) + 1 + np.arange(int(anonymous.sum()))
+    return sp.csr_matrix(
+        (np.ones(ids.size, dtype=np.int32), (ids, np.arange(ids.size))), shape=(int(ids.max(initial=-1)) + 1, ids.size)
+    )
+
+
+def customer_products(baskets: Baskets) -> sp.csr_matrix:
+    """Customers x products, 1 where the customer bought the product (in any basket)."""
+    return ((customer_owners(baskets) @ baskets.matrix.astype(np.int32)) > 0).astype(np.int32).tocsr()
+
+
+def shared_rows(columns: sp.csc_matrix, a: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """For each pair, the rows (baskets or customers) holding both ``a`` and ``c``."""
+    shared = np.zeros(a.size, dtype=np.int64)
+    for start in range(0, a.size, PAIR_CHUNK):
+        part = slice(start, start + PAIR_CHUNK)
+        shared[part] = np.asarray(columns[:, a[part]].multiply(columns[:, c[part]]).sum(axis=0)).ravel()
+    return shared
+
+
+def pair_customers(baskets: Baskets, a: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """For each pair, the distinct customers with a basket holding both ``a`` and ``c``.
+
+    A pair bought together in twelve orders of one customer is that customer's
+    habit: it counts once here.
+    """
+    owners = customer_owners(baskets)
+    columns = baskets.matrix.astype(np.int32).tocsc()
+    customers = np.zeros(a.size, dtype=np.int64)
+    for start in range(0, a.size, PAIR_CHUNK):
+        part = slice(start, start + PAIR_CHUNK)
+        both = columns[:, a[part]].multiply(columns[:, c[part]])
+        customers[part] = np.asarray(((owners @ both) > 0).sum(axis=0)).ravel()
+    return customers

@@ -19,15 +19,16 @@ from pipeline.contract.schema import TEXT
 from pipeline.errors import InputDataError
 from pipeline.local.clean import normalise_ids
 from pipeline.local.ingest import read_table_file
+from pipeline.policy.variants import Keys, catalog_variant_keys
 
 log = logging.getLogger(__name__)
 
-CATALOG_COLUMNS: tuple[str, ...] = ("product_id", "name", "category", "price", "cost", "margin_rate")
+CATALOG_COLUMNS: tuple[str, ...] = ("product_id", "name", "category", "price", "cost", "margin_rate", "variant_group")
 _NUMBERS = ("price", "cost", "margin_rate")
 
 
 def read_catalog(config: CatalogConfig, id_case: str) -> pd.DataFrame | None:
-    """The catalog as ``product_id, name, category, price, cost, margin, margin_rate``.
+    """The catalog as ``product_id, name, category, price, cost, margin, margin_rate, variant_group``.
 
     ``id_case`` is the transactions' id normalisation (``clean.id_case``), so
     catalog ids match order-line ids. Returns ``None`` when no catalog is
@@ -63,7 +64,7 @@ def read_catalog(config: CatalogConfig, id_case: str) -> pd.DataFrame | None:
     raw = read_table_file(path, wanted, config.delimiter, config.encoding)
     raw = raw.rename(columns={source: canon for canon, source in mapping.items()})
     catalog = pd.DataFrame({"product_id": normalise_ids(raw["product_id"], id_case)})
-    for column in ("name", "category"):
+    for column in ("name", "category", "variant_group"):
         text = raw[column] if column in raw else pd.Series(pd.NA, index=raw.index)
         catalog[column] = text.astype(TEXT).str.strip()
     for column in _NUMBERS:
@@ -78,7 +79,7 @@ def read_catalog(config: CatalogConfig, id_case: str) -> pd.DataFrame | None:
         len(catalog),
         int(catalog["margin"].notna().sum()),
     )
-    return catalog[["product_id", "name", "category", "price", "cost", "margin", "margin_rate"]]
+    return catalog[["product_id", "name", "category", "price", "cost", "margin", "margin_rate", "variant_group"]]
 
 
 def _numbers(raw: pd.DataFrame, column: str, path: Path) -> pd.Series:
@@ -121,6 +122,13 @@ def _check(catalog: pd.DataFrame, path: Path) -> None:
 def _rows(mask: pd.Series, limit: int = 5) -> list[int]:
     """The spreadsheet row numbers (header = row 1) of the first flagged rows."""
     return [int(i) + 2 for i in np.flatnonzero(mask.to_numpy())[:limit]]
+
+
+def catalog_variants(catalog: pd.DataFrame | None) -> dict[str, Keys]:
+    """The catalog products' variant keys (:mod:`pipeline.policy.variants`); none without a catalog."""
+    if catalog is None:
+        return {}
+    return catalog_variant_keys(catalog["product_id"], catalog["name"], catalog["variant_group"])
 
 
 def products_missing(product_ids: np.ndarray, catalog: pd.DataFrame) -> list[str]:

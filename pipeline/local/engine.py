@@ -23,15 +23,17 @@ from pipeline.contract.manifest import InputFile
 from pipeline.contract.schema import BUNDLES, ITEMSETS, RECOMMENDATIONS, REJECTS, RULES, to_table
 from pipeline.contract.vocabulary import GROUP
 from pipeline.engine import MISSING_LISTED, Ranked, RunTables, SegmentTables
-from pipeline.local.baskets import Baskets, ItemsetLabels, itemset_labels
+from pipeline.local.baskets import Baskets, ItemsetLabels, itemset_labels, pair_customers
 from pipeline.local.bundles import bundle_table
+from pipeline.local.catalog import catalog_variants
 from pipeline.local.clean import CleanResult
-from pipeline.local.itemsets import Itemsets, frequent_itemsets
+from pipeline.local.itemsets import Itemsets, frequent_itemsets, pair_itemsets
 from pipeline.local.postpurchase import post_purchase_rules
 from pipeline.local.products import product_table
 from pipeline.local.recommendations import RankedRules, rank_rules, top_recommendations
 from pipeline.local.rules import association_rules
 from pipeline.local.upsell import upsell_offers
+from pipeline.policy.rules import enough_customers
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class LocalEngine:
         self.config = config
         self.items = items
         self.catalog = catalog
+        self.variants = catalog_variants(catalog)
         # One-product itemsets, row = product code: post-purchase and up-sell antecedents.
         self._singles = itemset_labels(
             np.arange(len(items), dtype=np.int32)[:, None], np.ones(len(items), np.int32), items
@@ -81,11 +84,35 @@ class LocalEngine:
     def rule_count(self, rules: pd.DataFrame) -> int:
         return len(rules)
 
+    def pair_itemsets(self, baskets: Baskets, min_count: int) -> LabelledItemsets:
+        itemsets = pair_itemsets(baskets, min_count)
+        return LabelledItemsets(itemsets, itemset_labels(itemsets.codes, itemsets.length, self.items))
+
+    def customer_floor(
+        self, rules: pd.DataFrame, itemsets: LabelledItemsets, baskets: Baskets
+    ) -> tuple[pd.DataFrame, int]:
+        antecedent = itemsets.itemsets.codes[rules["antecedent"].to_numpy(dtype=np.int64), 0].astype(np.int64)
+        customers = pair_customers(baskets, antecedent, rules["consequent"].to_numpy(dtype=np.int64))
+        keep = enough_customers(customers, self.config.pairs)
+        return rules[keep].reset_index(drop=True), int((~keep).sum())
+
+    def cart_rules(self, rules: pd.DataFrame, itemsets: LabelledItemsets) -> pd.DataFrame:
+        size = itemsets.itemsets.length[rules["antecedent"].to_numpy(dtype=np.int64)]
+        return rules[size >= 2].reset_index(drop=True)
+
     def ranked_rules(
         self, rules: pd.DataFrame, itemsets: LabelledItemsets, segment: str, placement: str | None
     ) -> Ranked:
         ranked = rank_rules(
-            rules, itemsets.itemsets, itemsets.labels, self.items, self.catalog, self.config, segment, placement
+            rules,
+            itemsets.itemsets,
+            itemsets.labels,
+            self.items,
+            self.catalog,
+            self.config,
+            segment,
+            placement,
+            self.variants,
         )
         return Ranked(ranked, ranked.dropped)
 

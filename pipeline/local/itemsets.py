@@ -190,3 +190,43 @@ def _itemsets(
         baskets=baskets,
         min_count=min_count,
     )
+
+
+#: Products whose pair counts are computed at a time: memory follows the pairs kept and one block.
+PAIR_BLOCK = 4_096
+
+
+def pair_itemsets(baskets: Baskets, min_count: int) -> Itemsets:
+    """Every product and every pair of products in at least ``min_count`` baskets, counted exactly.
+
+    The pairs are the entries of the sparse co-occurrence matrix ``X'X``
+    (baskets ``X``, products as columns), computed a block of
+    :data:`PAIR_BLOCK` products at a time: cheap at any support, so the
+    product page is not bound by the support that longer itemsets need.
+    """
+    counts = baskets.item_counts()
+    frequent = np.flatnonzero(counts >= min_count)
+    matrix = baskets.matrix[:, frequent].astype(np.int32).tocsc()
+    transposed = matrix.T.tocsr()
+    first: list[np.ndarray] = []
+    second: list[np.ndarray] = []
+    together: list[np.ndarray] = []
+    for start in range(0, frequent.size, PAIR_BLOCK):
+        block = (transposed @ matrix[:, start : start + PAIR_BLOCK]).tocoo()
+        a, c = block.row, block.col + start
+        keep = (a < c) & (block.data >= min_count)
+        first.append(a[keep])
+        second.append(c[keep])
+        together.append(block.data[keep].astype(np.int64))
+    a, c = (
+        frequent[np.concatenate(first or [np.empty(0, np.int64)])],
+        frequent[np.concatenate(second or [np.empty(0, np.int64)])],
+    )
+    pair_count = np.concatenate(together or [np.empty(0, np.int64)])
+    singles = np.column_stack([frequent, np.full(frequent.size, PAD)])
+    codes = np.concatenate([singles, np.column_stack([a, c])]).astype(np.int32)
+    length = np.concatenate([np.ones(frequent.size, np.int32), np.full(a.size, 2, np.int32)])
+    count = np.concatenate([counts[frequent].astype(np.int64), pair_count])
+    order = np.lexsort([codes[:, 1], codes[:, 0], length])
+    log.info("pairs: %d products and %d pairs in at least %d baskets", frequent.size, a.size, min_count)
+    return Itemsets(codes[order], length[order], count[order], baskets.count, min_count)

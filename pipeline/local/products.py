@@ -19,7 +19,7 @@ def product_table(baskets: Baskets, catalog: pd.DataFrame | None, segment: str) 
     """Every product sold in the segment with its category and basket count, ranked within its category."""
     counts = baskets.item_counts()
     sold = np.flatnonzero(counts > 0)
-    info = catalog if catalog is not None else pd.DataFrame(columns=["product_id", "name", "category"])
+    info = catalog if catalog is not None else pd.DataFrame(columns=["product_id", "name", "category", "variant_group"])
     info = info.set_index("product_id").reindex(baskets.items[sold])
     frame = pd.DataFrame(
         {
@@ -28,6 +28,7 @@ def product_table(baskets: Baskets, catalog: pd.DataFrame | None, segment: str) 
             "name": info["name"].astype(TEXT).to_numpy(),
             "category": info["category"].astype(TEXT).to_numpy(),
             "baskets": counts[sold],
+            "variant_group": info["variant_group"].astype(TEXT).to_numpy(),
         }
     )
     frame = frame.sort_values(["category", "baskets", "product_id"], ascending=[True, False, True], kind="stable")

@@ -9,6 +9,7 @@ group and the top-k) to pandas columns.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,7 @@ from pipeline.contract.vocabulary import ALL_SEGMENTS, CART, CROSS_SELL, GROUP, 
 from pipeline.local.baskets import ItemsetLabels
 from pipeline.local.itemsets import Itemsets
 from pipeline.policy.offers import RULE_ORDER, expected_margin, margin_too_low, offer_scores, shown
+from pipeline.policy.variants import Keys, variant_offers
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,7 @@ def rank_rules(
     config: Config,
     segment: str = ALL_SEGMENTS,
     placement: str | None = None,
+    variants: Mapping[str, Keys] | None = None,
 ) -> RankedRules:
     """Label rules with product ids, join margins, filter, score and rank them.
 
@@ -62,7 +65,8 @@ def rank_rules(
     itemset rows and product codes); ``labels`` are the itemsets' product ids;
     ``items`` maps codes to product ids. Rows are marked with ``segment`` and
     ``placement`` (default: ``product`` for one-product antecedents, ``cart``
-    for larger ones). Sorted by :data:`GROUP`, then rank.
+    for larger ones). ``variants`` are the catalog's variant keys
+    (:func:`pipeline.local.catalog.catalog_variants`). Sorted by :data:`GROUP`, then rank.
     """
     antecedent = rules["antecedent"].to_numpy(dtype=np.int64)
     size = itemsets.length[antecedent]
@@ -82,8 +86,12 @@ def rank_rules(
     )
     frame = pd.concat([frame, rules.drop(columns=["antecedent", "consequent"])], axis=1)
     frame, dropped = _with_margins(frame, catalog, config)
+    if config.rank.drop_variants:
+        variant = variant_offers(frame["antecedent_key"].to_numpy(), frame["consequent"].to_numpy(), variants or {})
+        dropped["variant_of_antecedent"] = int(variant.sum())
+        frame = frame[~variant]
     frame["expected_margin"] = expected_margin(frame["confidence"].to_numpy(), frame["consequent_margin"].to_numpy())
-    if catalog is None and config.rank.by in ("incremental_margin", "expected_margin"):
+    if catalog is None and config.rank.by.endswith("_margin"):
         log.info("rank.by = %s without a catalog: scoring by the probability factor alone", config.rank.by)
     frame["score"] = offer_scores(
         config.rank.by,
@@ -92,6 +100,8 @@ def rank_rules(
         frame["lift"].to_numpy(dtype=np.float64),
         frame["consequent_margin"].to_numpy(dtype=np.float64),
         has_catalog=catalog is not None,
+        margin_power=config.rank.margin_power,
+        jaccard=frame["jaccard"].to_numpy(dtype=np.float64),
     )
     frame = rank_offers(frame, RULE_ORDER)
     log.info(

@@ -21,21 +21,17 @@ import logging
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from pipeline.config import Config, UpsellConfig
 from pipeline.contract.schema import text_column
 from pipeline.contract.vocabulary import PRODUCT, UPSELL
 from pipeline.local.arrays import ragged_arange
-from pipeline.local.baskets import Baskets
+from pipeline.local.baskets import Baskets, customer_products, shared_rows
 from pipeline.local.recommendations import rank_offers
 from pipeline.policy.offers import UPSELL_ORDER
 from pipeline.policy.upsell import not_complement, price_band, shared_enough, upsell_candidates, upsell_scores
 
 log = logging.getLogger(__name__)
-
-#: Candidate pairs are checked for shared baskets this many at a time.
-_CHUNK = 100_000
 
 
 def upsell_offers(baskets: Baskets, catalog: pd.DataFrame | None, config: Config, segment: str) -> pd.DataFrame:
@@ -70,15 +66,15 @@ def _evidence(
     baskets: Baskets, a: np.ndarray, c: np.ndarray, price: np.ndarray, margin: np.ndarray, config: UpsellConfig
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The pairs the up-sell policy keeps: (a, c, shared customers, shared baskets), and every product's buyers."""
-    customers = _customer_products(baskets).tocsc()
+    customers = customer_products(baskets).tocsc()
     buyers = np.asarray(customers.sum(axis=0)).ravel()
     keep = upsell_candidates(price[a], price[c], margin[a], margin[c], buyers[a], buyers[c], config)
     a, c = a[keep], c[keep]
-    shared = _shared(customers, a, c)
+    shared = shared_rows(customers, a, c)
     keep = shared_enough(shared, config)
     a, c, shared = a[keep], c[keep], shared[keep]
     columns = baskets.matrix.astype(np.int32).tocsc()
-    together = _shared(columns, a, c)
+    together = shared_rows(columns, a, c)
     in_baskets = np.asarray(columns.sum(axis=0)).ravel()
     keep = not_complement(together, baskets.count, in_baskets[a], in_baskets[c])
     return a[keep], c[keep], shared[keep], together[keep], buyers
@@ -100,27 +96,6 @@ def _in_price_band(
         pairs_a.append(np.repeat(members, counts))
         pairs_c.append(members[np.repeat(low, counts) + ragged_arange(counts)])
     return np.concatenate(pairs_a), np.concatenate(pairs_c)
-
-
-def _customer_products(baskets: Baskets) -> sp.csr_matrix:
-    """Customers x products, 1 where the customer bought the product; a basket without customer is its own."""
-    customer = baskets.order_info["customer_id"]
-    ids = pd.factorize(customer.astype(object).where(customer.notna(), None).to_numpy(), use_na_sentinel=True)[0]
-    anonymous = ids < 0
-    ids[anonymous] = ids.max(initial=-1) + 1 + np.arange(int(anonymous.sum()))
-    owner = sp.csr_matrix(
-        (np.ones(ids.size, dtype=np.int32), (ids, np.arange(ids.size))), shape=(int(ids.max(initial=-1)) + 1, ids.size)
-    )
-    return ((owner @ baskets.matrix.astype(np.int32)) > 0).astype(np.int32).tocsr()
-
-
-def _shared(columns: sp.csc_matrix, a: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """For each pair, the rows (baskets or customers) holding both ``a`` and ``c``."""
-    shared = np.zeros(a.size, dtype=np.int64)
-    for start in range(0, a.size, _CHUNK):
-        part = slice(start, start + _CHUNK)
-        shared[part] = np.asarray(columns[:, a[part]].multiply(columns[:, c[part]]).sum(axis=0)).ravel()
-    return shared
 
 
 def _frame(baskets: Baskets, a: np.ndarray, c: np.ndarray, values: dict[str, np.ndarray], segment: str) -> pd.DataFrame:

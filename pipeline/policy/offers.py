@@ -10,6 +10,9 @@ incremental_margin   (confidence - support(consequent)) x margin: the margin the
                      The first factor is the uplift in purchase probability that
                      the antecedent brings (relevance); the second is the value.
 expected_margin      confidence x margin
+similar_margin       Jaccard similarity x margin: SAR's item similarity, the
+                     baskets holding both over those holding either; unlike
+                     confidence it does not favour best-sellers
 lift                 lift
 confidence           confidence
 ==================== ===========================================================
@@ -81,8 +84,16 @@ def offer_scores(
     lift: np.ndarray,
     margin: np.ndarray,
     has_catalog: bool,
+    margin_power: float = 1.0,
+    jaccard: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The ranking score of each offer under ``rank.by`` (see the module's table)."""
+    """The ranking score of each offer under ``rank.by`` (see the module's table).
+
+    ``margin_power`` (``rank.margin_power``, alpha) weighs the margin in the
+    margin-based scores, ``probability x margin ** alpha``: 0 ranks by the
+    probability alone, 1 by the margin earned; between, a trade-off chosen on
+    held-out orders (``docs/evaluation.md``).
+    """
     if by == "lift":
         return np.asarray(lift, dtype=np.float64)
     probability = np.asarray(confidence, dtype=np.float64)
@@ -90,9 +101,12 @@ def offer_scores(
         return probability
     if by == "incremental_margin":
         probability = probability - np.asarray(consequent_support, dtype=np.float64)
+    if by == "similar_margin":
+        probability = np.asarray(jaccard, dtype=np.float64)
     if not has_catalog:
         return probability
-    return probability * np.asarray(margin, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return probability * np.power(np.asarray(margin, dtype=np.float64), margin_power)
 
 
 def shown(rank: np.ndarray, top_k: int) -> np.ndarray:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.config import Config, RulesConfig
+from pipeline.config import Config, PairsConfig, RulesConfig
 
 #: Verdict codes of :func:`rule_verdicts`, and what each means.
 KEPT, LOW_CONFIDENCE, LOW_LIFT, REDUNDANT = 0, 1, 2, 3
@@ -74,6 +74,11 @@ def significant(p_value_adjusted: np.ndarray, config: RulesConfig) -> np.ndarray
 def post_purchase_kept(confidence: np.ndarray, lift: np.ndarray, config: Config) -> np.ndarray:
     """Post-purchase rules kept: confidence at least ``post_purchase.min_confidence``, lift above ``rules.min_lift``."""
     return (np.asarray(confidence) >= config.post_purchase.min_confidence) & (np.asarray(lift) > config.rules.min_lift)
+
+
+def enough_customers(customers: np.ndarray, config: PairsConfig) -> np.ndarray:
+    """Pair rules backed by at least ``pairs.min_customers`` distinct customers: a market signal, not a habit."""
+    return np.asarray(customers) >= config.min_customers
 
 
 def passed_filters(config: Config, post_purchase: bool) -> list[str]:

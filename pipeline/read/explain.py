@@ -26,6 +26,7 @@ from pipeline.contract.manifest import Manifest
 from pipeline.contract.vocabulary import ALL_SEGMENTS, CART, KEY_SEPARATOR, POST_PURCHASE, PRODUCT
 from pipeline.policy.offers import shown
 from pipeline.policy.rules import KEPT, passed_filters, rule_verdicts, verdict_reason
+from pipeline.policy.variants import Keys, catalog_variant_keys, variant_offers
 from pipeline.read.lookup import normalised_ids, run_manifest
 
 
@@ -56,7 +57,9 @@ def explain(output_dir: Path, antecedent: list[str], consequent: str, segment: s
         counts = _itemset_counts(run_dir)
         together = counts.get(tuple(sorted([*items, target])))
         facts.update(baskets=manifest.counts.baskets, min_count=manifest.counts.min_count, together=together)
-        verdicts.append("no basket rule: " + _no_basket_rule(counts, items, target, together, segment, manifest))
+        verdicts.append(
+            "no basket rule: " + _no_basket_rule(counts, items, target, together, segment, manifest, run_dir)
+        )
     offered = any(shown(row["rank"], top_k) for row in facts["rules"])
     facts["verdict"] = ("offered: " if offered else "not offered: ") + "; ".join(verdicts)
     return facts
@@ -69,24 +72,47 @@ def _no_basket_rule(
     together: int | None,
     segment: str,
     manifest: Manifest,
+    run_dir: Path,
 ) -> str:
     """Why there is no product or cart rule ``items -> target``."""
     if target in items:
         return "the product is part of the antecedent: it is never offered to itself"
     if segment != ALL_SEGMENTS:
         return "none in this segment; explain with segment '*' for the global rules"
+    config = manifest.config
+    if (
+        config.rank.drop_variants
+        and variant_offers(
+            np.array([KEY_SEPARATOR.join(items)]), np.array([target]), _published_variants(run_dir)
+        ).any()
+    ):
+        return "a colour or size variant of the antecedent: never offered as a cross-sell (rank.drop_variants)"
     if together is None:
+        if len(items) == 1 and config.pairs.enabled:
+            return (
+                f"not a frequent itemset; the product page's rules come from pairs in at least "
+                f"{config.pairs.min_count} baskets (pairs.min_count) of {config.pairs.min_customers} customers "
+                "(pairs.min_customers), and pairs less frequent than mine.min_support are not published, so "
+                "this pair's count is not known here"
+            )
         return (
             f"not frequent: bought together in fewer than {manifest.counts.min_count} baskets "
-            f"(mine.min_support {manifest.config.mine.min_support}), or longer than mine.max_len"
+            f"(mine.min_support {config.mine.min_support}), or longer than mine.max_len"
         )
     verdict, reason = _rule_verdict(counts, items, target, together, manifest)
     if verdict != KEPT:
         return reason
+    floor = " or customer floor (pairs.min_customers)" if len(items) == 1 and config.pairs.enabled else ""
     return (
-        f"{reason}, then removed by the margin, catalog or significance filter "
+        f"{reason}, then removed by the margin, catalog or significance filter{floor} "
         "(see counts.rules_dropped in the manifest)"
     )
+
+
+def _published_variants(run_dir: Path) -> dict[str, Keys]:
+    """Variant keys of the run's products, from the ids, names and declared groups it published."""
+    products = pq.read_table(run_dir / "products.parquet").to_pandas().drop_duplicates("product_id")
+    return catalog_variant_keys(products["product_id"], products["name"], products["variant_group"])
 
 
 def _rule_verdict(

@@ -19,6 +19,7 @@ from functools import reduce
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from pipeline.config import Config, MineConfig
@@ -28,13 +29,23 @@ from pipeline.contract.manifest import InputFile
 from pipeline.contract.schema import BUNDLES, ITEMSETS, PRODUCTS, RECOMMENDATIONS, REJECTS, RULES
 from pipeline.contract.vocabulary import ALL_SEGMENTS, GROUP, KEY_SEPARATOR
 from pipeline.engine import MISSING_LISTED, Prepared, Ranked, RunTables, SegmentTables
-from pipeline.local.catalog import read_catalog
+from pipeline.local.catalog import catalog_variants, read_catalog
 from pipeline.local.clean import cleaning_funnel
 from pipeline.local.ingest import file_sha256
 from pipeline.policy.guards import no_baskets_error
 from pipeline.policy.offers import UPSELL_ORDER
+from pipeline.policy.rules import enough_customers
+from pipeline.policy.variants import Keys
+from pipeline.spark.kernels import with_kernel
 from pipeline.spark.lines import SparkLines, clean_lines
-from pipeline.spark.mining import SparkItemsets, association_rules, baskets_from_lines, frequent_itemsets
+from pipeline.spark.mining import (
+    SparkItemsets,
+    association_rules,
+    baskets_from_lines,
+    frequent_itemsets,
+    pair_customers,
+    pair_itemsets,
+)
 from pipeline.spark.offers import (
     bundle_table,
     catalog_frame,
@@ -66,12 +77,13 @@ class SparkBaskets:
 class SparkEngine:
     """Moves one run's data on Spark; the catalog is a small broadcast DataFrame."""
 
-    def __init__(self, config: Config, catalog: DataFrame | None) -> None:
+    def __init__(self, config: Config, catalog: DataFrame | None, variants: dict[str, Keys]) -> None:
         self.config = config
         self.catalog = catalog
+        self.variants = variants
 
     def with_config(self, config: Config) -> SparkEngine:
-        return SparkEngine(config, self.catalog)
+        return SparkEngine(config, self.catalog, self.variants)
 
     def segment_sizes(self, baskets: SparkBaskets) -> dict[str, int]:
         from pyspark.sql import functions as F
@@ -100,8 +112,30 @@ class SparkEngine:
     def rule_count(self, rules: DataFrame) -> int:
         return int(rules.count())
 
+    def pair_itemsets(self, baskets: SparkBaskets, min_count: int) -> SparkItemsets:
+        return pair_itemsets(baskets.frame, baskets.count, min_count)
+
+    def customer_floor(self, rules: DataFrame, itemsets: SparkItemsets, baskets: SparkBaskets) -> tuple[DataFrame, int]:
+        from pyspark.sql import functions as F
+
+        pairs = self.config.pairs
+
+        def floor(customers: np.ndarray) -> dict[str, np.ndarray]:
+            return {"_keep": enough_customers(customers, pairs)}
+
+        counted = with_kernel(pair_customers(rules, baskets.frame), floor, ["customers"], {"_keep": "boolean"})
+        counted = counted.cache()
+        kept = counted.where("_keep").drop("_keep", "customers").cache()
+        dropped = int(counted.where(~F.col("_keep")).count())
+        return kept, dropped
+
+    def cart_rules(self, rules: DataFrame, itemsets: SparkItemsets) -> DataFrame:
+        from pyspark.sql import functions as F
+
+        return rules.where(F.size("antecedent") >= 2)
+
     def ranked_rules(self, rules: DataFrame, itemsets: Any, segment: str, placement: str | None) -> Ranked:
-        ranked, dropped = ranked_rules(rules, self.catalog, self.config, segment, placement)
+        ranked, dropped = ranked_rules(rules, self.catalog, self.config, segment, placement, self.variants)
         return Ranked(ranked.cache(), dropped)
 
     def post_purchase_rules(self, baskets: SparkBaskets, mine: MineConfig) -> tuple[DataFrame, None] | None:
@@ -149,7 +183,7 @@ def prepare_spark(config: Config, stage: StageTimer) -> Prepared:
     def tables(run_id: str, segments: list[SegmentTables]) -> RunTables:
         return _run_tables(run_id, lines, baskets, files, catalog, catalog_pd, segments)
 
-    return Prepared(SparkEngine(config, catalog), baskets, files, tables)
+    return Prepared(SparkEngine(config, catalog, catalog_variants(catalog_pd)), baskets, files, tables)
 
 
 def _run_tables(

@@ -237,3 +237,57 @@ def _significant(rules: DataFrame, n: int, config: RulesConfig) -> DataFrame:
             yield added.filter(pa.array(keep[part]))
 
     return map_in_arrow(rules.repartition(1), corrected, schema)
+
+
+def pair_itemsets(baskets: DataFrame, count: int, min_count: int) -> SparkItemsets:
+    """Every product and every pair of products in at least ``min_count`` baskets, counted exactly, persisted.
+
+    The pairs come from each basket's products joined with themselves
+    (:func:`pipeline.local.itemsets.pair_itemsets` counts the same with a sparse product).
+    """
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    held = baskets.select("order_id", F.explode("items").alias("product_id"))
+    singles = held.groupBy("product_id").agg(F.count("*").alias("count")).where(F.col("count") >= min_count)
+    frequent = held.join(singles.select("product_id"), "product_id")
+    first = frequent.select("order_id", F.col("product_id").alias("a"))
+    second = frequent.select("order_id", F.col("product_id").alias("c"))
+    pairs = (
+        first.join(second, "order_id")
+        .where(F.col("a") < F.col("c"))
+        .groupBy("a", "c")
+        .agg(F.count("*").alias("count"))
+        .where(F.col("count") >= min_count)
+    )
+    frame = singles.select(F.array("product_id").alias("items"), F.lit(1).alias("length"), "count").unionByName(
+        pairs.select(F.array("a", "c").alias("items"), F.lit(2).alias("length"), "count")
+    )
+    frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
+    by_length = {int(k): int(v) for k, v in frame.groupBy("length").count().collect()}
+    log.info(
+        "pairs: %d products and %d pairs in at least %d baskets", by_length.get(1, 0), by_length.get(2, 0), min_count
+    )
+    return SparkItemsets(frame, count, min_count, by_length)
+
+
+def pair_customers(rules: DataFrame, baskets: DataFrame) -> DataFrame:
+    """``rules`` (one-product antecedents) with ``customers``: the distinct customers with a basket holding
+    both products; a basket without customer id is its own customer."""
+    from pyspark.sql import functions as F
+
+    owner = F.struct(F.col("customer_id"), F.when(F.col("customer_id").isNull(), F.col("order_id")).alias("order"))
+    held = baskets.select("order_id", owner.alias("owner"), F.explode("items").alias("product_id"))
+    keys = rules.select(F.col("antecedent")[0].alias("a"), "consequent").distinct()
+    both = (
+        keys.join(held.select("order_id", "owner", F.col("product_id").alias("a")), "a")
+        .join(held.select("order_id", F.col("product_id").alias("consequent")), ["order_id", "consequent"])
+        .groupBy("a", "consequent")
+        .agg(F.countDistinct("owner").alias("customers"))
+    )
+    return (
+        rules.withColumn("a", F.col("antecedent")[0])
+        .join(both, ["a", "consequent"], "left")
+        .drop("a")
+        .fillna(0, ["customers"])
+    )

@@ -11,7 +11,7 @@ engine's reader, and broadcast to the executors.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -22,6 +22,7 @@ from pipeline.config import Config
 from pipeline.contract.vocabulary import CART, CROSS_SELL, GROUP, PRODUCT
 from pipeline.policy.bundles import BUNDLE_ORDER, price_bundles
 from pipeline.policy.offers import RULE_ORDER, expected_margin, margin_too_low, offer_scores, shown
+from pipeline.policy.variants import Keys, variant_offers
 from pipeline.spark.kernels import map_in_arrow, with_kernel
 from pipeline.spark.mining import SparkItemsets
 
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_CATALOG_COLUMNS = ("product_id", "name", "category", "price", "margin")
+_CATALOG_COLUMNS = ("product_id", "name", "category", "price", "margin", "variant_group")
 
 
 def catalog_frame(spark: SparkSession, catalog: pd.DataFrame | None) -> DataFrame | None:
@@ -46,6 +47,7 @@ def catalog_frame(spark: SparkSession, catalog: pd.DataFrame | None) -> DataFram
                 ("category", pa.string()),
                 ("price", pa.float64()),
                 ("margin", pa.float64()),
+                ("variant_group", pa.string()),
             ]
         )
     )
@@ -53,7 +55,12 @@ def catalog_frame(spark: SparkSession, catalog: pd.DataFrame | None) -> DataFram
 
 
 def ranked_rules(
-    rules: DataFrame, catalog: DataFrame | None, config: Config, segment: str, placement: str | None = None
+    rules: DataFrame,
+    catalog: DataFrame | None,
+    config: Config,
+    segment: str,
+    placement: str | None = None,
+    variants: Mapping[str, Keys] | None = None,
 ) -> tuple[DataFrame, dict[str, int]]:
     """Rules labelled, joined to the catalog, filtered by margin, scored and ranked; what was dropped.
 
@@ -102,17 +109,26 @@ def ranked_rules(
         frame = with_kernel(frame, low, ["consequent_margin", "consequent_price"], {"_low": "boolean"})
         dropped["margin_below_minimum"] = frame.where("_low").count()
         frame = frame.where(~F.col("_low")).drop("_low")
-    has_catalog, by = catalog is not None, config.rank.by
+    if config.rank.drop_variants:
+        known = dict(variants or {})
+
+        def variant(antecedent: np.ndarray, consequent: np.ndarray) -> dict[str, np.ndarray]:
+            return {"_variant": variant_offers(antecedent, consequent, known)}
+
+        frame = with_kernel(frame, variant, ["antecedent_key", "consequent"], {"_variant": "boolean"})
+        dropped["variant_of_antecedent"] = frame.where("_variant").count()
+        frame = frame.where(~F.col("_variant")).drop("_variant")
+    has_catalog, by, power = catalog is not None, config.rank.by, config.rank.margin_power
 
     def scored(
-        confidence: np.ndarray, support: np.ndarray, lift: np.ndarray, margin: np.ndarray
+        confidence: np.ndarray, support: np.ndarray, lift: np.ndarray, margin: np.ndarray, jaccard: np.ndarray
     ) -> dict[str, np.ndarray]:
         return {
             "expected_margin": expected_margin(confidence, margin),
-            "score": offer_scores(by, confidence, support, lift, margin, has_catalog),
+            "score": offer_scores(by, confidence, support, lift, margin, has_catalog, power, jaccard),
         }
 
-    inputs = ["confidence", "consequent_support", "lift", "consequent_margin"]
+    inputs = ["confidence", "consequent_support", "lift", "consequent_margin", "jaccard"]
     frame = rank_offers(
         with_kernel(frame, scored, inputs, {"expected_margin": "double", "score": "double"}), RULE_ORDER
     )
@@ -164,9 +180,10 @@ def product_table(baskets: DataFrame, catalog: DataFrame | None, segment: str) -
         baskets.select(F.explode("items").alias("product_id")).groupBy("product_id").agg(F.count("*").alias("baskets"))
     )
     if catalog is None:
-        info = counts.withColumns({"name": F.lit(None).cast("string"), "category": F.lit(None).cast("string")})
+        info = counts.withColumns({c: F.lit(None).cast("string") for c in ("name", "category", "variant_group")})
     else:
-        info = counts.join(F.broadcast(catalog.select("product_id", "name", "category")), "product_id", "left")
+        described = catalog.select("product_id", "name", "category", "variant_group")
+        info = counts.join(F.broadcast(described), "product_id", "left")
     within = Window.partitionBy("category").orderBy(F.desc("baskets"), "product_id")
     return info.withColumns({"segment": F.lit(segment), "category_rank": F.row_number().over(within)})
 

@@ -1,0 +1,82 @@
+"""Which products are variants of one another: a variant is not a complement.
+
+The same mug in another colour is a substitute the shopper already
+considered, not an addition: a cross-sell of it annoys. Two products are
+variants when they share a *variant key*:
+
+- a group the catalog declares (``catalog.columns.variant_group``);
+- the same base code: the digits of an id made of digits and a letter suffix
+  (``85099B`` and ``85099C`` are the base ``85099``);
+- the same name up to colour and size words (``ALARM CLOCK BAKELIKE GREEN``
+  and ``ALARM CLOCK BAKELIKE PINK``), when at least two words remain.
+
+With ``rank.drop_variants`` (default on) no cross-sell offers a variant of a
+product of its antecedent: :func:`variant_offers` marks them, on every engine.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+from pipeline.contract.vocabulary import KEY_SEPARATOR
+
+#: Words that name a colour or a size: a name that differs only in these names a variant.
+VARIANT_WORDS = frozenset(
+    (
+        # colours
+        "RED", "BLUE", "GREEN", "PINK", "IVORY", "WHITE", "BLACK", "YELLOW", "ORANGE", "PURPLE", "BROWN", "GREY",
+        "GRAY", "CREAM", "GOLD", "SILVER", "TURQUOISE", "LILAC", "AQUA", "TEAL", "NAVY", "BEIGE", "CHOCOLATE",
+        "LIME", "MINT", "ROSE", "COPPER", "BRONZE", "CLEAR", "NATURAL", "LAVENDER", "VIOLET", "MAGENTA",
+        "FUCHSIA", "PEACH", "KHAKI", "OLIVE", "CHARCOAL", "AMBER", "COBALT", "JADE", "LEMON", "MAUVE", "CORAL",
+        # sizes
+        "SMALL", "MEDIUM", "LARGE", "MINI", "BIG", "GIANT", "XS", "S", "M", "L", "XL", "XXL",
+    )
+)  # fmt: skip
+_BASE_CODE = re.compile(r"^(\d{3,})[A-Z]{1,3}$", re.IGNORECASE)
+_WORD = re.compile(r"[A-Z0-9]+")
+
+#: A product's variant keys.
+Keys = frozenset[str]
+
+
+def variant_keys(product_id: str, name: object = None, group: object = None) -> Keys:
+    """The variant keys of one product (see the module); products sharing a key are variants."""
+    keys = set()
+    if isinstance(group, str) and group.strip():
+        keys.add("group:" + group.strip())
+    base = _BASE_CODE.match(product_id)
+    if base is not None:
+        keys.add("code:" + base.group(1))
+    if isinstance(name, str):
+        words = [w for w in _WORD.findall(name.upper()) if w not in VARIANT_WORDS]
+        if len(words) >= 2:
+            keys.add("name:" + " ".join(words))
+    return frozenset(keys)
+
+
+def catalog_variant_keys(
+    product_ids: Iterable[str], names: Iterable[object], groups: Iterable[object]
+) -> dict[str, Keys]:
+    """Every catalog product's variant keys (the catalog is product-sized: engines ship this to their workers)."""
+    return {str(p): variant_keys(str(p), n, g) for p, n, g in zip(product_ids, names, groups, strict=True)}
+
+
+def variant_offers(antecedent_keys: np.ndarray, consequents: np.ndarray, known: Mapping[str, Keys]) -> np.ndarray:
+    """Offers whose consequent is a variant of a product of their antecedent (``a|b`` keys).
+
+    ``known`` holds the catalog's products; a product the catalog lacks has its id's keys only.
+    """
+
+    def keys(product: str) -> Keys:
+        found = known.get(product)
+        return found if found is not None else variant_keys(product)
+
+    flagged = np.zeros(len(consequents), dtype=bool)
+    for row, (antecedent, consequent) in enumerate(zip(antecedent_keys, consequents, strict=True)):
+        offered = keys(str(consequent))
+        if offered:
+            flagged[row] = any(offered & keys(member) for member in str(antecedent).split(KEY_SEPARATOR))
+    return flagged

@@ -1,0 +1,77 @@
+"""A colour or size variant is not a complement: the variant policy, and both filters that apply it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pipeline.flow.run import run
+from pipeline.policy.variants import variant_keys, variant_offers
+from pipeline.read.explain import explain
+
+from conftest import Export, export_config
+
+
+def test_base_codes_names_and_declared_groups_make_variants() -> None:
+    known = {
+        "85099B": variant_keys("85099B", "JUMBO BAG RED RETROSPOT"),
+        "85099C": variant_keys("85099C", "JUMBO BAG BAROQUE BLACK WHITE"),
+        "22726": variant_keys("22726", "ALARM CLOCK BAKELIKE GREEN"),
+        "22727": variant_keys("22727", "Alarm clock bakelike red "),
+        "22386": variant_keys("22386", "JUMBO BAG PINK POLKADOT"),
+        "1001": variant_keys("1001", "MUG", "mugs"),
+        "1002": variant_keys("1002", "CUP", "mugs"),
+    }
+    antecedents = np.array(["85099B", "22726", "22386", "22386|85099B", "1001", "22726"])
+    offered = np.array(["85099C", "22727", "85099B", "21931", "1002", "22423"])
+    # Same base code; same name up to a colour (any case, stray spaces); a declared group.
+    assert variant_offers(antecedents, offered, known).tolist() == [True, True, False, False, True, False]
+    # A product the catalog lacks still has its id's key.
+    assert variant_offers(np.array(["23084A"]), np.array(["23084B"]), {}).tolist() == [True]
+    # A name of one word besides colours says nothing.
+    assert variant_keys("1", "RED") == frozenset()
+
+
+words = st.lists(st.sampled_from(["RED", "PINK", "LARGE", "MUG", "HEART", "TIN", "SET", "3"]), min_size=1, max_size=5)
+
+
+@given(first=words, second=words)
+def test_being_a_variant_is_symmetric(first: list[str], second: list[str]) -> None:
+    known = {"a": variant_keys("a", " ".join(first)), "b": variant_keys("b", " ".join(second))}
+    there = variant_offers(np.array(["a"]), np.array(["b"]), known)
+    back = variant_offers(np.array(["b"]), np.array(["a"]), known)
+    assert there.tolist() == back.tolist()
+
+
+def _with_groups(export: Export, directory: Path) -> Path:
+    """The fixture catalog declaring the two jumbo bags (always bought together) one variant group."""
+    catalog = pd.read_csv(export.catalog, dtype=str)
+    catalog["variant_group"] = catalog["product_id"].map({"22386": "jumbo bag", "85099B": "jumbo bag"})
+    path = directory / "catalog_with_groups.csv"
+    catalog.to_csv(path, index=False)
+    return path
+
+
+def test_declared_variants_are_never_each_others_cross_sell(export: Export, tmp_path: Path) -> None:
+    catalog = str(_with_groups(export, tmp_path))
+    kept = run(export_config(export, tmp_path / "kept", **{"catalog.path": catalog, "rank.drop_variants": False}))
+    dropped = run(export_config(export, tmp_path / "dropped", **{"catalog.path": catalog}))
+
+    def bag_offers(result: object) -> pd.DataFrame:
+        recs = pd.read_parquet(Path(result.run_dir) / "recommendations.parquet")  # type: ignore[attr-defined]
+        bags = recs["antecedent"].map(lambda a: "22386" in a or "85099B" in a)
+        return recs[bags & recs["consequent"].isin(["22386", "85099B"])]
+
+    assert len(bag_offers(kept)) > 0  # the planted association is offered when variants are kept ...
+    assert bag_offers(dropped).empty  # ... and never when they are variants
+    basket_offers = bag_offers(kept)["placement"].isin(["product", "cart"]).sum()
+    assert dropped.counts.rules_dropped["variant_of_antecedent"] >= basket_offers > 0
+    facts = explain(dropped.output_dir, ["22386"], "85099B")
+    assert facts["verdict"] == (
+        "not offered: no basket rule: a colour or size variant of the antecedent: "
+        "never offered as a cross-sell (rank.drop_variants)"
+    )
