@@ -170,7 +170,7 @@ def groceries_runs(tmp_path_factory: pytest.TempPathFactory) -> Both:
 def test_same_tables_on_the_dirty_export(csv_runs: Both) -> None:
     assert_same_run(csv_runs.local, csv_runs.spark)
     counts = csv_runs.spark.counts
-    assert counts.rows_rejected > 0 and counts.rules > 0 and counts.rules_dropped["consequent_not_in_catalog"] >= 0
+    assert counts.rows_rejected > 0 and counts.rules > 0 and "consequent_not_in_catalog" in counts.rules_dropped
     assert {"cart/cross_sell", "product/cross_sell", "post_purchase/cross_sell"} <= set(counts.by_placement)
 
 

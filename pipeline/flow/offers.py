@@ -65,8 +65,10 @@ def segment_offers(
         # The product page from every pair bought together often enough; the cart from the longer itemsets.
         with stage("pairs") as done:
             pairs = engine.pair_itemsets(baskets, config.pairs.min_count)
-            pair_rules, habits = engine.customer_floor(engine.association_rules(pairs), pairs, baskets)
-            done["pair rules"] = paired = engine.rule_count(pair_rules)
+            pair_rules = engine.association_rules(pairs)
+            paired = engine.rule_count(pair_rules)
+            pair_rules, habits = engine.customer_floor(pair_rules, pairs, baskets)
+            done["pair rules"] = paired - habits
         with stage("rank"):
             product = engine.ranked_rules(pair_rules, pairs, segment, PRODUCT)
             ranked = engine.ranked_rules(engine.cart_rules(rules, itemsets), itemsets, segment, CART)

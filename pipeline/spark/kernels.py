@@ -48,6 +48,15 @@ def with_kernel(
     return map_in_arrow(frame, apply, schema)
 
 
+def where_kernel(frame: DataFrame, predicate: Callable[..., np.ndarray], inputs: Sequence[str]) -> DataFrame:
+    """The rows of ``frame`` for which a policy's ``predicate`` over the ``inputs`` columns holds."""
+
+    def keep(*values: np.ndarray) -> dict[str, np.ndarray]:
+        return {"_keep": predicate(*values)}
+
+    return with_kernel(frame, keep, inputs, {"_keep": "boolean"}).where("_keep").drop("_keep")
+
+
 def map_in_arrow(frame: DataFrame, function: object, schema: object) -> DataFrame:
     """``frame.mapInArrow``: Arrow batches in and out on the executors, no pandas involved.
 

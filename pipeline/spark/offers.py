@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -23,7 +24,7 @@ from pipeline.contract.vocabulary import CART, CROSS_SELL, GROUP, PRODUCT
 from pipeline.policy.bundles import BUNDLE_ORDER, price_bundles
 from pipeline.policy.offers import RULE_ORDER, expected_margin, margin_too_low, offer_scores, shown
 from pipeline.policy.variants import Keys, variant_offers
-from pipeline.spark.kernels import map_in_arrow, with_kernel
+from pipeline.spark.kernels import map_in_arrow, where_kernel, with_kernel
 from pipeline.spark.mining import SparkItemsets
 
 if TYPE_CHECKING:
@@ -157,15 +158,7 @@ def top_recommendations(ranked_frame: DataFrame, top_k: int, run_id: str) -> Dat
     """At most ``top_k`` offers per group, with the run id: the storefront's rows."""
     from pyspark.sql import functions as F
 
-    def top(rank: np.ndarray) -> dict[str, np.ndarray]:
-        return {"_shown": shown(rank, top_k)}
-
-    return (
-        with_kernel(ranked_frame, top, ["rank"], {"_shown": "boolean"})
-        .where("_shown")
-        .drop("_shown")
-        .withColumn("run_id", F.lit(run_id))
-    )
+    return where_kernel(ranked_frame, partial(shown, top_k=top_k), ["rank"]).withColumn("run_id", F.lit(run_id))
 
 
 def product_table(baskets: DataFrame, catalog: DataFrame | None, segment: str) -> DataFrame:

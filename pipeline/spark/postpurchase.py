@@ -11,14 +11,13 @@ customer; the pair counts from exploding both orders' products.
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import TYPE_CHECKING
-
-import numpy as np
 
 from pipeline.config import Config
 from pipeline.local.itemsets import min_count_for
 from pipeline.policy.rules import post_purchase_kept
-from pipeline.spark.kernels import with_kernel
+from pipeline.spark.kernels import where_kernel
 from pipeline.spark.mining import with_measures
 
 if TYPE_CHECKING:
@@ -76,10 +75,7 @@ def post_purchase_rules(baskets: DataFrame, config: Config) -> DataFrame | None:
         n,
     )
 
-    def kept(confidence: np.ndarray, lift: np.ndarray) -> dict[str, np.ndarray]:
-        return {"_kept": post_purchase_kept(confidence, lift, config)}
-
-    rules = with_kernel(rules, kept, ["confidence", "lift"], {"_kept": "boolean"}).where("_kept").drop("_kept")
+    rules = where_kernel(rules, partial(post_purchase_kept, config=config), ["confidence", "lift"])
     log.info(
         "post-purchase: rules from %d transitions (next order within %d days), min count %d",
         n,

@@ -10,14 +10,15 @@ category; shared customers and shared baskets come from joins of the
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pipeline.config import Config
 from pipeline.contract.vocabulary import PRODUCT, UPSELL
 from pipeline.policy.upsell import not_complement, price_band, shared_enough, upsell_candidates, upsell_scores
-from pipeline.spark.kernels import with_kernel
+from pipeline.spark.kernels import where_kernel, with_kernel
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -61,30 +62,19 @@ def upsell_offers(
         & (F.col("c_price") <= F.col("a_high")),
     )
 
-    def candidates(
-        price_a: np.ndarray,
-        price_c: np.ndarray,
-        margin_a: np.ndarray,
-        margin_c: np.ndarray,
-        buyers_a: np.ndarray,
-        buyers_c: np.ndarray,
-    ) -> dict[str, np.ndarray]:
-        return {"_keep": upsell_candidates(price_a, price_c, margin_a, margin_c, buyers_a, buyers_c, upsell)}
-
-    pairs = _kept(pairs, candidates, ["a_price", "c_price", "a_margin", "c_margin", "a_buyers", "c_buyers"])
+    candidates = ["a_price", "c_price", "a_margin", "c_margin", "a_buyers", "c_buyers"]
+    pairs = where_kernel(pairs, partial(upsell_candidates, config=upsell), candidates)
     shared = _shared(pairs, bought.withColumnRenamed("customer", "owner"), "owner").withColumnRenamed("n", "shared")
-    pairs = _kept(
-        pairs.join(shared, ["a_product_id", "c_product_id"]),
-        lambda n: {"_keep": shared_enough(n, upsell)},
-        ["shared"],
+    pairs = where_kernel(
+        pairs.join(shared, ["a_product_id", "c_product_id"]), partial(shared_enough, config=upsell), ["shared"]
     )
     together = _shared(pairs, held.select(F.col("order_id").alias("owner"), "product_id").distinct(), "owner")
     pairs = pairs.join(together.withColumnRenamed("n", "together"), ["a_product_id", "c_product_id"], "left").fillna(
         0, ["together"]
     )
-    pairs = _kept(
+    pairs = where_kernel(
         pairs,
-        lambda n, in_a, in_c: {"_keep": not_complement(n, count, in_a, in_c)},
+        lambda together, in_a, in_c: not_complement(together, count, in_a, in_c),
         ["together", "a_in_baskets", "c_in_baskets"],
     )
     pairs = with_kernel(
@@ -111,11 +101,6 @@ def upsell_offers(
         "expected_margin",
         "score",
     )
-
-
-def _kept(pairs: DataFrame, kernel: Any, inputs: list[str]) -> DataFrame:
-    """The pairs a policy kernel keeps (it returns ``_keep``), computed on the executors."""
-    return with_kernel(pairs, kernel, inputs, {"_keep": "boolean"}).where("_keep").drop("_keep")
 
 
 def _shared(pairs: DataFrame, holders: DataFrame, key: str) -> DataFrame:
