@@ -28,7 +28,7 @@ from pipeline.flow.run import RunResult, run
 from pipeline.flow.tune import Sweep, tune
 from pipeline.logs import configure_logging
 from pipeline.read.explain import explain
-from pipeline.read.lookup import offers_for_cart, offers_for_item, rules_table
+from pipeline.read.lookup import offers_after_purchase, offers_for_cart, offers_for_item, rules_table
 from pipeline.stages import StageListener
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -236,6 +236,7 @@ Examples:
   basket recommend --output output --item 22386 --upsell
   basket recommend --output output --cart 22386,85099B --json
   basket recommend --output output --after 22386 --segment "United Kingdom"
+  basket recommend --output output --after 22386 --customer 17850
 """,
 )
 @_published_output
@@ -243,6 +244,11 @@ Examples:
 @click.option("--upsell", is_flag=True, help="With --item: pricier alternatives instead of complements.")
 @click.option("--cart", metavar="ID,ID", help="The products in the cart, comma-separated (cart block).")
 @click.option("--after", metavar="ID", help="A product just bought (post-purchase e-mail).")
+@click.option(
+    "--customer",
+    metavar="ID",
+    help="With --after: the customer, whose own most bought products come first (buy again).",
+)
 @click.option(
     "--segment",
     default=ALL_SEGMENTS,
@@ -257,6 +263,7 @@ def recommend_command(
     upsell: bool,
     cart: str | None,
     after: str | None,
+    customer: str | None,
     segment: str,
     limit: int | None,
     as_json: bool,
@@ -266,6 +273,8 @@ def recommend_command(
         raise ConfigError("give exactly one of --item ID, --cart ID,ID or --after ID")
     if upsell and item is None:
         raise ConfigError("--upsell goes with --item")
+    if customer is not None and after is None:
+        raise ConfigError("--customer goes with --after")
     columns = [
         "offer",
         "antecedent_key",
@@ -279,7 +288,8 @@ def recommend_command(
     if item is not None:
         offers = offers_for_item(output_dir, item, segment, limit, kind=UPSELL if upsell else CROSS_SELL)
     elif after is not None:
-        offers = offers_for_item(output_dir, after, segment, limit, placement=POST_PURCHASE)
+        offers = offers_after_purchase(output_dir, after, customer, segment, limit)
+        columns.append("source")
     else:
         offers = offers_for_cart(output_dir, [p for p in (cart or "").split(",") if p.strip()], segment, limit)
         columns.append("source")

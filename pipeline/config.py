@@ -197,6 +197,8 @@ class PostPurchaseConfig(_Section):
     enabled: bool = True
     max_days: int = Field(30, ge=1)
     min_confidence: float = Field(0.05, ge=0, le=1)
+    #: Each customer's own most bought products (buy_again.parquet), for the follow-up e-mail.
+    buy_again: bool = True
 
 
 class UpsellConfig(_Section):

@@ -53,6 +53,7 @@ class SegmentTables:
     recommendations: list[Any] = field(default_factory=list)
     bundles: Any | None = None
     products: Any | None = None
+    buy_again: Any | None = None
 
 
 @dataclass(frozen=True)
@@ -148,3 +149,6 @@ class OfferEngine(Protocol):
 
     def products(self, baskets: Any, segment: str) -> Any:
         """Every product sold in the segment with its category and basket count."""
+
+    def buy_again(self, baskets: Any, run_id: str) -> Any:
+        """Each customer's ``output.top_k`` most bought products (``BUY_AGAIN_ORDER``)."""

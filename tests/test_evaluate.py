@@ -15,7 +15,7 @@ from pipeline.cli import main
 from pipeline.config import Config, load_config
 from pipeline.contract.schema import EVALUATION
 from pipeline.errors import InputDataError
-from pipeline.flow.evaluate import BEST_SELLERS, STOREFRONT, evaluate, write_evaluation
+from pipeline.flow.evaluate import BEST_SELLERS, BUY_AGAIN, STOREFRONT, evaluate, write_evaluation
 
 from conftest import SAMPLE_CONFIG
 
@@ -111,7 +111,10 @@ def test_written_files_follow_the_schema(tmp_path: Path) -> None:
     assert table.schema.equals(EVALUATION, check_metadata=False)
     summary = json.loads((written / "evaluation.json").read_text())
     assert summary["carts"] == 24
-    assert [(m["placement"], m["strategy"]) for m in summary["metrics"]][-1] == ("post_purchase", BEST_SELLERS)
+    assert [(m["placement"], m["strategy"]) for m in summary["metrics"]][-1] == (
+        "post_purchase",
+        f"{BUY_AGAIN}, then post-purchase rules",
+    )
     assert not list(written.glob(".*tmp"))
 
 
@@ -186,3 +189,31 @@ def test_an_export_without_prices_is_evaluated_on_hits_alone(tmp_path: Path) -> 
         tmp_path / "e",
     )
     assert pq.read_table(written / "evaluation.parquet").schema.equals(EVALUATION, check_metadata=False)
+
+
+def test_buy_again_lists_a_customers_own_products_and_wins_the_follow_up_e_mail(tmp_path: Path) -> None:
+    """January: customer r buys X in three orders and Y in one; 10 others buy P then Q. February: r buys
+    W, then X again a week later (a buy-again hit, a miss for the rules, which know only P -> Q)."""
+    orders: list[tuple[str, str, list[str]]] = [("r", f"2024-01-0{d}", ["X"]) for d in (2, 4, 6)]
+    orders += [("r", "2024-01-08", ["Y"])]
+    for i in range(10):
+        orders += [(f"a{i}", "2024-01-03", ["P"]), (f"a{i}", "2024-01-09", ["Q"])]
+    orders += [("r", "2024-02-02", ["W"]), ("r", "2024-02-09", ["X"])]
+    export = tmp_path / "orders.csv"
+    with export.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["order_id", "product_id", "quantity", "unit_price", "timestamp", "customer_id"])
+        for number, (customer, day, products) in enumerate(orders):
+            writer.writerows([f"O{number:03d}", p, 1, 2.0, f"{day} 10:00:00", customer] for p in products)
+    config = load_config(
+        values={"input.paths": [str(export)], "mine.min_support": 0.1, "evaluate.cutoff": "2024-02-01"}
+    )
+    result = evaluate(config)
+    own = result.trained["buy_again"].to_pandas()
+    # r's list: X (three orders) before Y (one); the a-customers' lists: P, Q (one order each, Q more recent).
+    assert own.loc[own["customer_id"] == "r", "product_id"].tolist() == ["X", "Y"]
+    assert own.loc[own["customer_id"] == "a0", "product_id"].tolist() == ["Q", "P"]
+    metrics = result.metrics
+    later = metrics[(metrics["placement"] == "post_purchase") & (metrics["k"] == 3)].set_index("strategy")
+    assert later.loc["buy again", "hit_rate"] == 1.0 and later.loc["post-purchase rules", "hit_rate"] == 0.0
+    assert later.loc["buy again, then post-purchase rules", "hit_rate"] == 1.0

@@ -19,7 +19,7 @@ from pipeline.local.itemsets import frequent_itemsets
 from pipeline.local.postpurchase import post_purchase_rules
 from pipeline.local.upsell import upsell_offers
 from pipeline.policy.segments import segments_to_mine
-from pipeline.read.lookup import offers_for_cart, offers_for_item
+from pipeline.read.lookup import offers_after_purchase, offers_for_cart, offers_for_item
 
 from conftest import Export, export_config
 
@@ -201,3 +201,19 @@ def test_a_segment_named_like_the_global_one_is_not_mined_apart() -> None:
         ("*", 40),
         ("B2B", 20),
     ]
+
+
+def test_the_follow_up_e_mail_puts_the_customers_own_products_first(export: Export, tmp_path: Path) -> None:
+    result = run(export_config(export, tmp_path / "out"))
+    own = pd.read_parquet(result.run_dir / "buy_again.parquet")
+    assert len(own) == result.counts.buy_again > 0
+    assert own.groupby("customer_id")["rank"].max().le(3).all()  # output.top_k per customer
+    customer = own["customer_id"].iloc[0]
+    listed = own.loc[own["customer_id"] == customer].sort_values("rank")["product_id"].tolist()
+    mail = offers_after_purchase(result.output_dir, "00123", customer, limit=10)
+    assert mail["consequent"].tolist()[: len(listed)] == listed
+    assert set(mail["source"].iloc[: len(listed)]) == {"buy_again"} and mail["consequent"].is_unique
+    anonymous = offers_after_purchase(result.output_dir, "00123", None, limit=10)
+    assert set(anonymous["source"]) <= {"rule"}
+    stranger = offers_after_purchase(result.output_dir, "00123", "no such customer", limit=10)
+    assert stranger["consequent"].tolist() == anonymous["consequent"].tolist()

@@ -35,6 +35,7 @@ class RunCounts(BaseModel):
     by_placement: dict[str, int] = Field(default_factory=dict)
     segments: dict[str, int] = Field(default_factory=dict)
     bundles: int = 0
+    buy_again: int = 0
     catalog_products: int | None = None
     products_missing_from_catalog: int = 0
     products_missing_listed: list[str] = Field(default_factory=list)

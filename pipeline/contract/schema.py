@@ -151,12 +151,26 @@ EVALUATION = pa.schema(
     ]
 )
 
+#: The follow-up e-mail's personal block: each customer's own most bought products (since 2.2).
+BUY_AGAIN = pa.schema(
+    [
+        pa.field("customer_id", pa.string(), nullable=False),
+        pa.field("product_id", pa.string(), nullable=False),
+        pa.field("product_name", pa.string()),
+        pa.field("orders", pa.int64(), nullable=False),
+        pa.field("last_bought", pa.timestamp("us")),
+        pa.field("rank", pa.int32(), nullable=False),
+        pa.field("run_id", pa.string(), nullable=False),
+    ]
+)
+
 TABLES: dict[str, pa.Schema] = {
     "recommendations": RECOMMENDATIONS,
     "rules": RULES,
     "itemsets": ITEMSETS,
     "bundles": BUNDLES,
     "products": PRODUCTS,
+    "buy_again": BUY_AGAIN,
     "rejects": REJECTS,
 }
 

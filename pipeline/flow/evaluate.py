@@ -68,6 +68,8 @@ from pipeline.policy.offers import CART_ORDER
 log = logging.getLogger(__name__)
 
 BEST_SELLERS = "best-sellers"
+#: The follow-up e-mail's personal block: the customer's own most bought products.
+BUY_AGAIN = "buy again"
 #: The cart block as the shop runs it: rules by rank.by, then category and overall best sellers.
 STOREFRONT = "storefront (rules, then best sellers)"
 #: Strategies besides the configured ``rank.by``.
@@ -86,7 +88,7 @@ class Carts:
     order just bought), ``target_case``/``target`` the products that count as
     hits (the held-out product, or the customer's next order), in training
     codes (``-1`` for a product never sold in training); ``target_price`` is
-    each target's price.
+    each target's price; ``customer`` each case's customer id (follow-up cases).
     """
 
     order: np.ndarray
@@ -95,6 +97,7 @@ class Carts:
     target_case: np.ndarray
     target: np.ndarray
     target_price: np.ndarray
+    customer: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.order.size)
@@ -125,6 +128,7 @@ class Carts:
             target_case=self.target_case[first:last] - start,
             target=self.target[first:last],
             target_price=self.target_price[first:last],
+            customer=None if self.customer is None else self.customer[start:stop],
         )
 
 
@@ -175,7 +179,7 @@ def evaluate(config: Config) -> Evaluation:
     strategies[BEST_SELLERS] = lambda carts: _best_seller_offers(train, carts, deepest)
     rows = [replay.rows(name, CART, strategy, carts) for name, strategy in strategies.items()]
     if config.post_purchase.enabled:
-        rows += _post_purchase_rows(trained["recommendations"], train, test_lines, catalog, config, replay)
+        rows += _post_purchase_rows(trained, train, test_lines, catalog, config, replay)
     metrics = pd.concat(rows, ignore_index=True)
     metrics["aov"] = _average_order_value(test_lines)
     metrics["attach_value_share"] = metrics["attach_value"] / metrics["aov"]
@@ -200,7 +204,7 @@ def evaluate(config: Config) -> Evaluation:
 
 
 def _post_purchase_rows(
-    trained: pa.Table,
+    trained: dict[str, pa.Table],
     train: Baskets,
     test_lines: pd.DataFrame,
     catalog: pd.DataFrame | None,
@@ -209,16 +213,22 @@ def _post_purchase_rows(
 ) -> list[pd.DataFrame]:
     """The follow-up e-mail replayed: each test order's post-purchase offers against the customer's next order."""
     deepest = max(config.evaluate.k)
-    table = _shown(trained, [POST_PURCHASE])
+    table = _shown(trained["recommendations"], [POST_PURCHASE])
     cases = _next_orders(test_lines, train, catalog, config.post_purchase.max_days, config.evaluate.max_orders)
     if table.num_rows == 0 or len(cases) == 0:
         log.info("evaluate: no post-purchase rules or no repeat orders in the test period")
         return []
+    bought = trained["buy_again"].to_pandas()
     strategies: dict[str, Strategy] = {
         "post-purchase rules": _rule_strategy(table, train, deepest),
         "post-purchase rules, then best sellers": _storefront_strategy(table, train, deepest, catalog),
         BEST_SELLERS: lambda carts: _best_seller_offers(train, carts, deepest),
     }
+    if config.post_purchase.buy_again:
+        strategies[BUY_AGAIN] = lambda carts: _buy_again_offers(bought, train, carts, deepest)
+        strategies[f"{BUY_AGAIN}, then post-purchase rules"] = lambda carts: _tiered(
+            [_buy_again_offers(bought, train, carts, deepest), _rule_offers(table, train, carts, deepest)], deepest
+        )
     return [replay.rows(name, POST_PURCHASE, strategy, cases) for name, strategy in strategies.items()]
 
 
@@ -363,6 +373,7 @@ def _next_orders(
         target_case=target_case,
         target=to_train[target],
         target_price=prices[target],
+        customer=test.order_info["customer_id"].astype(object).to_numpy()[first],
     )
 
 
@@ -453,14 +464,30 @@ def _storefront_offers(
     first, then best sellers of the cart's categories, then overall best sellers."""
     names = catalog.set_index("product_id")["category"] if catalog is not None else pd.Series(dtype=object)
     category = pd.factorize(names.reindex(train.items).to_numpy(dtype=object), use_na_sentinel=True)[0]
-    tiers = [
-        rule_offers.assign(tier=0, order=rule_offers["position"]),
-        _best_sellers(train, carts, k, category).assign(tier=1),
-        _best_sellers(train, carts, k).assign(tier=2),
-    ]
-    combined = pd.concat([t[["case", "code", "tier", "order"]] for t in tiers], ignore_index=True)
+    return _tiered([rule_offers, _best_sellers(train, carts, k, category), _best_sellers(train, carts, k)], k)
+
+
+def _tiered(tiers: list[pd.DataFrame], k: int) -> pd.DataFrame:
+    """Offers from several sources, each case's first source first (each in its ``position`` or ``order``),
+    a product once, the first ``k``."""
+    combined = pd.concat(
+        [t.assign(tier=i, order=t["order"] if "order" in t else t["position"]) for i, t in enumerate(tiers)],
+        ignore_index=True,
+    )
     combined = combined.sort_values(["case", "tier", "order"], kind="stable").drop_duplicates(["case", "code"])
     return _first(combined[["case", "code"]], k)
+
+
+def _buy_again_offers(bought: pd.DataFrame, train: Baskets, carts: Carts, k: int) -> pd.DataFrame:
+    """Each case's customer's buy-again list, in its rank: (case, code, position)."""
+    if carts.customer is None:
+        return pd.DataFrame({"case": [], "code": [], "position": []}, dtype=np.int64)
+    cases = pd.DataFrame({"case": np.arange(len(carts)), "customer_id": carts.customer}).dropna()
+    cases["customer_id"] = cases["customer_id"].astype(str)
+    listed = bought[["customer_id", "product_id", "rank"]].astype({"customer_id": str, "product_id": str})
+    offers = cases.merge(listed, on="customer_id").sort_values(["case", "rank"], kind="stable")
+    offers["code"] = pd.Index(train.items).get_indexer(offers["product_id"])
+    return _first(offers.loc[offers["code"] >= 0, ["case", "code"]], k)
 
 
 def _in_cart(case: np.ndarray, code: np.ndarray, carts: Carts) -> np.ndarray:

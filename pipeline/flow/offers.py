@@ -33,7 +33,7 @@ def offer_segments(
     """Every segment's rows: ``*`` first, then each segment mined on its own, by name."""
     stage = stage or StageTimer()
     sizes = engine.segment_sizes(baskets) if config.segment.column is not None else {}
-    return [
+    segments = [
         segment_offers(
             engine,
             name,
@@ -44,6 +44,11 @@ def offer_segments(
         )
         for name in segments_to_mine(sizes, config)
     ]
+    if config.post_purchase.enabled and config.post_purchase.buy_again:
+        # A customer's own history is the same in every segment: one list, with the global rows.
+        with stage("buy_again"):
+            segments[0].buy_again = engine.buy_again(baskets, run_id)
+    return segments
 
 
 def segment_offers(

@@ -20,11 +20,12 @@ from pipeline.config import Config, MineConfig
 from pipeline.contract.checks import table_problems
 from pipeline.contract.counts import RunCounts
 from pipeline.contract.manifest import InputFile
-from pipeline.contract.schema import BUNDLES, ITEMSETS, RECOMMENDATIONS, REJECTS, RULES, to_table
+from pipeline.contract.schema import BUNDLES, BUY_AGAIN, ITEMSETS, RECOMMENDATIONS, REJECTS, RULES, to_table
 from pipeline.contract.vocabulary import GROUP
 from pipeline.engine import MISSING_LISTED, Ranked, RunTables, SegmentTables
 from pipeline.local.baskets import Baskets, ItemsetLabels, itemset_labels, pair_customers
 from pipeline.local.bundles import bundle_table
+from pipeline.local.buy_again import buy_again_table
 from pipeline.local.catalog import catalog_variants
 from pipeline.local.clean import CleanResult
 from pipeline.local.itemsets import Itemsets, frequent_itemsets, pair_itemsets
@@ -140,6 +141,9 @@ class LocalEngine:
     def products(self, baskets: Baskets, segment: str) -> pa.Table:
         return product_table(baskets, self.catalog, segment)
 
+    def buy_again(self, baskets: Baskets, run_id: str) -> pa.Table:
+        return buy_again_table(baskets, self.catalog, self.config.output.top_k, run_id)
+
 
 def local_tables(
     run_id: str,
@@ -177,6 +181,7 @@ def local_tables(
         by_placement=_value_counts(recommendations, ["placement", "kind"]),
         segments={s.segment: s.baskets for s in segments},
         bundles=tables["bundles"].num_rows,
+        buy_again=tables["buy_again"].num_rows,
         catalog_products=None if catalog is None else len(catalog),
         products_missing_from_catalog=len(missing),
         products_missing_listed=missing[:MISSING_LISTED],
@@ -192,6 +197,7 @@ def offer_tables(segments: list[SegmentTables]) -> dict[str, pa.Table]:
         "rules": _sorted(pa.concat_tables(t for s in segments for t in s.rules)),
         "bundles": pa.concat_tables(s.bundles if s.bundles is not None else BUNDLES.empty_table() for s in segments),
         "products": pa.concat_tables(s.products for s in segments if s.products is not None),
+        "buy_again": segments[0].buy_again if segments[0].buy_again is not None else BUY_AGAIN.empty_table(),
     }
 
 

@@ -50,6 +50,8 @@ CART_ORDER: tuple[tuple[str, bool], ...] = (
     ("antecedent_size", False),
     ("consequent", True),
 )
+#: How a customer's buy-again list is ordered: the products of most of their orders, then the most recent.
+BUY_AGAIN_ORDER: tuple[tuple[str, bool], ...] = (("orders", False), ("last_bought", False), ("product_id", True))
 #: How up-sell offers are ordered within a group.
 UPSELL_ORDER: tuple[tuple[str, bool], ...] = (("score", False), ("consequent", True))
 

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from pipeline.contract.files import MANIFEST, latest_run
 from pipeline.contract.manifest import Manifest, read_manifest
-from pipeline.contract.vocabulary import ALL_SEGMENTS, CART, CROSS_SELL, KEY_SEPARATOR, PRODUCT
+from pipeline.contract.vocabulary import ALL_SEGMENTS, CART, CROSS_SELL, KEY_SEPARATOR, POST_PURCHASE, PRODUCT
 from pipeline.local.clean import normalise_ids
 from pipeline.policy.offers import CART_ORDER
 
@@ -50,6 +50,36 @@ def offers_for_item(
     (key,) = normalised_ids([product_id], manifest)
     table = _read(output_dir, [key], _segment(segment, manifest), [placement], kind)
     return table.head(limit or manifest.config.output.top_k).reset_index(drop=True)
+
+
+def offers_after_purchase(
+    output_dir: Path,
+    product_id: str,
+    customer_id: str | None = None,
+    segment: str = ALL_SEGMENTS,
+    limit: int | None = None,
+) -> pd.DataFrame:
+    """The follow-up e-mail after buying ``product_id``: with ``customer_id``, the customer's own most
+    bought products first (``source = "buy_again"``), then the post-purchase rules (``source = "rule"``),
+    each product once. ``basket evaluate`` measures the mix against the rules alone (``docs/evaluation.md``)."""
+    manifest = run_manifest(output_dir)
+    limit = limit or manifest.config.output.top_k
+    rules = offers_for_item(output_dir, product_id, segment, limit, placement=POST_PURCHASE).assign(source="rule")
+    if customer_id is None:
+        return rules
+    table = pq.read_table(
+        latest_run(output_dir) / "buy_again.parquet", filters=[("customer_id", "=", str(customer_id).strip())]
+    ).to_pandas()
+    own = pd.DataFrame(
+        {
+            "consequent": table["product_id"],
+            "consequent_name": table["product_name"],
+            "orders": table["orders"],
+            "source": "buy_again",
+        }
+    )
+    both = pd.concat([own, rules], ignore_index=True).drop_duplicates("consequent")
+    return both.head(limit).reset_index(drop=True)
 
 
 def offers_for_cart(

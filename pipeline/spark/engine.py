@@ -26,7 +26,7 @@ from pipeline.config import Config, MineConfig
 from pipeline.contract.checks import METRIC_TABLES, METRICS, metric_problems
 from pipeline.contract.counts import RunCounts
 from pipeline.contract.manifest import InputFile
-from pipeline.contract.schema import BUNDLES, ITEMSETS, PRODUCTS, RECOMMENDATIONS, REJECTS, RULES
+from pipeline.contract.schema import BUNDLES, BUY_AGAIN, ITEMSETS, PRODUCTS, RECOMMENDATIONS, REJECTS, RULES
 from pipeline.contract.vocabulary import ALL_SEGMENTS, GROUP, KEY_SEPARATOR
 from pipeline.engine import MISSING_LISTED, Prepared, Ranked, RunTables, SegmentTables
 from pipeline.local.catalog import catalog_variants, read_catalog
@@ -48,6 +48,7 @@ from pipeline.spark.mining import (
 )
 from pipeline.spark.offers import (
     bundle_table,
+    buy_again_table,
     catalog_frame,
     product_table,
     rank_offers,
@@ -158,6 +159,9 @@ class SparkEngine:
     def products(self, baskets: SparkBaskets, segment: str) -> DataFrame:
         return product_table(baskets.frame, self.catalog, segment)
 
+    def buy_again(self, baskets: SparkBaskets, run_id: str) -> DataFrame:
+        return buy_again_table(baskets.frame, self.catalog, self.config.output.top_k, run_id).cache()
+
 
 def prepare_spark(config: Config, stage: StageTimer) -> Prepared:
     """A Spark session with the exports read, cleaned and grouped into baskets on the cluster."""
@@ -204,6 +208,7 @@ def _run_tables(
     recommendations = _union(r for s in segments for r in s.recommendations).cache()
     found_bundles = [s.bundles for s in segments if s.bundles is not None]
     bundles = _union(found_bundles).cache() if found_bundles else None
+    buy_again = segments[0].buy_again
     missing, missing_listed = _missing(baskets.frame, catalog, MISSING_LISTED)
     counts = _counts(
         lines, baskets, overall, rules, recommendations, bundles, catalog_pd, segments, missing, missing_listed
@@ -233,6 +238,9 @@ def _run_tables(
             PRODUCTS,
             [*by_segment, F.col("category").asc_nulls_last(), F.desc("baskets"), "product_id"],
         ),
+        "buy_again": BUY_AGAIN.empty_table()
+        if buy_again is None
+        else table_writer(buy_again, BUY_AGAIN, ["customer_id", "rank"]),
         "rejects": table_writer(lines.rejects, REJECTS, ["file_index", "source_row"]),
     }
     return RunTables(run_id, lines.as_of, files, counts, tables, problems)
@@ -281,6 +289,7 @@ def _counts(
         by_placement=dict(sorted((f"{r['placement']}/{r['kind']}", int(r["count"])) for r in placements)),
         segments={s.segment: s.baskets for s in segments},
         bundles=0 if bundles is None else bundles.count(),
+        buy_again=0 if overall.buy_again is None else overall.buy_again.count(),
         catalog_products=None if catalog_pd is None else len(catalog_pd),
         products_missing_from_catalog=missing,
         products_missing_listed=missing_listed,

@@ -22,7 +22,14 @@ import pyarrow as pa
 from pipeline.config import Config
 from pipeline.contract.vocabulary import CART, CROSS_SELL, GROUP, PRODUCT
 from pipeline.policy.bundles import BUNDLE_ORDER, price_bundles
-from pipeline.policy.offers import RULE_ORDER, expected_margin, margin_too_low, offer_scores, shown
+from pipeline.policy.offers import (
+    BUY_AGAIN_ORDER,
+    RULE_ORDER,
+    expected_margin,
+    margin_too_low,
+    offer_scores,
+    shown,
+)
 from pipeline.policy.variants import Keys, variant_offers
 from pipeline.spark.kernels import map_in_arrow, where_kernel, with_kernel
 from pipeline.spark.mining import SparkItemsets
@@ -272,3 +279,24 @@ def bundle_table(itemsets: SparkItemsets, catalog: DataFrame | None, config: Con
     )
     ranked = bundles.withColumn("rank", _row_number(Window.partitionBy("segment"), BUNDLE_ORDER))
     return ranked.where(F.col("rank") <= config.bundles.top_n)
+
+
+def buy_again_table(baskets: DataFrame, catalog: DataFrame | None, top_k: int, run_id: str) -> DataFrame:
+    """Each customer's ``top_k`` most bought products (:func:`pipeline.local.buy_again.buy_again_table`)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    held = baskets.where(F.col("customer_id").isNotNull()).select(
+        "customer_id", F.explode("items").alias("product_id"), F.col("timestamp")
+    )
+    grouped = held.groupBy("customer_id", "product_id").agg(
+        F.count("*").alias("orders"), F.max("timestamp").alias("last_bought")
+    )
+    ranked = grouped.withColumn("rank", _row_number(Window.partitionBy("customer_id"), BUY_AGAIN_ORDER))
+    ranked = where_kernel(ranked, partial(shown, top_k=top_k), ["rank"])
+    if catalog is None:
+        named = ranked.withColumn("product_name", F.lit(None).cast("string"))
+    else:
+        names = catalog.select("product_id", F.col("name").alias("product_name"))
+        named = ranked.join(F.broadcast(names), "product_id", "left")
+    return named.withColumn("run_id", F.lit(run_id))
