@@ -524,6 +524,7 @@ def _summary_text(result: RunResult) -> str:
         f"  recommendations   {counts.recommendations:>10,}  for {counts.antecedents:,} antecedents",
         "    " + ", ".join(f"{k} {v:,}" for k, v in counts.by_placement.items()),
         f"  bundles           {counts.bundles:>10,}",
+        f"  buy-again rows    {counts.buy_again:>10,}  (each customer's most bought products)",
     ]
     if len(counts.segments) > 1:
         lines.append("  segments          " + ", ".join(f"{k} ({v:,} baskets)" for k, v in counts.segments.items()))
