@@ -133,6 +133,17 @@ def test_rules_beat_best_sellers_on_the_sample(tmp_path: Path) -> None:
     assert rules["attach_margin"] > metrics["rules by lift"]["attach_margin"]
 
 
+def _customer_orders(directory: Path, orders: list[tuple[str, str, list[str]]]) -> Path:
+    """An export of (customer, day, products) orders, every line at price 2."""
+    export = directory / "orders.csv"
+    with export.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["order_id", "product_id", "quantity", "unit_price", "timestamp", "customer_id"])
+        for number, (customer, day, products) in enumerate(orders):
+            writer.writerows([f"O{number:03d}", p, 1, 2.0, f"{day} 10:00:00", customer] for p in products)
+    return export
+
+
 def test_post_purchase_offers_are_scored_against_the_next_order(tmp_path: Path) -> None:
     """January trains: 12 customers buy P, then Q a week later; 6 buy R, then S. February tests:
     3 customers buy P then Q (hits), 1 buys P then R (a miss), 1 buys R then S (a hit)."""
@@ -145,12 +156,7 @@ def test_post_purchase_offers_are_scored_against_the_next_order(tmp_path: Path) 
         orders += [(f"b{i}", "2024-02-02", ["P"]), (f"b{i}", "2024-02-06", ["Q"])]
     orders += [("c0", "2024-02-02", ["P"]), ("c0", "2024-02-08", ["R"])]
     orders += [("d0", "2024-02-03", ["R"]), ("d0", "2024-02-05", ["S"])]
-    export = tmp_path / "orders.csv"
-    with export.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["order_id", "product_id", "quantity", "unit_price", "timestamp", "customer_id"])
-        for number, (customer, day, products) in enumerate(orders):
-            writer.writerows([f"O{number:03d}", p, 1, 2.0, f"{day} 10:00:00", customer] for p in products)
+    export = _customer_orders(tmp_path, orders)
     config = load_config(
         values={
             "input.paths": [str(export)],
@@ -199,12 +205,7 @@ def test_buy_again_lists_a_customers_own_products_and_wins_the_follow_up_e_mail(
     for i in range(10):
         orders += [(f"a{i}", "2024-01-03", ["P"]), (f"a{i}", "2024-01-09", ["Q"])]
     orders += [("r", "2024-02-02", ["W"]), ("r", "2024-02-09", ["X"])]
-    export = tmp_path / "orders.csv"
-    with export.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["order_id", "product_id", "quantity", "unit_price", "timestamp", "customer_id"])
-        for number, (customer, day, products) in enumerate(orders):
-            writer.writerows([f"O{number:03d}", p, 1, 2.0, f"{day} 10:00:00", customer] for p in products)
+    export = _customer_orders(tmp_path, orders)
     config = load_config(
         values={"input.paths": [str(export)], "mine.min_support": 0.1, "evaluate.cutoff": "2024-02-01"}
     )
