@@ -5,12 +5,17 @@
 ``segment.column``, :mod:`pipeline.policy.segments`) gives:
 
 - cross-sell rules, ``placement = "product"`` (one-product antecedents: the
-  product page) and ``"cart"`` (larger antecedents: the cart block);
+  product page; with ``pairs.enabled`` from every pair bought together often
+  enough by enough customers) and ``"cart"`` (larger antecedents, from the
+  itemsets: the cart block);
 - post-purchase rules, ``placement = "post_purchase"``;
 - up-sell offers, ``kind = "upsell"``;
 - bundles;
 - its products with their category and basket count (``products.parquet``):
   the cart block's fallback to category best-sellers.
+
+With ``post_purchase.buy_again``, the ``*`` segment also carries each
+customer's buy-again list (``buy_again.parquet``).
 
 The engine (:class:`pipeline.engine.OfferEngine`) moves the data; what is kept
 and how it ranks is :mod:`pipeline.policy`.
