@@ -96,7 +96,7 @@ def test_run_writes_the_report_and_report_names_a_missing_run(export: Export, tm
     assert result.exit_code == 0, result.output
     assert list(output.glob("runs/*/report.html"))
     missing = runner.invoke(main, ["report", "-o", str(output), "--run", "20000101T000000000Z-00000000"])
-    assert missing.exit_code == 4 and "is not a complete run" in missing.output
+    assert missing.exit_code == 2 and "it is not a complete run" in missing.output
 
 
 @pytest.mark.slow

@@ -255,7 +255,47 @@ def test_rollback_to_the_previous_run_and_to_a_named_one(export: Export, tmp_pat
     code, _ = invoke("rollback", "--output", str(output), "--to", second.run_id)
     assert code == 0 and (output / LATEST).resolve().name == second.run_id
     code, err = invoke("rollback", "--output", str(output), "--to", "no-such-run")
-    assert code == ExitCode.OUTPUT and "not a complete run" in err
+    assert code == ExitCode.CONFIG and "'no-such-run' is not a run id" in err
+    code, err = invoke("rollback", "--output", str(output), "--to", "20000101T000000000Z-00000000")
+    assert code == ExitCode.CONFIG and "no complete run 20000101T000000000Z-00000000" in err
+
+
+@pytest.mark.parametrize("run_id", ["../../elsewhere", "/etc", f"{PARTIAL_PREFIX}20111209T125000123Z-1a2b3c4d", ".."])
+def test_a_run_id_never_names_a_directory_outside_runs(export: Export, tmp_path: Path, run_id: str) -> None:
+    output = tmp_path / "out"
+    good = run(export_config(export, output))
+    (output / RUNS / f"{PARTIAL_PREFIX}20111209T125000123Z-1a2b3c4d").mkdir()
+    code, err = invoke("rollback", "--output", str(output), "--to", run_id)
+    assert code == ExitCode.CONFIG and "is not a run id" in err
+    assert (output / LATEST).resolve() == good.run_dir.resolve()
+    code, err = invoke("report", "--output", str(output), "--run", run_id, "--out", str(tmp_path / "r.html"))
+    assert code == ExitCode.CONFIG and not (tmp_path / "r.html").exists()
+
+
+def test_a_symlink_planted_at_the_lock_is_refused_and_its_target_left_alone(export: Export, tmp_path: Path) -> None:
+    output = tmp_path / "out"
+    output.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (output / ".lock").symlink_to(victim)
+    with pytest.raises(OutputError, match=r"cannot open the lock .*\.lock: it is a symbolic link; remove it"):
+        run(export_config(export, output))
+    assert victim.read_text() == "precious"
+
+
+@pytest.mark.parametrize("kind", ["file", "directory"])
+def test_a_latest_that_is_not_a_symlink_stops_the_run_before_any_work(
+    export: Export, tmp_path: Path, kind: str
+) -> None:
+    output = tmp_path / "out"
+    output.mkdir()
+    if kind == "file":
+        (output / LATEST).write_text("not a link")
+    else:
+        (output / LATEST).mkdir()
+    code, err = invoke("run", "--config", str(SAMPLE_CONFIG), "--input", str(export.path), "--output", str(output))
+    assert code == ExitCode.OUTPUT and f"latest is a {'regular file' if kind == 'file' else 'directory'}" in err
+    assert not (output / RUNS).exists()  # nothing was mined or written
 
 
 # --- bad input files -------------------------------------------------------------------------

@@ -11,6 +11,7 @@ Layout (``docs/output.md``)::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,7 +19,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.contract.schema import SCHEMA_VERSION
-from pipeline.errors import OutputError
+from pipeline.errors import ConfigError, OutputError
+
+#: A run id: start time (UTC, to the millisecond) and the fingerprint of inputs and config.
+RUN_ID = re.compile(r"\d{8}T\d{9}Z-[0-9a-f]{8}")
 
 RUNS = "runs"
 LATEST = "latest"
@@ -44,3 +48,32 @@ def latest_run(output_dir: Path) -> Path:
     if not link.exists():
         raise OutputError(f"{output_dir} has no published run ({link} does not exist); run 'basket run' first")
     return link.resolve()
+
+
+def run_directory(output_dir: Path, run_id: str) -> Path:
+    """The complete run ``run_id`` inside ``OUTPUT/runs``; :class:`ConfigError` (a usage error) otherwise.
+
+    A run id must have the documented form (``20111209T125000123Z-1a2b3c4d``),
+    so a path (``../x``, ``/etc``), a partial run (``.partial-...``) or a typo
+    never names a directory outside ``runs/``.
+    """
+    if not RUN_ID.fullmatch(run_id):
+        raise ConfigError(
+            f"{run_id!r} is not a run id (like 20111209T125000123Z-1a2b3c4d); see the runs in {Path(output_dir) / RUNS}"
+        )
+    runs = Path(output_dir) / RUNS
+    target = runs / run_id
+    if target.is_symlink() or not (target / MANIFEST).is_file():
+        raise ConfigError(f"no complete run {run_id} in {runs}: it is not a complete run; see the runs there")
+    return target
+
+
+def check_latest(output_dir: Path) -> None:
+    """Refuse, before any work, an ``OUTPUT/latest`` that is not the symlink the pipeline maintains."""
+    link = Path(output_dir) / LATEST
+    if (link.exists() or link.is_symlink()) and not link.is_symlink():
+        kind = "a directory" if link.is_dir() else "a regular file"
+        raise OutputError(
+            f"{link} is {kind}, not the symbolic link to a run that the pipeline maintains; "
+            "move it away (the runs are in runs/) and run again"
+        )

@@ -26,9 +26,16 @@ def run_lock(output_dir: Path) -> Iterator[None]:
     """Hold the output directory's lock for the block; :class:`RunLockedError` if taken."""
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
-        handle = open(output_dir / LOCK_FILE, "a+")  # noqa: SIM115 - held for the whole block
     except OSError as exc:
         raise OutputError(f"cannot create the output directory {output_dir}: {exc.strerror or exc}") from None
+    path = output_dir / LOCK_FILE
+    try:
+        # Never through a link: a symlink planted at .lock must not make the run overwrite its target.
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        reason = "it is a symbolic link; remove it" if path.is_symlink() else (exc.strerror or str(exc))
+        raise OutputError(f"cannot open the lock {path}: {reason}") from None
+    handle = os.fdopen(descriptor, "r+")
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

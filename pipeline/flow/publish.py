@@ -29,6 +29,7 @@ from pipeline.contract.files import (
     TableWriter,
     latest_run,
     parquet_writer,
+    run_directory,
 )
 from pipeline.contract.manifest import Manifest, read_manifest
 from pipeline.errors import OutputError
@@ -147,9 +148,7 @@ def rollback(output_dir: Path, run_id: str | None = None) -> Path:
         run_id = previous_run(output_dir, current)
         if run_id is None:
             raise OutputError(f"no run before {current} to roll back to in {output_dir / RUNS}")
-    target = output_dir / RUNS / run_id
-    if not (target / MANIFEST).is_file():
-        raise OutputError(f"{target} is not a complete run (no {MANIFEST}); see {output_dir / RUNS}")
+    target = run_directory(output_dir, run_id)
     publish(output_dir, target)
     return target
 

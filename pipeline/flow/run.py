@@ -23,7 +23,7 @@ from typing import Any
 
 from pipeline.config import Config
 from pipeline.contract.counts import RunCounts
-from pipeline.contract.files import LATEST
+from pipeline.contract.files import LATEST, check_latest
 from pipeline.contract.manifest import Manifest, build_manifest, inputs_fingerprint
 from pipeline.engine import Prepared, RunTables
 from pipeline.errors import OutputError, QualityGateError
@@ -71,6 +71,7 @@ def run(config: Config, force: bool = False, listener: StageListener | None = No
     """
     output_dir = Path(config.output.dir)
     with run_lock(output_dir):
+        check_latest(output_dir)
         remove_partial_runs(output_dir)
         started = datetime.now(UTC)
         stage = StageTimer(listener=listener)

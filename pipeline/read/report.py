@@ -37,7 +37,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from pipeline.contract.counts import RunCounts
-from pipeline.contract.files import MANIFEST, RUNS, latest_run
+from pipeline.contract.files import MANIFEST, RUNS, latest_run, run_directory
 from pipeline.contract.manifest import Manifest, read_manifest
 from pipeline.contract.vocabulary import ALL_SEGMENTS, CART, CROSS_SELL, GROUP, PRODUCT
 from pipeline.errors import OutputError
@@ -59,7 +59,7 @@ def write_report(output_dir: Path, run_id: str | None = None, path: Path | None 
     The default path is ``report.html`` inside the run's directory. The file is
     written beside its final name and renamed into place.
     """
-    run_dir = latest_run(output_dir) if run_id is None else Path(output_dir) / RUNS / run_id
+    run_dir = latest_run(output_dir) if run_id is None else run_directory(Path(output_dir), run_id)
     if not (run_dir / MANIFEST).is_file():
         raise OutputError(f"{run_dir} is not a complete run (no {MANIFEST}); see {Path(output_dir) / RUNS}")
     manifest = read_manifest(run_dir / MANIFEST)
