@@ -260,6 +260,15 @@ def test_rollback_to_the_previous_run_and_to_a_named_one(export: Export, tmp_pat
     assert code == ExitCode.CONFIG and "no complete run 20000101T000000000Z-00000000" in err
 
 
+def test_rollback_is_refused_while_a_run_holds_the_lock(export: Export, tmp_path: Path) -> None:
+    output = tmp_path / "out"
+    first, second = run(export_config(export, output)), run(export_config(export, output))
+    with run_lock(output), pytest.raises(RunLockedError, match="another run is writing to"):
+        rollback(output)
+    assert (output / LATEST).resolve() == second.run_dir.resolve()
+    assert rollback(output) == output / RUNS / first.run_id  # free again
+
+
 @pytest.mark.parametrize("run_id", ["../../elsewhere", "/etc", f"{PARTIAL_PREFIX}20111209T125000123Z-1a2b3c4d", ".."])
 def test_a_run_id_never_names_a_directory_outside_runs(export: Export, tmp_path: Path, run_id: str) -> None:
     output = tmp_path / "out"

@@ -33,6 +33,7 @@ from pipeline.contract.files import (
 )
 from pipeline.contract.manifest import Manifest, read_manifest
 from pipeline.errors import OutputError
+from pipeline.flow.lock import run_lock
 
 log = logging.getLogger(__name__)
 
@@ -142,14 +143,17 @@ def rollback(output_dir: Path, run_id: str | None = None) -> Path:
     """Point ``latest`` at ``run_id``, or at the newest publishable run before the current one.
 
     A run held back by a quality gate is a target only when named explicitly.
+    Holds the run lock: a rollback never races a run's own switch of ``latest``
+    or its pruning of old runs (:class:`~pipeline.errors.RunLockedError` while a run writes).
     """
-    current = latest_run(output_dir).name
-    if run_id is None:
-        run_id = previous_run(output_dir, current)
+    with run_lock(output_dir):
+        current = latest_run(output_dir).name
         if run_id is None:
-            raise OutputError(f"no run before {current} to roll back to in {output_dir / RUNS}")
-    target = run_directory(output_dir, run_id)
-    publish(output_dir, target)
+            run_id = previous_run(output_dir, current)
+            if run_id is None:
+                raise OutputError(f"no run before {current} to roll back to in {output_dir / RUNS}")
+        target = run_directory(output_dir, run_id)
+        publish(output_dir, target)
     return target
 
 
