@@ -534,12 +534,13 @@ class _Replay:
             hit_case = hit["case"].to_numpy(dtype=np.int64) + start
             hit_position = hit["position"].to_numpy(dtype=np.int64)
             np.minimum.at(first_hit, hit_case, hit_position)
-            hit_code = hit["code"].to_numpy(dtype=np.int64)
+            hit_price = np.nan_to_num(hit["price"].to_numpy(dtype=np.float64))
+            hit_margin = np.nan_to_num(self.margin[hit["code"].to_numpy(dtype=np.int64)])
             for j, k in enumerate(ks):
                 within = hit_position <= k
                 np.add.at(hits[:, j], hit_case[within], 1)
-                np.add.at(value[:, j], hit_case[within], np.nan_to_num(hit["price"].to_numpy(dtype=np.float64)[within]))
-                np.add.at(margin[:, j], hit_case[within], np.nan_to_num(self.margin[hit_code[within]]))
+                np.add.at(value[:, j], hit_case[within], hit_price[within])
+                np.add.at(margin[:, j], hit_case[within], hit_margin[within])
                 offered[j, code[(position <= k) & (code >= 0)]] = True
         order = pd.factorize(carts.order)[0]
         orders = int(order.max(initial=-1)) + 1

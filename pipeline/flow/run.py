@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ from pipeline.flow.publish import (
     remove_partial_runs,
     write_run,
 )
-from pipeline.local.engine import LocalEngine, local_tables
+from pipeline.local.engine import LocalEngine, local_tables, rejects_table
 from pipeline.stages import StageListener, StageTimer
 
 log = logging.getLogger(__name__)
@@ -97,10 +98,18 @@ def prepare_local(config: Config, stage: StageTimer | None = None) -> Prepared:
     """The local engine with the exports read, cleaned and turned into baskets (:func:`prepare_inputs`)."""
     inputs = prepare_inputs(config, stage)
     engine = LocalEngine(config, inputs.baskets.items, inputs.catalog)
+    rejects = cache(partial(rejects_table, inputs.cleaned))
 
     def tables(run_id: str, segments: list[Any]) -> RunTables:
         return local_tables(
-            run_id, inputs.cleaned, inputs.baskets, inputs.files, inputs.catalog, inputs.missing_from_catalog, segments
+            run_id,
+            inputs.cleaned,
+            inputs.baskets,
+            inputs.files,
+            inputs.catalog,
+            inputs.missing_from_catalog,
+            segments,
+            rejects(),
         )
 
     return Prepared(engine, inputs.baskets, inputs.files, tables)

@@ -8,6 +8,7 @@ inputs and the segments' rows into the run's tables and counts.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,8 +60,13 @@ class LocalEngine:
         )
 
     def with_config(self, config: Config) -> LocalEngine:
-        """The same data with other settings (``basket tune``, ``basket evaluate``'s variants)."""
-        return LocalEngine(config, self.items, self.catalog)
+        """The same data with other settings (``basket tune``, ``basket evaluate``'s variants).
+
+        The catalog's variant keys and the one-product labels depend on the data only: shared, not rebuilt.
+        """
+        other = copy.copy(self)
+        other.config = config
+        return other
 
     def segment_sizes(self, baskets: Baskets) -> dict[str, int]:
         values = baskets.order_info["segment"].astype(object)
@@ -153,13 +159,15 @@ def local_tables(
     catalog: pd.DataFrame | None,
     missing: list[str],
     segments: list[SegmentTables],
+    rejects: pa.Table,
 ) -> RunTables:
-    """The run's tables, in the published order, and its counts."""
+    """The run's tables, in the published order, and its counts; ``rejects`` is the rejects table
+    (:func:`rejects_table`), built once however many candidates ``basket tune`` counts."""
     overall = segments[0]
     tables: dict[str, Any] = {
         **offer_tables(segments),
         "itemsets": _itemsets_table(overall.itemsets),
-        "rejects": to_table(cleaned.rejects, REJECTS),
+        "rejects": rejects,
     }
     recommendations = tables["recommendations"]
     counts = RunCounts(
@@ -188,6 +196,11 @@ def local_tables(
         covered_products=sorted(pc.unique(recommendations["consequent"]).to_pylist()),
     )
     return RunTables(run_id, cleaned.as_of, files, counts, tables, table_problems(tables))
+
+
+def rejects_table(cleaned: CleanResult) -> pa.Table:
+    """The rejected lines in the published layout."""
+    return to_table(cleaned.rejects, REJECTS)
 
 
 def offer_tables(segments: list[SegmentTables]) -> dict[str, pa.Table]:
