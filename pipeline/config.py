@@ -165,10 +165,23 @@ class MarginConfig(_Section):
     min_margin_rate: float | None = Field(None, le=1)
 
 
+class ModelConfig(_Section):
+    """The item model that orders the offers under ``rank.by = "model_margin"`` (pipeline.policy.model)."""
+
+    #: EASE's ridge penalty: larger trusts rare pairs less.
+    l2: float = Field(10.0, gt=0)
+    #: Products in the dense model, those in the most baskets (memory about 24 x max_items^2 bytes).
+    max_items: int = Field(5000, ge=1, le=20_000)
+    #: Weights kept (and published in neighbours.parquet) per product, the strongest by absolute value.
+    neighbours: int = Field(100, ge=1, le=10_000)
+
+
 class RankConfig(_Section):
     """How recommendations for one antecedent are ordered."""
 
-    by: Literal["incremental_margin", "expected_margin", "similar_margin", "lift", "confidence"] = "incremental_margin"
+    by: Literal["model_margin", "incremental_margin", "expected_margin", "similar_margin", "lift", "confidence"] = (
+        "model_margin"
+    )
     #: The weight of margin in the margin-based scores: probability x margin ** margin_power.
     margin_power: float = Field(0.25, ge=0, le=4)
     #: No cross-sell offers a colour or size variant of a product of its antecedent (pipeline.policy.variants).
@@ -280,6 +293,7 @@ class Config(_Section):
     pairs: PairsConfig = PairsConfig()
     margin: MarginConfig = MarginConfig()
     rank: RankConfig = RankConfig()
+    model: ModelConfig = ModelConfig()
     output: OutputConfig = OutputConfig()
     segment: SegmentConfig = SegmentConfig()
     post_purchase: PostPurchaseConfig = PostPurchaseConfig()

@@ -17,12 +17,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    import numpy as np
     import pyarrow as pa
 
     from pipeline.config import Config, MineConfig
     from pipeline.contract.counts import RunCounts
     from pipeline.contract.files import TableWriter
     from pipeline.contract.manifest import InputFile
+    from pipeline.policy.model import ItemModel
 
 #: How many products missing from the catalog the manifest lists by name.
 MISSING_LISTED = 50
@@ -54,6 +56,8 @@ class SegmentTables:
     bundles: Any | None = None
     products: Any | None = None
     buy_again: Any | None = None
+    #: The item model's published rows (an Arrow table, whatever the engine), or None.
+    neighbours: pa.Table | None = None
 
 
 @dataclass(frozen=True)
@@ -129,8 +133,15 @@ class OfferEngine(Protocol):
     def cart_rules(self, rules: Any, itemsets: Any) -> Any:
         """The rules whose antecedent holds two products or more."""
 
-    def ranked_rules(self, rules: Any, itemsets: Any, segment: str, placement: str | None) -> Ranked:
-        """Rules joined to the catalog, margin-filtered, scored and ranked within their groups."""
+    def model_gram(self, baskets: Any) -> tuple[np.ndarray, np.ndarray]:
+        """The Gram matrix (baskets holding both) of the products the item model covers
+        (:func:`pipeline.policy.model.model_products`, in its order), and their ids."""
+
+    def ranked_rules(
+        self, rules: Any, itemsets: Any, segment: str, placement: str | None, model: ItemModel | None
+    ) -> Ranked:
+        """Rules joined to the catalog, margin-filtered, weighted by ``model``, scored and ranked within
+        their groups."""
 
     def post_purchase_rules(self, baskets: Any, mine: MineConfig) -> tuple[Any, Any] | None:
         """Rules from each order to the customer's next one and their antecedents, or None."""

@@ -59,7 +59,8 @@ def test_hits_coverage_and_attach_value_are_those_worked_out_by_hand(tmp_path: P
     every_k = result.metrics[result.metrics["placement"] == "cart"]
     assert sorted(set(every_k["k"])) == [1, 3, 5, 10]
     metrics = every_k[every_k["k"] == 3].set_index("strategy")
-    for strategy in ("rules by incremental_margin", "rules by lift", "rules by expected_margin"):
+    for by in ("model_margin", "incremental_margin", "similar_margin", "lift"):
+        strategy = f"rules by {by}"
         row = metrics.loc[strategy]
         # Every {A, B} and {C, D} cart is offered its partner; {E} and {X} carts get nothing.
         assert row["hit_rate"] == pytest.approx(20 / 24)

@@ -94,7 +94,7 @@ def test_evaluate_trains_the_tables_run_publishes_for_the_training_period(export
     published = run(training)
     assert evaluation.train_orders == published.counts.baskets
     assert len(published.counts.segments) > 1  # segments were trained too
-    for name in ("recommendations", "rules", "bundles", "products", "buy_again"):
+    for name in ("recommendations", "rules", "bundles", "products", "buy_again", "neighbours"):
         expected = _without_run_id(pq.read_table(published.run_dir / f"{name}.parquet"))
         found = _without_run_id(evaluation.trained[name])
         assert found.num_rows == expected.num_rows > 0, name

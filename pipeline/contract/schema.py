@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-SCHEMA_VERSION = "2.2"
+SCHEMA_VERSION = "2.3"
 
 #: The pandas dtype of every id and text column inside the pipeline: pyarrow
 #: strings with ``pd.NA`` for missing (pandas 3's default ``str`` uses NaN).
@@ -49,6 +49,7 @@ _OFFER_FIELDS = [
     pa.field("consequent_margin", pa.float64()),
     pa.field("expected_margin", pa.float64()),
     pa.field("score", pa.float64()),
+    pa.field("model_weight", pa.float64()),
 ]
 
 RECOMMENDATIONS = pa.schema([*_OFFER_FIELDS, pa.field("run_id", pa.string(), nullable=False)])
@@ -164,6 +165,18 @@ BUY_AGAIN = pa.schema(
     ]
 )
 
+#: The item model's strongest weights per product (since 2.3): the storefront's cart block sums, over
+#: the cart's products, their weights towards each offered product (pipeline.policy.model).
+NEIGHBOURS = pa.schema(
+    [
+        pa.field("segment", pa.string(), nullable=False),
+        pa.field("product_id", pa.string(), nullable=False),
+        pa.field("neighbour", pa.string(), nullable=False),
+        pa.field("weight", pa.float64(), nullable=False),
+        pa.field("run_id", pa.string(), nullable=False),
+    ]
+)
+
 TABLES: dict[str, pa.Schema] = {
     "recommendations": RECOMMENDATIONS,
     "rules": RULES,
@@ -171,6 +184,7 @@ TABLES: dict[str, pa.Schema] = {
     "bundles": BUNDLES,
     "products": PRODUCTS,
     "buy_again": BUY_AGAIN,
+    "neighbours": NEIGHBOURS,
     "rejects": REJECTS,
 }
 

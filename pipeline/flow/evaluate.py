@@ -63,7 +63,8 @@ from pipeline.local.clean import clean_transactions
 from pipeline.local.engine import LocalEngine, offer_tables
 from pipeline.local.ingest import read_transactions
 from pipeline.local.postpurchase import transitions
-from pipeline.policy.offers import CART_ORDER
+from pipeline.policy.model import ItemModel
+from pipeline.policy.offers import CART_ORDER, cart_block
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ BUY_AGAIN = "buy again"
 #: The cart block as the shop runs it: rules by rank.by, then category and overall best sellers.
 STOREFRONT = "storefront (rules, then best sellers)"
 #: Strategies besides the configured ``rank.by``.
-_COMPARED = ("lift", "expected_margin", "similar_margin")
+_COMPARED = ("incremental_margin", "similar_margin", "lift")
 #: Cases replayed at a time: bounds the memory of the candidate offers (best sellers list k + cart size each).
 CHUNK_CASES = 5_000
 #: A strategy: the cases in, its offers out (columns case, code, position; at most the largest k per case).
@@ -133,6 +134,15 @@ class Carts:
 
 
 @dataclass(frozen=True)
+class CartScoring:
+    """How the cart block scores its offers: the trained item model (None: each rule's own score)."""
+
+    model: ItemModel | None = None
+    has_catalog: bool = False
+    margin_power: float = 1.0
+
+
+@dataclass(frozen=True)
 class Evaluation:
     """One row of metrics per strategy, and what they were measured on."""
 
@@ -173,9 +183,10 @@ def evaluate(config: Config) -> Evaluation:
     for by in dict.fromkeys((config.rank.by, *_COMPARED)):
         offered = trained["recommendations"] if by == config.rank.by else _ranked_by(engine, train, by)
         table = _shown(offered, [PRODUCT, CART])
-        strategies[f"rules by {by}"] = _rule_strategy(table, train, deepest)
+        scoring = _cart_scoring(trained, config, catalog) if by == config.rank.by else CartScoring()
+        strategies[f"rules by {by}"] = _rule_strategy(table, train, deepest, scoring)
         if by == config.rank.by:
-            strategies[STOREFRONT] = _storefront_strategy(table, train, deepest, catalog)
+            strategies[STOREFRONT] = _storefront_strategy(table, train, deepest, catalog, scoring)
     strategies[BEST_SELLERS] = lambda carts: _best_seller_offers(train, carts, deepest)
     rows = [replay.rows(name, CART, strategy, carts) for name, strategy in strategies.items()]
     if config.post_purchase.enabled:
@@ -220,14 +231,15 @@ def _post_purchase_rows(
         return []
     bought = trained["buy_again"].to_pandas()
     strategies: dict[str, Strategy] = {
-        "post-purchase rules": _rule_strategy(table, train, deepest),
-        "post-purchase rules, then best sellers": _storefront_strategy(table, train, deepest, catalog),
+        "post-purchase rules": _rule_strategy(table, train, deepest, CartScoring()),
+        "post-purchase rules, then best sellers": _storefront_strategy(table, train, deepest, catalog, CartScoring()),
         BEST_SELLERS: lambda carts: _best_seller_offers(train, carts, deepest),
     }
     if config.post_purchase.buy_again:
         strategies[BUY_AGAIN] = lambda carts: _buy_again_offers(bought, train, carts, deepest)
+        rules = strategies["post-purchase rules"]
         strategies[f"{BUY_AGAIN}, then post-purchase rules"] = lambda carts: _tiered(
-            [_buy_again_offers(bought, train, carts, deepest), _rule_offers(table, train, carts, deepest)], deepest
+            [_buy_again_offers(bought, train, carts, deepest), rules(carts)], deepest
         )
     return [replay.rows(name, POST_PURCHASE, strategy, cases) for name, strategy in strategies.items()]
 
@@ -238,14 +250,26 @@ def _product_pages(recommendations: pa.Table, train: Baskets) -> float:
     return len(pc.unique(pages)) / max(int((train.item_counts() > 0).sum()), 1)
 
 
-def _rule_strategy(table: pa.Table, train: Baskets, k: int) -> Strategy:
+def _cart_scoring(trained: dict[str, pa.Table], config: Config, catalog: pd.DataFrame | None) -> CartScoring:
+    """The cart block's scoring of the trained run: its global item model, when ``rank.by`` has one."""
+    rows = trained["neighbours"].filter(pc.field("segment") == ALL_SEGMENTS)
+    if config.rank.by != "model_margin" or rows.num_rows == 0:
+        return CartScoring()
+    columns = (rows[c].to_numpy(zero_copy_only=False) for c in ("product_id", "neighbour", "weight"))
+    model = ItemModel.from_table(*columns)
+    return CartScoring(model, catalog is not None, config.rank.margin_power)
+
+
+def _rule_strategy(table: pa.Table, train: Baskets, k: int, scoring: CartScoring) -> Strategy:
     """The cart block's rule offers, from ``table``'s offers."""
-    return lambda carts: _rule_offers(table, train, carts, k)
+    return lambda carts: _rule_offers(table, train, carts, k, scoring)
 
 
-def _storefront_strategy(table: pa.Table, train: Baskets, k: int, catalog: pd.DataFrame | None) -> Strategy:
+def _storefront_strategy(
+    table: pa.Table, train: Baskets, k: int, catalog: pd.DataFrame | None, scoring: CartScoring
+) -> Strategy:
     """The cart block as the storefront runs it: rule offers, then best sellers."""
-    return lambda carts: _storefront_offers(_rule_offers(table, train, carts, k), train, carts, k, catalog)
+    return lambda carts: _storefront_offers(_rule_offers(table, train, carts, k, scoring), train, carts, k, catalog)
 
 
 def _ranked_by(engine: LocalEngine, train: Baskets, by: str) -> pa.Table:
@@ -394,11 +418,11 @@ def _margins(train: Baskets, catalog: pd.DataFrame | None) -> np.ndarray:
     return catalog.set_index("product_id")["margin"].reindex(train.items).to_numpy(dtype=np.float64)
 
 
-def _rule_offers(table: pa.Table, train: Baskets, carts: Carts, k: int) -> pd.DataFrame:
+def _rule_offers(table: pa.Table, train: Baskets, carts: Carts, k: int, scoring: CartScoring) -> pd.DataFrame:
     """The cart block's offers for every cart: (case, product code, position).
 
-    Every offer whose antecedent lies inside the cart; each product not in the
-    cart keeps its best offer (:data:`~pipeline.policy.offers.CART_ORDER`), the first ``k`` are shown.
+    Every offer whose antecedent lies inside the cart and whose product is not
+    in it, through the storefront's :func:`~pipeline.policy.offers.cart_block`.
     """
     codes = pd.Index(train.items)
     member = codes.get_indexer(pc.list_flatten(table["antecedent"]).to_numpy(zero_copy_only=False))
@@ -408,20 +432,22 @@ def _rule_offers(table: pa.Table, train: Baskets, carts: Carts, k: int) -> pd.Da
     cart = pd.DataFrame({"case": carts.case, "code": carts.item})
     matched = cart.merge(members, on="code").groupby(["case", "rule"], sort=False).size().reset_index(name="hits")
     matched = matched[matched["hits"].to_numpy() == size[matched["rule"].to_numpy()]]
-    offers = (
-        table.select([c for c, _ in CART_ORDER]).to_pandas().iloc[matched["rule"].to_numpy()].reset_index(drop=True)
-    )
+    columns = list(dict.fromkeys([*(c for c, _ in CART_ORDER), "consequent_margin"]))
+    offers = table.select(columns).to_pandas().iloc[matched["rule"].to_numpy()].reset_index(drop=True)
     offers["case"] = matched["case"].to_numpy()
     offers["code"] = codes.get_indexer(offers["consequent"].astype(str))
     offers = offers[~_in_cart(offers["case"].to_numpy(), offers["code"].to_numpy(), carts)]
-    offers = offers.sort_values(
-        ["case", *(c for c, _ in CART_ORDER)],
-        ascending=[True, *(a for _, a in CART_ORDER)],
-        na_position="last",
-        kind="stable",
+    known = carts.item >= 0
+    shown = cart_block(
+        offers,
+        carts.case[known],
+        train.items[carts.item[known]],
+        scoring.model,
+        scoring.has_catalog,
+        scoring.margin_power,
+        k,
     )
-    offers = offers.drop_duplicates(["case", "code"])
-    return _first(offers[["case", "code"]], k)
+    return _first(shown[["case", "code"]], k)
 
 
 def _best_seller_offers(train: Baskets, carts: Carts, k: int) -> pd.DataFrame:

@@ -12,7 +12,10 @@
 - up-sell offers, ``kind = "upsell"``;
 - bundles;
 - its products with their category and basket count (``products.parquet``):
-  the cart block's fallback to category best-sellers.
+  the cart block's fallback to category best-sellers;
+- with ``rank.by = "model_margin"``, its item model (:mod:`pipeline.policy.model`),
+  which orders the cross-sell offers, and its strongest weights
+  (``neighbours.parquet``), which the storefront's cart block sums.
 
 With ``post_purchase.buy_again``, the ``*`` segment also carries each
 customer's buy-again list (``buy_again.parquet``).
@@ -25,9 +28,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pyarrow as pa
+
 from pipeline.config import Config
+from pipeline.contract.schema import NEIGHBOURS, text_column, to_table
 from pipeline.contract.vocabulary import ALL_SEGMENTS, CART, POST_PURCHASE, PRODUCT
 from pipeline.engine import OfferEngine, Ranked, SegmentTables
+from pipeline.policy.model import ItemModel
 from pipeline.policy.segments import segment_mine_config, segments_to_mine
 from pipeline.stages import StageTimer
 
@@ -61,6 +68,12 @@ def segment_offers(
 ) -> SegmentTables:
     """Mine one segment and build its recommendation, rule, bundle and product rows."""
     mine = segment_mine_config(segment, config)
+    model = None
+    if config.rank.by == "model_margin":
+        with stage("model") as done:
+            gram, products = engine.model_gram(baskets)
+            model = ItemModel.fit(gram, products, config.model)
+            done["products"] = len(products)
     with stage("itemsets") as done:
         itemsets = engine.frequent_itemsets(baskets, mine)
         done["itemsets"] = engine.itemset_count(itemsets)
@@ -69,7 +82,7 @@ def segment_offers(
         done["rules"] = mined = engine.rule_count(rules)
     if not config.pairs.enabled:
         with stage("rank"):
-            ranked = engine.ranked_rules(rules, itemsets, segment, None)
+            ranked = engine.ranked_rules(rules, itemsets, segment, None, model)
         result = SegmentTables(segment, engine.basket_count(baskets), itemsets, mined, dict(ranked.dropped))
     else:
         # The product page from every pair bought together often enough; the cart from the longer itemsets.
@@ -80,8 +93,8 @@ def segment_offers(
             pair_rules, habits = engine.customer_floor(pair_rules, pairs, baskets)
             done["pair rules"] = paired - habits
         with stage("rank"):
-            product = engine.ranked_rules(pair_rules, pairs, segment, PRODUCT)
-            ranked = engine.ranked_rules(engine.cart_rules(rules, itemsets), itemsets, segment, CART)
+            product = engine.ranked_rules(pair_rules, pairs, segment, PRODUCT, model)
+            ranked = engine.ranked_rules(engine.cart_rules(rules, itemsets), itemsets, segment, CART, model)
         dropped = {"too_few_customers": habits}
         for source in (product.dropped, ranked.dropped):
             for reason, n in source.items():
@@ -94,7 +107,7 @@ def segment_offers(
             found = engine.post_purchase_rules(baskets, mine)
             if found is not None:
                 following, antecedents = found
-                _add(engine, result, engine.ranked_rules(following, antecedents, segment, POST_PURCHASE), run_id)
+                _add(engine, result, engine.ranked_rules(following, antecedents, segment, POST_PURCHASE, None), run_id)
     if config.upsell.enabled:
         with stage("upsell"):
             upsells = engine.upsell_offers(baskets, segment)
@@ -104,7 +117,17 @@ def segment_offers(
         with stage("bundles"):
             result.bundles = engine.bundles(itemsets, segment)
     result.products = engine.products(baskets, segment)
+    if model is not None:
+        result.neighbours = neighbours_table(model, segment, run_id)
     return result
+
+
+def neighbours_table(model: ItemModel, segment: str, run_id: str) -> pa.Table:
+    """The published rows of one segment's model (``neighbours.parquet``): the same for every engine."""
+    frame = model.table()
+    frame["segment"] = text_column(segment, len(frame))
+    frame["run_id"] = text_column(run_id, len(frame))
+    return to_table(frame, NEIGHBOURS)
 
 
 def _add(engine: OfferEngine, result: SegmentTables, ranked: Ranked, run_id: str) -> None:

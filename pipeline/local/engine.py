@@ -21,7 +21,16 @@ from pipeline.config import Config, MineConfig
 from pipeline.contract.checks import table_problems
 from pipeline.contract.counts import RunCounts
 from pipeline.contract.manifest import InputFile
-from pipeline.contract.schema import BUNDLES, BUY_AGAIN, ITEMSETS, RECOMMENDATIONS, REJECTS, RULES, to_table
+from pipeline.contract.schema import (
+    BUNDLES,
+    BUY_AGAIN,
+    ITEMSETS,
+    NEIGHBOURS,
+    RECOMMENDATIONS,
+    REJECTS,
+    RULES,
+    to_table,
+)
 from pipeline.contract.vocabulary import GROUP
 from pipeline.engine import MISSING_LISTED, Ranked, RunTables, SegmentTables
 from pipeline.local.baskets import Baskets, ItemsetLabels, itemset_labels, pair_customers
@@ -35,6 +44,7 @@ from pipeline.local.products import product_table
 from pipeline.local.recommendations import RankedRules, rank_rules, top_recommendations
 from pipeline.local.rules import association_rules
 from pipeline.local.upsell import upsell_offers
+from pipeline.policy.model import ItemModel, model_products
 from pipeline.policy.rules import enough_customers
 
 
@@ -107,8 +117,18 @@ class LocalEngine:
         size = itemsets.itemsets.length[rules["antecedent"].to_numpy(dtype=np.int64)]
         return rules[size >= 2].reset_index(drop=True)
 
+    def model_gram(self, baskets: Baskets) -> tuple[np.ndarray, np.ndarray]:
+        chosen = model_products(self.items, baskets.item_counts(), self.config.model)
+        columns = baskets.matrix[:, chosen].astype(np.float64).tocsc()
+        return (columns.T @ columns).toarray(), self.items[chosen]
+
     def ranked_rules(
-        self, rules: pd.DataFrame, itemsets: LabelledItemsets, segment: str, placement: str | None
+        self,
+        rules: pd.DataFrame,
+        itemsets: LabelledItemsets,
+        segment: str,
+        placement: str | None,
+        model: ItemModel | None,
     ) -> Ranked:
         ranked = rank_rules(
             rules,
@@ -120,6 +140,7 @@ class LocalEngine:
             segment,
             placement,
             self.variants,
+            model,
         )
         return Ranked(ranked, ranked.dropped)
 
@@ -190,6 +211,7 @@ def local_tables(
         segments={s.segment: s.baskets for s in segments},
         bundles=tables["bundles"].num_rows,
         buy_again=tables["buy_again"].num_rows,
+        neighbours=tables["neighbours"].num_rows,
         catalog_products=None if catalog is None else len(catalog),
         products_missing_from_catalog=len(missing),
         products_missing_listed=missing[:MISSING_LISTED],
@@ -211,7 +233,13 @@ def offer_tables(segments: list[SegmentTables]) -> dict[str, pa.Table]:
         "bundles": pa.concat_tables(s.bundles if s.bundles is not None else BUNDLES.empty_table() for s in segments),
         "products": pa.concat_tables(s.products for s in segments if s.products is not None),
         "buy_again": segments[0].buy_again if segments[0].buy_again is not None else BUY_AGAIN.empty_table(),
+        "neighbours": neighbours(segments),
     }
+
+
+def neighbours(segments: list[SegmentTables]) -> pa.Table:
+    """The segments' item models (``neighbours.parquet``): ``*`` first, then by segment, as they come."""
+    return pa.concat_tables([NEIGHBOURS.empty_table(), *(s.neighbours for s in segments if s.neighbours is not None)])
 
 
 def _sorted(table: pa.Table) -> pa.Table:

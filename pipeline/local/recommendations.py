@@ -21,6 +21,7 @@ from pipeline.contract.schema import TEXT, text_column, to_table
 from pipeline.contract.vocabulary import ALL_SEGMENTS, CART, CROSS_SELL, GROUP, PRODUCT
 from pipeline.local.baskets import ItemsetLabels
 from pipeline.local.itemsets import Itemsets
+from pipeline.policy.model import ItemModel
 from pipeline.policy.offers import RULE_ORDER, expected_margin, margin_too_low, offer_scores, shown
 from pipeline.policy.variants import Keys, variant_offers
 
@@ -58,6 +59,7 @@ def rank_rules(
     segment: str = ALL_SEGMENTS,
     placement: str | None = None,
     variants: Mapping[str, Keys] | None = None,
+    model: ItemModel | None = None,
 ) -> RankedRules:
     """Label rules with product ids, join margins, filter, score and rank them.
 
@@ -66,7 +68,8 @@ def rank_rules(
     ``items`` maps codes to product ids. Rows are marked with ``segment`` and
     ``placement`` (default: ``product`` for one-product antecedents, ``cart``
     for larger ones). ``variants`` are the catalog's variant keys
-    (:func:`pipeline.local.catalog.catalog_variants`). Sorted by :data:`GROUP`, then rank.
+    (:func:`pipeline.local.catalog.catalog_variants`); ``model`` the segment's item model
+    (``model_weight``; None: null weights). Sorted by :data:`GROUP`, then rank.
     """
     antecedent = rules["antecedent"].to_numpy(dtype=np.int64)
     size = itemsets.length[antecedent]
@@ -90,6 +93,8 @@ def rank_rules(
         variant = variant_offers(frame["antecedent_key"].to_numpy(), frame["consequent"].to_numpy(), variants or {})
         dropped["variant_of_antecedent"] = int(variant.sum())
         frame = frame[~variant]
+    keys, consequents = frame["antecedent_key"].to_numpy(dtype=object), frame["consequent"].to_numpy(dtype=object)
+    frame["model_weight"] = np.nan if model is None else model.rule_weights(keys, consequents)
     frame["expected_margin"] = expected_margin(frame["confidence"].to_numpy(), frame["consequent_margin"].to_numpy())
     if catalog is None and config.rank.by.endswith("_margin"):
         log.info("rank.by = %s without a catalog: scoring by the probability factor alone", config.rank.by)
@@ -102,6 +107,7 @@ def rank_rules(
         has_catalog=catalog is not None,
         margin_power=config.rank.margin_power,
         jaccard=frame["jaccard"].to_numpy(dtype=np.float64),
+        weight=None if model is None else frame["model_weight"].to_numpy(dtype=np.float64),
     )
     frame = rank_offers(frame, RULE_ORDER)
     log.info(

@@ -119,5 +119,6 @@ def _frame(baskets: Baskets, a: np.ndarray, c: np.ndarray, values: dict[str, np.
             "consequent_margin": values["margin"],
             "expected_margin": values["expected_margin"],
             "score": values["score"],
+            "model_weight": np.full(n, np.nan),
         }
     )

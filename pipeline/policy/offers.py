@@ -5,8 +5,12 @@ The consequent's catalog margin decides whether an offer is worth showing
 how it ranks. Scores (``rank.by``, :func:`offer_scores`):
 
 ==================== ===========================================================
+model_margin         the item model's weight x margin (:mod:`pipeline.policy.model`:
+(default)            EASE over the whole co-occurrence matrix; a rule's weight
+                     sums its antecedent products' weights). Rows the model does
+                     not cover (post-purchase rules) score as incremental_margin.
 incremental_margin   (confidence - support(consequent)) x margin: the margin the
-(default)            offer adds over what the customer would have bought anyway.
+                     offer adds over what the customer would have bought anyway.
                      The first factor is the uplift in purchase probability that
                      the antecedent brings (relevance); the second is the value.
 expected_margin      confidence x margin
@@ -31,8 +35,10 @@ the best ``output.top_k`` of each group are published (:func:`shown`).
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from pipeline.config import MarginConfig
+from pipeline.policy.model import ItemModel
 
 #: How rule offers are ordered within a group: (column, ascending), nulls last.
 RULE_ORDER: tuple[tuple[str, bool], ...] = (
@@ -88,6 +94,7 @@ def offer_scores(
     has_catalog: bool,
     margin_power: float = 1.0,
     jaccard: np.ndarray | None = None,
+    weight: np.ndarray | None = None,
 ) -> np.ndarray:
     """The ranking score of each offer under ``rank.by`` (see the module's table).
 
@@ -101,14 +108,60 @@ def offer_scores(
     probability = np.asarray(confidence, dtype=np.float64)
     if by == "confidence":
         return probability
-    if by == "incremental_margin":
+    if by == "model_margin" and weight is not None:
+        probability = np.asarray(weight, dtype=np.float64)
+    elif by in ("incremental_margin", "model_margin"):
         probability = probability - np.asarray(consequent_support, dtype=np.float64)
     if by == "similar_margin":
         probability = np.asarray(jaccard, dtype=np.float64)
+    return valued(probability, margin, has_catalog, margin_power)
+
+
+def valued(probability: np.ndarray, margin: np.ndarray, has_catalog: bool, margin_power: float) -> np.ndarray:
+    """``probability x margin ** margin_power``; the probability alone without a catalog."""
     if not has_catalog:
-        return probability
+        return np.asarray(probability, dtype=np.float64)
     with np.errstate(invalid="ignore"):
-        return probability * np.power(np.asarray(margin, dtype=np.float64), margin_power)
+        return np.asarray(probability, dtype=np.float64) * np.power(np.asarray(margin, dtype=np.float64), margin_power)
+
+
+def cart_block(
+    offers: pd.DataFrame,
+    case: np.ndarray,
+    product: np.ndarray,
+    model: ItemModel | None,
+    has_catalog: bool,
+    margin_power: float,
+    k: int,
+) -> pd.DataFrame:
+    """The cart block: each cart's best ``k`` offers, from the rule offers its products trigger.
+
+    ``offers`` are the offers (rows of ``recommendations``, with a ``case``
+    column naming their cart) whose antecedent lies inside the cart and whose
+    consequent does not; the cart of case ``c`` holds ``product[case == c]``.
+    Each offered product keeps its best rule (:data:`CART_ORDER`); with an
+    item model (``rank.by = "model_margin"``) it is then scored for the whole
+    cart, ``sum of the cart's weights towards it x margin ** margin_power``
+    (:meth:`~pipeline.policy.model.ItemModel.cart_weights`), the rule's own
+    score without one. The storefront's lookup and ``basket evaluate`` both
+    call this.
+    """
+    offers = _sorted(offers, [("case", True), *CART_ORDER]).drop_duplicates(["case", "consequent"])
+    if model is not None:
+        weight = model.cart_weights(
+            case, product, offers["case"].to_numpy(dtype=np.int64), offers["consequent"].to_numpy(dtype=object)
+        )
+        offers = offers.assign(
+            score=valued(weight, offers["consequent_margin"].to_numpy(dtype=np.float64), has_catalog, margin_power)
+        )
+        offers = _sorted(offers, [("case", True), *CART_ORDER])
+    return offers[offers.groupby("case", sort=False).cumcount().to_numpy() < k]
+
+
+def _sorted(frame: pd.DataFrame, order: list[tuple[str, bool]]) -> pd.DataFrame:
+    return frame.sort_values(
+        [c for c, _ in order], ascending=[a for _, a in order], na_position="last", kind="stable", ignore_index=True
+    )
 
 
 def shown(rank: np.ndarray, top_k: int) -> np.ndarray:

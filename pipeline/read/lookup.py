@@ -5,9 +5,11 @@ These are the reads a shop makes against ``OUTPUT/latest``, done the way
 the row groups that can hold the key are read.
 
 For a cart, every subset of the cart of up to ``max_len - 1`` products is a
-key; each candidate product not already in the cart keeps its best-scored
-rule, and the best ``top_k`` are offered; category best sellers fill up a
-cart the rules say little about. A segment that was not mined on its own
+key; each candidate product not already in the cart keeps its best rule and,
+with an item model (``rank.by = "model_margin"``), is scored for the whole
+cart from ``neighbours.parquet`` (:func:`pipeline.policy.offers.cart_block`);
+the best ``top_k`` are offered; category best sellers fill up a cart the
+rules say little about. A segment that was not mined on its own
 (too few baskets) is served the global (``*``) rows.
 """
 
@@ -18,6 +20,7 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
@@ -25,7 +28,8 @@ from pipeline.contract.files import MANIFEST, latest_run
 from pipeline.contract.manifest import Manifest, read_manifest
 from pipeline.contract.vocabulary import ALL_SEGMENTS, CART, CROSS_SELL, KEY_SEPARATOR, POST_PURCHASE, PRODUCT
 from pipeline.local.clean import normalise_ids
-from pipeline.policy.offers import CART_ORDER
+from pipeline.policy.model import ItemModel
+from pipeline.policy.offers import cart_block
 
 #: Carts larger than this are cut to their first products: 2^n subsets grow fast.
 MAX_CART_KEYS = 20_000
@@ -105,15 +109,33 @@ def offers_for_cart(
         if len(keys) > MAX_CART_KEYS:
             break
     table = _read(output_dir, keys, segment, [PRODUCT, CART], CROSS_SELL)
-    table = table[~table["consequent"].isin(products)]
-    table = table.sort_values(
-        [c for c, _ in CART_ORDER], ascending=[a for _, a in CART_ORDER], na_position="last", kind="stable"
-    ).drop_duplicates("consequent")
-    table = table.head(limit).assign(source="rule")
+    table = table[~table["consequent"].isin(products)].assign(case=0)
+    config = manifest.config
+    model = _cart_model(output_dir, segment, products) if config.rank.by == "model_margin" else None
+    scored = cart_block(
+        table,
+        np.zeros(len(products), dtype=np.int64),
+        np.asarray(products, dtype=object),
+        model,
+        config.catalog.path is not None,
+        config.rank.margin_power,
+        limit,
+    )
+    table = scored.drop(columns="case").assign(source="rule")
     if len(table) < limit:
         fill = _best_sellers(output_dir, segment, products, set(table["consequent"]), limit - len(table))
         table = pd.concat([table, fill], ignore_index=True)
     return table.reset_index(drop=True)
+
+
+def _cart_model(output_dir: Path, segment: str, cart: list[str]) -> ItemModel | None:
+    """The item model's weights from the cart's products (``neighbours.parquet``), or None without them."""
+    path = latest_run(output_dir) / "neighbours.parquet"
+    if not path.exists():
+        return None
+    rows = pq.read_table(path, filters=[("segment", "=", segment), ("product_id", "in", cart or [""])])
+    columns = (rows[c].to_numpy(zero_copy_only=False) for c in ("product_id", "neighbour", "weight"))
+    return ItemModel.from_table(*columns)
 
 
 def _best_sellers(output_dir: Path, segment: str, cart: list[str], offered: set[str], n: int) -> pd.DataFrame:

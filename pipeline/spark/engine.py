@@ -31,8 +31,10 @@ from pipeline.contract.vocabulary import ALL_SEGMENTS, GROUP, KEY_SEPARATOR
 from pipeline.engine import MISSING_LISTED, Prepared, Ranked, RunTables, SegmentTables
 from pipeline.local.catalog import catalog_variants, read_catalog
 from pipeline.local.clean import cleaning_funnel
+from pipeline.local.engine import neighbours
 from pipeline.local.ingest import file_sha256
 from pipeline.policy.guards import no_baskets_error
+from pipeline.policy.model import ItemModel
 from pipeline.policy.offers import UPSELL_ORDER
 from pipeline.policy.rules import enough_customers
 from pipeline.policy.variants import Keys
@@ -43,6 +45,7 @@ from pipeline.spark.mining import (
     association_rules,
     baskets_from_lines,
     frequent_itemsets,
+    model_gram,
     pair_customers,
     pair_itemsets,
 )
@@ -135,8 +138,13 @@ class SparkEngine:
 
         return rules.where(F.size("antecedent") >= 2)
 
-    def ranked_rules(self, rules: DataFrame, itemsets: Any, segment: str, placement: str | None) -> Ranked:
-        ranked, dropped = ranked_rules(rules, self.catalog, self.config, segment, placement, self.variants)
+    def model_gram(self, baskets: SparkBaskets) -> tuple[np.ndarray, np.ndarray]:
+        return model_gram(baskets.frame, self.config.model)
+
+    def ranked_rules(
+        self, rules: DataFrame, itemsets: Any, segment: str, placement: str | None, model: ItemModel | None
+    ) -> Ranked:
+        ranked, dropped = ranked_rules(rules, self.catalog, self.config, segment, placement, self.variants, model)
         return Ranked(ranked.cache(), dropped)
 
     def post_purchase_rules(self, baskets: SparkBaskets, mine: MineConfig) -> tuple[DataFrame, None] | None:
@@ -241,6 +249,7 @@ def _run_tables(
         "buy_again": BUY_AGAIN.empty_table()
         if buy_again is None
         else table_writer(buy_again, BUY_AGAIN, ["customer_id", "rank"]),
+        "neighbours": neighbours(segments),
         "rejects": table_writer(lines.rejects, REJECTS, ["file_index", "source_row"]),
     }
     return RunTables(run_id, lines.as_of, files, counts, tables, problems)
@@ -290,6 +299,7 @@ def _counts(
         segments={s.segment: s.baskets for s in segments},
         bundles=0 if bundles is None else bundles.count(),
         buy_again=0 if overall.buy_again is None else overall.buy_again.count(),
+        neighbours=sum(s.neighbours.num_rows for s in segments if s.neighbours is not None),
         catalog_products=None if catalog_pd is None else len(catalog_pd),
         products_missing_from_catalog=missing,
         products_missing_listed=missing_listed,

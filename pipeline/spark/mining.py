@@ -23,12 +23,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
-from pipeline.config import MineConfig, RulesConfig, SparkConfig
+from pipeline.config import MineConfig, ModelConfig, RulesConfig, SparkConfig
 from pipeline.errors import ConfigError
 from pipeline.local.baskets import ORDER_COLUMNS
 from pipeline.local.itemsets import min_count_for
 from pipeline.policy.guards import check_candidates, check_itemsets
 from pipeline.policy.measures import MEASURES, RULE_COUNTS, adjust_p_values, fisher_p_values, interest_measures
+from pipeline.policy.model import model_products
 from pipeline.policy.rules import KEPT, rule_verdicts, significant
 from pipeline.spark.kernels import map_in_arrow, with_kernel
 
@@ -291,3 +292,37 @@ def pair_customers(rules: DataFrame, baskets: DataFrame) -> DataFrame:
         .drop("a")
         .fillna(0, ["customers"])
     )
+
+
+def model_gram(baskets: DataFrame, config: ModelConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The item model's Gram matrix (:meth:`pipeline.engine.OfferEngine.model_gram`) from the cluster.
+
+    The products' basket counts come to the driver (one row per product),
+    which picks the model's products as the local engine does; their pair
+    counts (at most ``max_items^2 / 2`` rows, the bound of the dense model) are
+    counted by a self-join of the baskets and collected into the matrix.
+    """
+    from pyspark.sql import functions as F
+
+    held = baskets.select("order_id", F.explode("items").alias("product_id"))
+    counted = held.groupBy("product_id").count().collect()
+    ids = np.array([r[0] for r in counted], dtype=object)
+    chosen = ids[model_products(ids, np.array([r[1] for r in counted], dtype=np.int64), config)]
+    position = {product: i for i, product in enumerate(chosen)}
+    spark = baskets.sparkSession
+    members = spark.createDataFrame([(str(p), i) for p, i in position.items()], "product_id string, position int")
+    inside = held.join(F.broadcast(members), "product_id").select("order_id", "position")
+    pairs = (
+        inside.alias("a")
+        .join(inside.alias("c"), "order_id")
+        .where(F.col("a.position") <= F.col("c.position"))
+        .groupBy(F.col("a.position").alias("a"), F.col("c.position").alias("c"))
+        .count()
+        .collect()
+    )
+    gram = np.zeros((chosen.size, chosen.size))
+    if pairs:
+        a, c, n = (np.array(column, dtype=np.int64) for column in zip(*pairs, strict=True))
+        gram[a, c] = n
+        gram[c, a] = n
+    return gram, chosen

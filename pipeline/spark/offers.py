@@ -22,6 +22,7 @@ import pyarrow as pa
 from pipeline.config import Config
 from pipeline.contract.vocabulary import CART, CROSS_SELL, GROUP, PRODUCT
 from pipeline.policy.bundles import BUNDLE_ORDER, price_bundles
+from pipeline.policy.model import ItemModel
 from pipeline.policy.offers import (
     BUY_AGAIN_ORDER,
     RULE_ORDER,
@@ -69,8 +70,9 @@ def ranked_rules(
     segment: str,
     placement: str | None = None,
     variants: Mapping[str, Keys] | None = None,
+    model: ItemModel | None = None,
 ) -> tuple[DataFrame, dict[str, int]]:
-    """Rules labelled, joined to the catalog, filtered by margin, scored and ranked; what was dropped.
+    """Rules labelled, joined to the catalog, filtered by margin, weighted, scored and ranked; what was dropped.
 
     The columns of ``rules.parquet``; see :func:`pipeline.local.recommendations.rank_rules`. ``placement``
     defaults to ``product`` for one-product antecedents and ``cart`` for larger ones.
@@ -126,17 +128,32 @@ def ranked_rules(
         frame = with_kernel(frame, variant, ["antecedent_key", "consequent"], {"_variant": "boolean"})
         dropped["variant_of_antecedent"] = frame.where("_variant").count()
         frame = frame.where(~F.col("_variant")).drop("_variant")
+    if model is None:
+        frame = frame.withColumn("model_weight", F.lit(None).cast("double"))
+    else:
+
+        def weighted(antecedent: np.ndarray, consequent: np.ndarray) -> dict[str, np.ndarray]:
+            return {"model_weight": model.rule_weights(antecedent, consequent)}
+
+        frame = with_kernel(frame, weighted, ["antecedent_key", "consequent"], {"model_weight": "double"})
     has_catalog, by, power = catalog is not None, config.rank.by, config.rank.margin_power
 
     def scored(
-        confidence: np.ndarray, support: np.ndarray, lift: np.ndarray, margin: np.ndarray, jaccard: np.ndarray
+        confidence: np.ndarray,
+        support: np.ndarray,
+        lift: np.ndarray,
+        margin: np.ndarray,
+        jaccard: np.ndarray,
+        weight: np.ndarray,
     ) -> dict[str, np.ndarray]:
         return {
             "expected_margin": expected_margin(confidence, margin),
-            "score": offer_scores(by, confidence, support, lift, margin, has_catalog, power, jaccard),
+            "score": offer_scores(
+                by, confidence, support, lift, margin, has_catalog, power, jaccard, None if model is None else weight
+            ),
         }
 
-    inputs = ["confidence", "consequent_support", "lift", "consequent_margin", "jaccard"]
+    inputs = ["confidence", "consequent_support", "lift", "consequent_margin", "jaccard", "model_weight"]
     frame = rank_offers(
         with_kernel(frame, scored, inputs, {"expected_margin": "double", "score": "double"}), RULE_ORDER
     )

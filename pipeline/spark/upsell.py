@@ -100,6 +100,7 @@ def upsell_offers(
         F.col("c_margin").alias("consequent_margin"),
         "expected_margin",
         "score",
+        F.lit(None).cast("double").alias("model_weight"),
     )
 
 

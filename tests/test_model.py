@@ -1,0 +1,131 @@
+"""The item model (EASE) that orders the offers: its weights against an independent ridge regression,
+its truncation, the rule and cart sums, and the storefront's cart block reading it back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline.config import Config, ModelConfig
+from pipeline.flow.run import run
+from pipeline.policy.model import ItemModel, ease_weights, model_products
+from pipeline.read.lookup import offers_for_cart
+
+from conftest import Export, export_config
+
+
+@st.composite
+def _baskets(draw: st.DrawFn) -> np.ndarray:
+    rows = draw(st.integers(4, 25))
+    cols = draw(st.integers(2, 6))
+    cells = draw(st.lists(st.booleans(), min_size=rows * cols, max_size=rows * cols))
+    return np.array(cells, dtype=np.float64).reshape(rows, cols)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_baskets(), st.floats(0.1, 50))
+def test_each_column_of_the_weights_is_the_ridge_regression_on_the_other_products(x: np.ndarray, l2: float) -> None:
+    """EASE's closed form equals, column by column, the ridge regression of that product on the others
+    (solved here as an augmented least-squares problem, without the Gram inverse)."""
+    weights = ease_weights(x.T @ x, l2)
+    n = x.shape[1]
+    for j in range(n):
+        others = [i for i in range(n) if i != j]
+        design = np.vstack([x[:, others], np.sqrt(l2) * np.eye(n - 1)])
+        target = np.concatenate([x[:, j], np.zeros(n - 1)])
+        expected, *_ = np.linalg.lstsq(design, target, rcond=None)
+        assert weights[j, j] == 0
+        np.testing.assert_allclose(weights[others, j], expected, rtol=1e-7, atol=1e-9)
+
+
+def test_the_model_covers_the_products_in_the_most_baskets_ties_by_id() -> None:
+    products = np.array(["B", "A", "C", "D", "E"], dtype=object)
+    baskets = np.array([5, 5, 9, 0, 1])
+    chosen = model_products(products, baskets, ModelConfig(max_items=3))
+    assert list(products[chosen]) == ["C", "A", "B"]  # D was never bought: never in the model
+    assert list(products[model_products(products, baskets, ModelConfig())]) == ["C", "A", "B", "E"]
+
+
+def _fitted(neighbours: int = 100) -> tuple[ItemModel, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(3)
+    x = (rng.random((200, 6)) < 0.3).astype(np.float64)
+    x[:, 1] = np.maximum(x[:, 1], x[:, 0])  # B comes with A
+    products = np.array(["F", "A", "E", "B", "D", "C"], dtype=object)  # not sorted: fit sorts them
+    gram = x.T @ x
+    model = ItemModel.fit(gram, products, ModelConfig(l2=5.0, neighbours=neighbours))
+    return model, ease_weights(gram, 5.0), products
+
+
+def test_a_rule_weighs_the_sum_of_its_antecedents_weights_and_nan_outside_the_model() -> None:
+    model, dense, products = _fitted()
+    at = {p: i for i, p in enumerate(products)}
+    found = model.rule_weights(np.array(["A", "A|E", "Z", "A|Z"], dtype=object), np.array(["B", "B", "B", "Z"]))
+    assert found[0] == pytest.approx(dense[at["A"], at["B"]])
+    assert found[1] == pytest.approx(dense[at["A"], at["B"]] + dense[at["E"], at["B"]])
+    assert np.isnan(found[2]) and np.isnan(found[3])  # antecedent, then consequent, unknown
+
+
+def test_a_cart_weighs_the_sum_over_its_products_and_the_table_reads_back() -> None:
+    model, dense, products = _fitted()
+    at = {p: i for i, p in enumerate(products)}
+    case = np.array([0, 0, 0, 1])
+    product = np.array(["A", "E", "Z", "C"], dtype=object)
+    found = model.cart_weights(case, product, np.array([0, 0, 1]), np.array(["B", "D", "B"], dtype=object))
+    assert found == pytest.approx(
+        [
+            dense[at["A"], at["B"]] + dense[at["E"], at["B"]],
+            dense[at["A"], at["D"]] + dense[at["E"], at["D"]],
+            dense[at["C"], at["B"]],
+        ]
+    )
+    table = model.table()
+    again = ItemModel.from_table(*(table[c].to_numpy() for c in ("product_id", "neighbour", "weight")))
+    assert list(again.products) == sorted(products)
+    np.testing.assert_array_equal(again.weights.toarray(), model.weights.toarray())
+
+
+def test_each_product_keeps_its_strongest_weights() -> None:
+    model, dense, products = _fitted(neighbours=2)
+    table = model.table()
+    assert table.groupby("product_id").size().max() == 2
+    at = {p: i for i, p in enumerate(products)}
+    for product, rows in table.groupby("product_id"):
+        row = np.abs(dense[at[product]])
+        assert sorted(np.abs(rows["weight"]), reverse=True) == pytest.approx(sorted(row, reverse=True)[:2])
+        assert list(rows["weight"].abs()) == sorted(rows["weight"].abs(), reverse=True)  # strongest first
+
+
+def test_the_storefront_scores_a_cart_with_the_published_weights(export: Export, tmp_path: Path) -> None:
+    config: Config = export_config(export, tmp_path / "out")
+    assert config.rank.by == "model_margin"
+    result = run(config)
+    neighbours = pq.read_table(result.run_dir / "neighbours.parquet").to_pandas()
+    assert len(neighbours) == result.counts.neighbours > 0
+    recommendations = pq.read_table(result.run_dir / "recommendations.parquet").to_pandas()
+    pages = recommendations[(recommendations["placement"] == "product") & (recommendations["kind"] == "cross_sell")]
+    assert pages["model_weight"].notna().all()
+    # A product page's score is its weight x margin ^ alpha.
+    alpha = config.rank.margin_power
+    assert pages["score"].to_numpy() == pytest.approx(
+        pages["model_weight"].to_numpy() * pages["consequent_margin"].to_numpy() ** alpha
+    )
+    cart = list(pages["antecedent_key"].value_counts().index[:3])
+    offers = offers_for_cart(result.output_dir, cart, limit=5)
+    rules = offers[offers["source"] == "rule"]
+    assert len(rules) > 0 and not rules["consequent"].isin(cart).any()
+    weights = neighbours[neighbours["product_id"].isin(cart)].groupby("neighbour")["weight"].sum()
+    expected = (
+        weights.reindex(rules["consequent"]).fillna(0).to_numpy() * rules["consequent_margin"].to_numpy() ** alpha
+    )
+    assert rules["score"].to_numpy() == pytest.approx(expected)
+    assert list(rules["score"]) == sorted(rules["score"], reverse=True)
+    # Every offer is still a published rule of a product of the cart.
+    allowed = pages[pages["antecedent_key"].isin(cart)]
+    assert set(rules["consequent"]) <= set(allowed["consequent"]) | set(
+        recommendations.loc[recommendations["placement"] == "cart", "consequent"]
+    )
