@@ -1,7 +1,8 @@
 """How good are the offers? Hit rate against margin per cart on the full UCI Online Retail export.
 
-For each margin weight alpha (``rank.margin_power``) the offers are trained and
-replayed twice with ``basket evaluate``'s method:
+For each margin weight alpha (``rank.margin_power``) and each setting of the
+grid (``--grid key=v1,v2``: e.g. the item model's ``model.l2``) the offers are
+trained and replayed twice with ``basket evaluate``'s method:
 
 - *validation*: train on orders before 2011-09-01, replay September 2011
   (data cut at 2011-09-30): this is where alpha is chosen;
@@ -11,6 +12,7 @@ Usage::
 
     python benchmarks/offers.py                      # alpha 0, 0.25, 0.5, 1
     python benchmarks/offers.py --alpha 0 0.5 --set pairs.min_count=5
+    python benchmarks/offers.py --alpha 0.25 --grid model.l2=3,10,30 --split validation
 
 Writes ``benchmarks/results/offers.md`` and ``offers.json``; skips with a
 message where ``../shared/datasets`` is absent.
@@ -42,9 +44,10 @@ SPLITS = {
     "test": {"evaluate.cutoff": "2011-10-01"},
 }
 STRATEGIES = (
+    "rules by model_margin",
     "rules by incremental_margin",
-    "rules by expected_margin",
     "rules by similar_margin",
+    "rules by lift",
     "storefront (rules, then best sellers)",
     "best-sellers",
 )
@@ -69,9 +72,17 @@ def rank_one_variants(recommendations: pa.Table, names: dict[str, str]) -> float
     return float(flagged.mean())
 
 
-def measure(alpha: float, split: str, overrides: list[str], names: dict[str, str]) -> list[dict[str, object]]:
-    """The cart placement's metrics at k = 3 and 10 for one alpha on one split."""
-    values = {"input.paths": [str(EXPORT)], "evaluate.bootstrap": 200, "rank.margin_power": alpha, **SPLITS[split]}
+def measure(
+    alpha: float, setting: dict[str, str], split: str, overrides: list[str], names: dict[str, str]
+) -> list[dict[str, object]]:
+    """The cart placement's metrics at k = 3 and 10 for one alpha and one grid setting on one split."""
+    values = {
+        "input.paths": [str(EXPORT)],
+        "evaluate.bootstrap": 200,
+        "rank.margin_power": alpha,
+        **SPLITS[split],
+    }
+    overrides = [*overrides, *(f"{k}={v}" for k, v in setting.items())]
     config = load_config(ROOT / "configs" / "default.toml", overrides, values=values)
     started = time.perf_counter()
     result = evaluate(config)
@@ -80,6 +91,7 @@ def measure(alpha: float, split: str, overrides: list[str], names: dict[str, str
     context = {
         "split": split,
         "alpha": alpha,
+        "setting": ", ".join(f"{k}={v}" for k, v in setting.items()) or "-",
         "seconds": round(seconds, 1),
         "product_pages": result.product_pages,
         "rank_one_variants": rank_one_variants(result.trained["recommendations"], names),
@@ -91,24 +103,36 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--alpha", type=float, nargs="+", default=[0.0, 0.25, 0.5, 1.0])
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="a config override")
+    parser.add_argument("--grid", action="append", default=[], help="key=v1,v2: measure each value")
+    parser.add_argument("--split", choices=list(SPLITS), nargs="+", default=list(SPLITS))
     args = parser.parse_args()
     if not EXPORT.exists():
         print(f"{EXPORT} is not present: nothing to measure")
         return
     names = export_names()
-    rows = [r for alpha in args.alpha for split in SPLITS for r in measure(alpha, split, args.overrides, names)]
+    settings: list[dict[str, str]] = [{}]
+    for item in args.grid:
+        key, _, values = item.partition("=")
+        settings = [{**s, key: v} for s in settings for v in values.split(",")]
+    rows = [
+        r
+        for alpha in args.alpha
+        for setting in settings
+        for split in args.split
+        for r in measure(alpha, setting, split, args.overrides, names)
+    ]
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "offers.json").write_text(json.dumps(rows, indent=1, default=str) + "\n")
     lines = [
         f"Overrides: {', '.join(args.overrides) or 'none'} (configs/default.toml otherwise).",
         "",
-        "| split | alpha | strategy | k | hit rate (95% interval) | per order | margin per cart | products offered "
-        "| product pages | rank-1 variants | seconds |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| split | alpha | setting | strategy | k | hit rate (95% interval) | per order | margin per cart "
+        "| products offered | product pages | rank-1 variants | seconds |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['split']} | {r['alpha']} | {r['strategy']} | {r['k']} | {r['hit_rate']:.3f} "
+            f"| {r['split']} | {r['alpha']} | {r['setting']} | {r['strategy']} | {r['k']} | {r['hit_rate']:.3f} "
             f"({r['hit_rate_low']:.3f}-{r['hit_rate_high']:.3f}) | {r['order_hit_rate']:.3f} | "
             f"{r['attach_margin']:.3f} | {r['coverage']:.3f} | {r['product_pages']:.3f} | "
             f"{r['rank_one_variants']:.3f} | {r['seconds']} |"

@@ -421,6 +421,7 @@ def explain_command(output_dir: Path, segment: str, as_json: bool, antecedent: s
             f"margin {rule['consequent_margin']}, score {rule['score']:.3f}"
         )
         click.echo("    passed: " + ", ".join(rule["filters_passed"]))
+        click.echo(f"    score: {rule['ranked_by']}")
 
 
 @main.command(

@@ -170,8 +170,8 @@ class ModelConfig(_Section):
 
     #: EASE's ridge penalty: larger trusts rare pairs less.
     l2: float = Field(10.0, gt=0)
-    #: Products in the dense model, those in the most baskets (memory about 24 x max_items^2 bytes).
-    max_items: int = Field(5000, ge=1, le=20_000)
+    #: Products in the dense model, those in the most baskets (memory about 32 x max_items^2 bytes).
+    max_items: int = Field(5000, ge=1, le=15_000)
     #: Weights kept (and published in neighbours.parquet) per product, the strongest by absolute value.
     neighbours: int = Field(100, ge=1, le=10_000)
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
+from pipeline.config import Config
 from pipeline.contract.files import latest_run
 from pipeline.contract.manifest import Manifest
 from pipeline.contract.vocabulary import ALL_SEGMENTS, CART, KEY_SEPARATOR, POST_PURCHASE, PRODUCT
@@ -44,7 +45,11 @@ def explain(output_dir: Path, antecedent: list[str], consequent: str, segment: s
     ).to_pandas()
     facts: dict[str, Any] = {"antecedent": items, "consequent": target, "segment": segment, "run_id": manifest.run_id}
     facts["rules"] = [
-        {**row, "filters_passed": passed_filters(config, post_purchase=row["placement"] == POST_PURCHASE)}
+        {
+            **row,
+            "filters_passed": passed_filters(config, post_purchase=row["placement"] == POST_PURCHASE),
+            "ranked_by": _ranked_by(row, config),
+        }
         for row in rules.drop(columns=["antecedent"]).to_dict(orient="records")
     ]
     top_k = config.output.top_k
@@ -63,6 +68,22 @@ def explain(output_dir: Path, antecedent: list[str], consequent: str, segment: s
     offered = any(shown(row["rank"], top_k) for row in facts["rules"])
     facts["verdict"] = ("offered: " if offered else "not offered: ") + "; ".join(verdicts)
     return facts
+
+
+def _ranked_by(row: dict[str, Any], config: Config) -> str:
+    """What the rule's score is made of, in words."""
+    power = config.rank.margin_power
+    value = f" x margin^{power:g}" if config.catalog.path is not None else ""
+    weight = row.get("model_weight")
+    if weight is not None and np.isfinite(weight):
+        return (
+            f"model_margin: item-model weight {weight:.4f} (how much the antecedent predicts this product once "
+            f"everything else bought with them is accounted for; model.l2 {config.model.l2:g}){value}"
+        )
+    if config.rank.by == "model_margin" and row["placement"] != POST_PURCHASE:
+        return "model_margin: a product outside the item model (model.max_items): ranked after the weighted offers"
+    by = "incremental_margin" if config.rank.by == "model_margin" else config.rank.by
+    return f"{by}{value if by.endswith('_margin') else ''}"
 
 
 def _no_basket_rule(
