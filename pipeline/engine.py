@@ -38,6 +38,22 @@ class Ranked:
     dropped: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class MinedRules:
+    """A segment's cross-sell rules before ranking (in the engine's tables): what ranking does not change.
+
+    ``pairs``/``pair_rules`` (with ``pairs.enabled``) are the product page's
+    itemsets and rules after the customer floor; ``habits`` the rules it dropped.
+    """
+
+    itemsets: Any
+    rules: Any
+    rules_mined: int
+    pairs: Any = None
+    pair_rules: Any = None
+    habits: int = 0
+
+
 @dataclass
 class SegmentTables:
     """The rows of one segment (``*``: every basket), in the engine's tables, and what was counted.
@@ -58,6 +74,8 @@ class SegmentTables:
     buy_again: Any | None = None
     #: The item model's published rows (an Arrow table, whatever the engine), or None.
     neighbours: pa.Table | None = None
+    #: The cross-sell rules before ranking: ``basket evaluate`` ranks them other ways.
+    mined: MinedRules | None = None
 
 
 @dataclass(frozen=True)

@@ -129,3 +129,40 @@ def test_the_storefront_scores_a_cart_with_the_published_weights(export: Export,
     assert set(rules["consequent"]) <= set(allowed["consequent"]) | set(
         recommendations.loc[recommendations["placement"] == "cart", "consequent"]
     )
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    _baskets(),
+    st.integers(1, 5),
+    st.lists(st.lists(st.integers(0, 7), min_size=0, max_size=5), min_size=1, max_size=6),
+    st.lists(st.tuples(st.integers(0, 5), st.integers(0, 7)), min_size=1, max_size=12),
+)
+def test_cart_and_rule_weights_are_the_brute_force_sums_of_the_kept_weights(
+    x: np.ndarray, neighbours: int, carts: list[list[int]], offers: list[tuple[int, int]]
+) -> None:
+    """Products 0..n-1 are in the model, 6 and 7 never are (ids P6, P7): sums over the kept weights only."""
+    n = x.shape[1]
+    products = np.array([f"P{i}" for i in range(n)], dtype=object)
+    model = ItemModel.fit(x.T @ x, products, ModelConfig(l2=1.0, neighbours=neighbours))
+    kept = model.weights.toarray()  # rows and columns in sorted id order = P0..P(n-1) for n <= 6
+    case = np.array([c for c, cart in enumerate(carts) for _ in cart], dtype=np.int64)
+    held = np.array([f"P{p}" for cart in carts for p in cart], dtype=object)
+    offers = [(c % len(carts), p) for c, p in offers]
+    found = model.cart_weights(case, held, np.array([c for c, _ in offers]), np.array([f"P{p}" for _, p in offers]))
+    for value, (c, p) in zip(found, offers, strict=True):
+        inside = sorted({q for q in carts[c] if q < n})
+        if p >= n or not inside:
+            assert np.isnan(value)
+        else:
+            assert value == pytest.approx(sum(kept[q, p] for q in inside), abs=1e-12)
+    keys = np.array(["|".join(f"P{q}" for q in sorted(set(cart))) or "P7" for cart in carts], dtype=object)
+    targets = np.array([f"P{offers[c % len(offers)][1]}" for c in range(len(carts))], dtype=object)
+    rules = model.rule_weights(keys, targets)
+    expected = model.cart_weights(
+        np.array([c for c, key in enumerate(keys) for _ in key.split("|")], dtype=np.int64),
+        np.array([q for key in keys for q in key.split("|")], dtype=object),
+        np.arange(len(keys)),
+        targets,
+    )
+    np.testing.assert_allclose(rules, expected, equal_nan=True)

@@ -54,8 +54,9 @@ import pyarrow.parquet as pq
 from pipeline.config import Config
 from pipeline.contract.schema import EVALUATION, SCHEMA_VERSION, to_table
 from pipeline.contract.vocabulary import ALL_SEGMENTS, CART, CROSS_SELL, POST_PURCHASE, PRODUCT
+from pipeline.engine import SegmentTables
 from pipeline.errors import InputDataError, OutputError
-from pipeline.flow.offers import offer_segments
+from pipeline.flow.offers import offer_segments, rank_cross_sells
 from pipeline.local.arrays import ragged_arange
 from pipeline.local.baskets import Baskets, baskets_from_lines
 from pipeline.local.catalog import read_catalog
@@ -177,16 +178,17 @@ def evaluate(config: Config) -> Evaluation:
     ks = config.evaluate.k
     deepest = max(ks)
     engine = LocalEngine(config, train.items, catalog)
-    trained = offer_tables(offer_segments(engine, train, config, "evaluation"))
+    segments = offer_segments(engine, train, config, "evaluation")
+    trained = offer_tables(segments)
     replay = _Replay(train, catalog, ks, config.evaluate.bootstrap)
     strategies: dict[str, Strategy] = {}
     for by in dict.fromkeys((config.rank.by, *_COMPARED)):
-        offered = trained["recommendations"] if by == config.rank.by else _ranked_by(engine, train, by)
+        offered = trained["recommendations"] if by == config.rank.by else _ranked_by(engine, segments[0], by)
         table = _shown(offered, [PRODUCT, CART])
         scoring = _cart_scoring(trained, config, catalog) if by == config.rank.by else CartScoring()
-        strategies[f"rules by {by}"] = _rule_strategy(table, train, deepest, scoring)
+        strategies[f"rules by {by}"] = rules = _rule_strategy(table, train, deepest, scoring)
         if by == config.rank.by:
-            strategies[STOREFRONT] = _storefront_strategy(table, train, deepest, catalog, scoring)
+            strategies[STOREFRONT] = _storefront_strategy(rules, train, deepest, catalog)
     strategies[BEST_SELLERS] = lambda carts: _best_seller_offers(train, carts, deepest)
     rows = [replay.rows(name, CART, strategy, carts) for name, strategy in strategies.items()]
     if config.post_purchase.enabled:
@@ -230,14 +232,14 @@ def _post_purchase_rows(
         log.info("evaluate: no post-purchase rules or no repeat orders in the test period")
         return []
     bought = trained["buy_again"].to_pandas()
+    rules = _rule_strategy(table, train, deepest, CartScoring())
     strategies: dict[str, Strategy] = {
-        "post-purchase rules": _rule_strategy(table, train, deepest, CartScoring()),
-        "post-purchase rules, then best sellers": _storefront_strategy(table, train, deepest, catalog, CartScoring()),
+        "post-purchase rules": rules,
+        "post-purchase rules, then best sellers": _storefront_strategy(rules, train, deepest, catalog),
         BEST_SELLERS: lambda carts: _best_seller_offers(train, carts, deepest),
     }
     if config.post_purchase.buy_again:
         strategies[BUY_AGAIN] = lambda carts: _buy_again_offers(bought, train, carts, deepest)
-        rules = strategies["post-purchase rules"]
         strategies[f"{BUY_AGAIN}, then post-purchase rules"] = lambda carts: _tiered(
             [_buy_again_offers(bought, train, carts, deepest), rules(carts)], deepest
         )
@@ -261,30 +263,31 @@ def _cart_scoring(trained: dict[str, pa.Table], config: Config, catalog: pd.Data
 
 
 def _rule_strategy(table: pa.Table, train: Baskets, k: int, scoring: CartScoring) -> Strategy:
-    """The cart block's rule offers, from ``table``'s offers."""
-    return lambda carts: _rule_offers(table, train, carts, k, scoring)
+    """The cart block's rule offers, from ``table``'s offers; each chunk's are kept for the storefront
+    strategy built on them (a few integers per case)."""
+    made: dict[tuple[int, int], pd.DataFrame] = {}
+
+    def offers(carts: Carts) -> pd.DataFrame:
+        key = (int(carts.order[0]) if len(carts) else -1, len(carts))
+        if key not in made:
+            made[key] = _rule_offers(table, train, carts, k, scoring)
+        return made[key]
+
+    return offers
 
 
-def _storefront_strategy(
-    table: pa.Table, train: Baskets, k: int, catalog: pd.DataFrame | None, scoring: CartScoring
-) -> Strategy:
-    """The cart block as the storefront runs it: rule offers, then best sellers."""
-    return lambda carts: _storefront_offers(_rule_offers(table, train, carts, k, scoring), train, carts, k, catalog)
+def _storefront_strategy(rules: Strategy, train: Baskets, k: int, catalog: pd.DataFrame | None) -> Strategy:
+    """The cart block as the storefront runs it: the ``rules`` strategy's offers, then best sellers."""
+    return lambda carts: _storefront_offers(rules(carts), train, carts, k, catalog)
 
 
-def _ranked_by(engine: LocalEngine, train: Baskets, by: str) -> pa.Table:
-    """The cross-sell offers of all customers with the rules ranked by ``by``: the same chain, other settings."""
+def _ranked_by(engine: LocalEngine, trained: SegmentTables, by: str) -> pa.Table:
+    """The cross-sell offers of all customers with the trained run's rules ranked by ``by`` instead."""
     config = engine.config
-    variant = config.model_copy(
-        update={
-            "rank": config.rank.model_copy(update={"by": by}),
-            "segment": config.segment.model_copy(update={"column": None}),
-            "post_purchase": config.post_purchase.model_copy(update={"enabled": False}),
-            "upsell": config.upsell.model_copy(update={"enabled": False}),
-            "bundles": config.bundles.model_copy(update={"enabled": False}),
-        }
-    )
-    return offer_tables(offer_segments(engine.with_config(variant), train, variant, "evaluation"))["recommendations"]
+    variant = config.model_copy(update={"rank": config.rank.model_copy(update={"by": by})})
+    assert trained.mined is not None, "offer_segments keeps every segment's mined rules"
+    ranked, _ = rank_cross_sells(engine.with_config(variant), trained.mined, ALL_SEGMENTS, None)
+    return pa.concat_tables(engine.recommendations(r, "evaluation") for r in ranked)
 
 
 def _shown(recommendations: pa.Table, placements: list[str]) -> pa.Table:
@@ -436,6 +439,8 @@ def _rule_offers(table: pa.Table, train: Baskets, carts: Carts, k: int, scoring:
     offers = table.select(columns).to_pandas().iloc[matched["rule"].to_numpy()].reset_index(drop=True)
     offers["case"] = matched["case"].to_numpy()
     offers["code"] = codes.get_indexer(offers["consequent"].astype(str))
+    # Codes number the products in id order: a categorical consequent sorts by id at integer speed.
+    offers["consequent"] = pd.Categorical.from_codes(offers["code"].to_numpy(), categories=codes)
     offers = offers[~_in_cart(offers["case"].to_numpy(), offers["code"].to_numpy(), carts)]
     known = carts.item >= 0
     shown = cart_block(
@@ -455,21 +460,24 @@ def _best_seller_offers(train: Baskets, carts: Carts, k: int) -> pd.DataFrame:
     return _first(_best_sellers(train, carts, k), k)
 
 
-def _best_sellers(train: Baskets, carts: Carts, k: int, category: np.ndarray | None = None) -> pd.DataFrame:
+def _best_sellers(
+    train: Baskets, carts: Carts, k: int, category: np.ndarray | None = None, cases: np.ndarray | None = None
+) -> pd.DataFrame:
     """Candidate best sellers not in the cart, best first per cart: (case, code, order).
 
     With ``category`` (a category number per product code, -1 unknown), the
     best sellers of each cart product's category, each category's list cut
-    to what any cart could need.
+    to what any cart could need. ``cases``: only for these cases (default all).
     """
     counts = train.item_counts()
     ranking = np.lexsort([np.arange(counts.size), -counts])
     need = k + int(np.bincount(carts.case, minlength=len(carts)).max(initial=0))
+    cases = np.arange(len(carts)) if cases is None else cases
     if category is None:
         top = ranking[:need]
-        case, code = np.repeat(np.arange(len(carts)), top.size), np.tile(top, len(carts))
+        case, code = np.repeat(cases, top.size), np.tile(top, len(cases))
     else:
-        known = carts.item >= 0
+        known = (carts.item >= 0) & np.isin(carts.case, cases)
         wanted = pd.DataFrame({"case": carts.case[known], "category": category[carts.item[known]]})
         wanted = wanted[wanted["category"] >= 0].drop_duplicates()
         listed = pd.DataFrame({"code": ranking, "category": category[ranking]})
@@ -490,7 +498,10 @@ def _storefront_offers(
     first, then best sellers of the cart's categories, then overall best sellers."""
     names = catalog.set_index("product_id")["category"] if catalog is not None else pd.Series(dtype=object)
     category = pd.factorize(names.reindex(train.items).to_numpy(dtype=object), use_na_sentinel=True)[0]
-    return _tiered([rule_offers, _best_sellers(train, carts, k, category), _best_sellers(train, carts, k)], k)
+    # Only carts with fewer than k rule offers are filled up.
+    short = np.flatnonzero(np.bincount(rule_offers["case"].to_numpy(dtype=np.int64), minlength=len(carts)) < k)
+    fills = [_best_sellers(train, carts, k, category, short), _best_sellers(train, carts, k, None, short)]
+    return _tiered([rule_offers, *fills], k)
 
 
 def _tiered(tiers: list[pd.DataFrame], k: int) -> pd.DataFrame:
@@ -517,8 +528,11 @@ def _buy_again_offers(bought: pd.DataFrame, train: Baskets, carts: Carts, k: int
 
 
 def _in_cart(case: np.ndarray, code: np.ndarray, carts: Carts) -> np.ndarray:
+    """Whether each (case, product code) is in that case's cart: one lookup table over a chunk's pairs."""
     width = int(max(code.max(initial=0), carts.item.max(initial=0))) + 2
-    return np.isin(case.astype(np.int64) * width + code + 1, carts.case.astype(np.int64) * width + carts.item + 1)
+    return np.isin(
+        case.astype(np.int64) * width + code + 1, carts.case.astype(np.int64) * width + carts.item + 1, kind="table"
+    )
 
 
 def _first(offers: pd.DataFrame, k: int) -> pd.DataFrame:

@@ -30,10 +30,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipeline.config import Config
+from pipeline.config import Config, MineConfig
 from pipeline.contract.schema import NEIGHBOURS, text_column, to_table
 from pipeline.contract.vocabulary import ALL_SEGMENTS, CART, POST_PURCHASE, PRODUCT
-from pipeline.engine import OfferEngine, Ranked, SegmentTables
+from pipeline.engine import MinedRules, OfferEngine, Ranked, SegmentTables
 from pipeline.policy.model import ItemModel
 from pipeline.policy.segments import segment_mine_config, segments_to_mine
 from pipeline.stages import StageTimer
@@ -74,34 +74,13 @@ def segment_offers(
             gram, products = engine.model_gram(baskets)
             model = ItemModel.fit(gram, products, config.model)
             done["products"] = len(products)
-    with stage("itemsets") as done:
-        itemsets = engine.frequent_itemsets(baskets, mine)
-        done["itemsets"] = engine.itemset_count(itemsets)
-    with stage("rules") as done:
-        rules = engine.association_rules(itemsets)
-        done["rules"] = mined = engine.rule_count(rules)
-    if not config.pairs.enabled:
-        with stage("rank"):
-            ranked = engine.ranked_rules(rules, itemsets, segment, None, model)
-        result = SegmentTables(segment, engine.basket_count(baskets), itemsets, mined, dict(ranked.dropped))
-    else:
-        # The product page from every pair bought together often enough; the cart from the longer itemsets.
-        with stage("pairs") as done:
-            pairs = engine.pair_itemsets(baskets, config.pairs.min_count)
-            pair_rules = engine.association_rules(pairs)
-            paired = engine.rule_count(pair_rules)
-            pair_rules, habits = engine.customer_floor(pair_rules, pairs, baskets)
-            done["pair rules"] = paired - habits
-        with stage("rank"):
-            product = engine.ranked_rules(pair_rules, pairs, segment, PRODUCT, model)
-            ranked = engine.ranked_rules(engine.cart_rules(rules, itemsets), itemsets, segment, CART, model)
-        dropped = {"too_few_customers": habits}
-        for source in (product.dropped, ranked.dropped):
-            for reason, n in source.items():
-                dropped[reason] = dropped.get(reason, 0) + n
-        result = SegmentTables(segment, engine.basket_count(baskets), itemsets, mined + paired, dropped)
-        _add(engine, result, product, run_id)
-    _add(engine, result, ranked, run_id)
+    mined = mine_cross_sells(engine, baskets, mine, config, stage)
+    with stage("rank"):
+        ranked, dropped = rank_cross_sells(engine, mined, segment, model)
+    result = SegmentTables(segment, engine.basket_count(baskets), mined.itemsets, mined.rules_mined, dropped)
+    result.mined = mined
+    for source in ranked:
+        _add(engine, result, source, run_id)
     if config.post_purchase.enabled:
         with stage("post_purchase"):
             found = engine.post_purchase_rules(baskets, mine)
@@ -115,11 +94,52 @@ def segment_offers(
                 result.recommendations.append(engine.recommendations(upsells, run_id))
     if config.bundles.enabled:
         with stage("bundles"):
-            result.bundles = engine.bundles(itemsets, segment)
+            result.bundles = engine.bundles(mined.itemsets, segment)
     result.products = engine.products(baskets, segment)
     if model is not None:
         result.neighbours = neighbours_table(model, segment, run_id)
     return result
+
+
+def mine_cross_sells(
+    engine: OfferEngine, baskets: Any, mine: MineConfig, config: Config, stage: StageTimer
+) -> MinedRules:
+    """The itemsets and rules of one segment's baskets; with ``pairs.enabled`` also every pair's rules."""
+    with stage("itemsets") as done:
+        itemsets = engine.frequent_itemsets(baskets, mine)
+        done["itemsets"] = engine.itemset_count(itemsets)
+    with stage("rules") as done:
+        rules = engine.association_rules(itemsets)
+        done["rules"] = count = engine.rule_count(rules)
+    if not config.pairs.enabled:
+        return MinedRules(itemsets, rules, count)
+    # The product page from every pair bought together often enough; the cart from the longer itemsets.
+    with stage("pairs") as done:
+        pairs = engine.pair_itemsets(baskets, config.pairs.min_count)
+        pair_rules = engine.association_rules(pairs)
+        paired = engine.rule_count(pair_rules)
+        pair_rules, habits = engine.customer_floor(pair_rules, pairs, baskets)
+        done["pair rules"] = paired - habits
+    return MinedRules(itemsets, rules, count + paired, pairs, pair_rules, habits)
+
+
+def rank_cross_sells(
+    engine: OfferEngine, mined: MinedRules, segment: str, model: ItemModel | None
+) -> tuple[list[Ranked], dict[str, int]]:
+    """The product page's and the cart's ranked rules (``engine.config``'s ranking), and what was dropped.
+
+    ``basket evaluate`` ranks the same mined rules several ways with this.
+    """
+    if mined.pair_rules is None:
+        ranked = engine.ranked_rules(mined.rules, mined.itemsets, segment, None, model)
+        return [ranked], dict(ranked.dropped)
+    product = engine.ranked_rules(mined.pair_rules, mined.pairs, segment, PRODUCT, model)
+    cart = engine.ranked_rules(engine.cart_rules(mined.rules, mined.itemsets), mined.itemsets, segment, CART, model)
+    dropped = {"too_few_customers": mined.habits}
+    for source in (product.dropped, cart.dropped):
+        for reason, n in source.items():
+            dropped[reason] = dropped.get(reason, 0) + n
+    return [product, cart], dropped
 
 
 def neighbours_table(model: ItemModel, segment: str, run_id: str) -> pa.Table:

@@ -73,6 +73,10 @@ class ItemModel:
     products: pd.Index
     weights: sp.csr_matrix
 
+    def __post_init__(self) -> None:
+        # Canonical form (sorted column indices, no duplicates): what the binary search of _weight needs.
+        self.weights.sum_duplicates()
+
     @classmethod
     def fit(cls, gram: np.ndarray, products: np.ndarray, config: ModelConfig) -> ItemModel:
         """The model of a Gram matrix whose rows and columns are ``products``."""
@@ -130,34 +134,59 @@ class ItemModel:
         """
         keys = pd.Series(np.asarray(antecedent_keys, dtype=object)).str.split(KEY_SEPARATOR, regex=False)
         members = keys.explode()
-        return self.cart_weights(
-            members.index.to_numpy(), members.to_numpy(dtype=object), np.arange(len(keys)), consequents
-        )
+        rule = members.index.to_numpy(dtype=np.int64)
+        at = self._positions(members.to_numpy(dtype=object))
+        offered = self._positions(consequents)
+        known = at >= 0
+        rule, at = rule[known], at[known]
+        # An antecedent is a handful of products: one lookup per (rule, product) pair.
+        inside = offered[rule] >= 0
+        weight = _entries(self.weights, at[inside], offered[rule[inside]])
+        summed = np.bincount(rule[inside], weights=weight, minlength=offered.size)
+        scored = (offered >= 0) & (np.bincount(rule, minlength=offered.size) > 0)
+        return np.where(scored, summed, np.nan)
 
     def cart_weights(
         self, case: np.ndarray, product: np.ndarray, offer_case: np.ndarray, offer: np.ndarray
     ) -> np.ndarray:
         """Each offer's weight for its cart: the sum over the cart's products of their weights towards it.
 
-        The cart of offer ``i`` holds ``product[case == offer_case[i]]``; NaN where the offered
-        product, or every product of the cart, is outside the model.
+        The cart of offer ``i`` holds ``product[case == offer_case[i]]`` (a product counted once); NaN
+        where the offered product, or every product of the cart, is outside the model.
         """
-        offer_case = np.asarray(offer_case, dtype=np.int64)
-        cases = int(max(np.max(case, initial=-1), np.max(offer_case, initial=-1))) + 1
-        at = self.products.get_indexer(pd.Index(np.asarray(product, dtype=object).astype(str)))
-        known = at >= 0
         n = len(self.products)
-        cart = sp.csr_matrix(
-            (np.ones(int(known.sum())), (np.asarray(case, dtype=np.int64)[known], at[known])), shape=(cases, n)
-        )
+        at = self._positions(product)
+        known = at >= 0
+        offer_case = np.asarray(offer_case, dtype=np.int64)
+        offered = self._positions(offer)
+        result = np.full(offered.size, np.nan)
+        if n == 0 or offered.size == 0:
+            return result
+        # A cart holds tens of products and each offer is scored against all of them: one sparse
+        # product (carts x products) @ weights over the carts that have an offer, then one lookup per offer.
+        needed, row = np.unique(offer_case, return_inverse=True)
+        index = np.searchsorted(needed, np.asarray(case, dtype=np.int64)[known])
+        inside = (index < needed.size) & (needed[np.minimum(index, needed.size - 1)] == np.asarray(case)[known])
+        cart = sp.csr_matrix((np.ones(int(inside.sum())), (index[inside], at[known][inside])), shape=(needed.size, n))
         cart.sum_duplicates()
         cart.data[:] = 1.0
-        offered = self.products.get_indexer(pd.Index(np.asarray(offer, dtype=object).astype(str)))
-        scored = (offered >= 0) & (np.diff(cart.indptr)[offer_case] > 0)
-        result = np.full(offered.size, np.nan)
-        if scored.any():
-            # Only the carts that have an offer to score: one sparse product over those rows.
-            needed, row = np.unique(offer_case[scored], return_inverse=True)
-            summed = (cart[needed] @ self.weights).tocsr()
-            result[scored] = np.asarray(summed[row, offered[scored]]).ravel()
+        summed = (cart @ self.weights).tocsr()
+        summed.sum_duplicates()
+        scored = (offered >= 0) & (np.diff(cart.indptr)[row] > 0)
+        result[scored] = _entries(summed, row[scored], offered[scored])
         return result
+
+    def _positions(self, products: np.ndarray) -> np.ndarray:
+        """Each product's row in the model, -1 outside it."""
+        return self.products.get_indexer(pd.Index(np.asarray(products, dtype=object).astype(str)))
+
+
+def _entries(matrix: sp.csr_matrix, row: np.ndarray, col: np.ndarray) -> np.ndarray:
+    """``matrix[row, col]`` for each pair (0 where not stored), by binary search in a canonical CSR matrix."""
+    width = matrix.shape[1]
+    keys = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr)) * width + matrix.indices
+    wanted = np.asarray(row, dtype=np.int64) * width + np.asarray(col, dtype=np.int64)
+    if keys.size == 0:
+        return np.zeros(wanted.size)
+    position = np.minimum(np.searchsorted(keys, wanted), keys.size - 1)
+    return np.where(keys[position] == wanted, matrix.data[position], 0.0)

@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterable, Mapping
 
 import numpy as np
+import pandas as pd
 
 from pipeline.contract.vocabulary import KEY_SEPARATOR
 
@@ -68,15 +69,26 @@ def variant_offers(antecedent_keys: np.ndarray, consequents: np.ndarray, known: 
     """Offers whose consequent is a variant of a product of their antecedent (``a|b`` keys).
 
     ``known`` holds the catalog's products; a product the catalog lacks has its id's keys only.
+    Each distinct product's keys are worked out once; the offers are then matched on (offer, key) pairs.
     """
-
-    def keys(product: str) -> Keys:
-        found = known.get(product)
-        return found if found is not None else variant_keys(product)
-
-    flagged = np.zeros(len(consequents), dtype=bool)
-    for row, (antecedent, consequent) in enumerate(zip(antecedent_keys, consequents, strict=True)):
-        offered = keys(str(consequent))
-        if offered:
-            flagged[row] = any(offered & keys(member) for member in str(antecedent).split(KEY_SEPARATOR))
+    members = pd.Series(np.asarray(antecedent_keys, dtype=object)).str.split(KEY_SEPARATOR, regex=False).explode()
+    offered = pd.Series(np.asarray(consequents, dtype=object))
+    products = pd.unique(np.concatenate([members.to_numpy(dtype=object), offered.to_numpy(dtype=object)]))
+    keys = [(p, k) for p in products for k in _keys(str(p), known)]
+    if not keys:
+        return np.zeros(len(offered), dtype=bool)
+    table = pd.DataFrame(keys, columns=["product", "key"])
+    held = pd.DataFrame({"offer": members.index.to_numpy(), "product": members.to_numpy(dtype=object)})
+    held = held.merge(table, on="product")[["offer", "key"]]
+    wanted = pd.DataFrame({"offer": offered.index.to_numpy(), "product": offered.to_numpy(dtype=object)})
+    wanted = wanted.merge(table, on="product")[["offer", "key"]]
+    both = wanted.merge(held, on=["offer", "key"])
+    flagged = np.zeros(len(offered), dtype=bool)
+    flagged[both["offer"].to_numpy(dtype=np.int64)] = True
     return flagged
+
+
+def _keys(product: str, known: Mapping[str, Keys]) -> Keys:
+    """A product's variant keys: the catalog's, else those of its id alone."""
+    found = known.get(product)
+    return found if found is not None else variant_keys(product)
