@@ -23,8 +23,9 @@ def sample_run(tmp_path_factory: pytest.TempPathFactory) -> RunResult:
 def test_sample_yields_a_few_hundred_rules(sample_run: RunResult) -> None:
     counts = sample_run.counts
     assert 4000 < counts.baskets < 5000
-    # Product-page rules from every pair in 3 baskets or more, cart rules from the itemsets at 1% support.
-    assert 300 <= counts.rules <= 20_000
+    # Product-page rules from every pair in 3 baskets or more of 2 customers at confidence 0.05 (about
+    # 75 per product), cart rules from the itemsets at 1% support.
+    assert 300 <= counts.rules <= 100 * counts.products
     assert counts.recommendations >= 300
     # Real dirt of the export, each rejected for its reason.
     for reason in (
@@ -48,8 +49,10 @@ def test_sample_rules_are_meaningful(sample_run: RunResult) -> None:
     clocks = pages[pages["antecedent_key"].isin(["22726", "22727", "22728"])]
     assert not clocks["consequent"].isin(["22726", "22727", "22728", "22729", "22730"]).any()
     assert sample_run.counts.rules_dropped["variant_of_antecedent"] > 50
-    # The teacup is offered the cake stand it is served with.
-    assert ((pages["antecedent_key"] == "22699") & (pages["consequent"] == "22423")).any()
+    # The teacup is offered the teapot of its range, and the cake stand it is served with is next in line.
+    assert ((pages["antecedent_key"] == "22699") & (pages["consequent"] == "23173")).any()
+    rules = pd.read_parquet(Path(sample_run.run_dir) / "rules.parquet", filters=[("antecedent_key", "=", "22699")])
+    assert rules.loc[rules["consequent"] == "22423", "rank"].item() <= 5
     cross = recs[recs["kind"] == "cross_sell"]
     assert (cross["lift"] > 1).all() and (recs["consequent_margin"].dropna() > 0).all()
     # Every placement is served on the sample.
