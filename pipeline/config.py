@@ -240,6 +240,8 @@ class GatesConfig(_Section):
     min_baskets: int = Field(100, ge=0)
     max_reject_share: float = Field(0.5, ge=0, le=1)
     min_rules: int = Field(1, ge=0)
+    #: Largest share of the published run's baskets that may be missing ("is the export complete?").
+    max_basket_drop: float | None = Field(0.5, ge=0, le=1)
     max_rule_change: float | None = Field(0.5, ge=0)
     max_product_change: float | None = Field(0.5, ge=0, le=1)
 

@@ -129,9 +129,17 @@ def run_ids(output_dir: Path) -> list[str]:
 
 
 def prune_runs(output_dir: Path, keep: int) -> list[str]:
-    """Delete all but the newest ``keep`` runs, never the one ``latest`` points at."""
+    """Delete all but the newest ``keep`` publishable runs and the newest ``keep`` held-back ones, never
+    the one ``latest`` points at.
+
+    Counted apart, so that nights held back by a gate never push out the good
+    runs that ``rollback`` goes back to.
+    """
     current = (output_dir / LATEST).resolve().name if (output_dir / LATEST).exists() else None
-    old = [r for r in run_ids(output_dir)[:-keep] if r != current]
+    ids = run_ids(output_dir)
+    good = [r for r in ids if _publishable(output_dir / RUNS / r)]
+    held = [r for r in ids if r not in set(good)]
+    old = sorted(r for r in (*good[:-keep], *held[:-keep]) if r != current)
     for run_id in old:
         shutil.rmtree(output_dir / RUNS / run_id, ignore_errors=True)
     if old:

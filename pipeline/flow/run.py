@@ -121,7 +121,7 @@ def _publish(
     """Gate the run, write it to ``runs/<run_id>`` and, if it passed (or ``force``), switch ``latest`` to it."""
     counts, run_id = produced.counts, produced.run_id
     with stage("publish") as done:
-        failures = gate_failures(config.gates, counts, produced.problems, _previous(output_dir))
+        failures = gate_failures(config, counts, produced.problems, _previous(output_dir))
         manifest = build_manifest(
             run_id=run_id,
             config=config,
