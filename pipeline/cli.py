@@ -19,8 +19,9 @@ import click
 import pandas as pd
 
 from pipeline.config import Config, load_config
+from pipeline.contract.files import LATEST
 from pipeline.contract.vocabulary import ALL_SEGMENTS, CROSS_SELL, POST_PURCHASE, UPSELL
-from pipeline.errors import ConfigError, PipelineError
+from pipeline.errors import AfterPublishError, ConfigError, ExitCode, PipelineError
 from pipeline.flow.evaluate import evaluate, write_evaluation
 from pipeline.flow.inputs import prepare_inputs
 from pipeline.flow.publish import rollback
@@ -32,6 +33,7 @@ from pipeline.read.lookup import offers_after_purchase, offers_for_cart, offers_
 from pipeline.stages import StageListener
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger(__name__)
 
 
 class _Basket(click.Group):
@@ -43,6 +45,9 @@ class _Basket(click.Group):
         except PipelineError as exc:
             click.echo(f"basket: error: {exc}", err=True)
             ctx.exit(int(exc.exit_code))
+        except KeyboardInterrupt:
+            click.echo("basket: interrupted; nothing was published", err=True)
+            ctx.exit(int(ExitCode.INTERRUPTED))
 
 
 #: The output directory a reading command (recommend, rules, explain, report, rollback) reads.
@@ -75,12 +80,19 @@ def main(ctx: click.Context, verbose: bool, quiet: bool, log_format: str) -> Non
     \b
     Exit codes: 0 ok, 1 internal error, 2 usage or config error,
     3 input data error, 4 output error, 5 another run holds the lock,
-    6 a quality gate failed (see docs/operations.md).
+    6 a quality gate failed, 7 published but the report (or what followed
+    the switch) failed, 130 interrupted before publishing (docs/operations.md).
     """
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     configure_logging(level, log_format)
     # A live per-stage display replaces the INFO lines on an interactive terminal.
     ctx.obj = {"progress": level == logging.INFO and log_format == "auto" and sys.stderr.isatty()}
+
+
+def _published(output_dir: Path) -> str | None:
+    """The run ``OUTPUT/latest`` points at, or None."""
+    link = output_dir / LATEST
+    return link.resolve().name if link.is_symlink() and link.exists() else None
 
 
 def config_options(command: F) -> F:
@@ -165,13 +177,29 @@ Examples:
 def run_command(obj: dict[str, Any], as_json: bool, force: bool, with_report: bool, **options: Any) -> None:
     """Run the whole pipeline and publish OUTPUT/latest."""
     config = build_config(**options)
-    with _progress(obj["progress"] and not as_json) as listener:
-        result = run(config, force=force, listener=listener)
+    output_dir = Path(config.output.dir)
+    before = _published(output_dir)
+    try:
+        with _progress(obj["progress"] and not as_json) as listener:
+            result = run(config, force=force, listener=listener)
+    except KeyboardInterrupt:
+        after = _published(output_dir)
+        if after is not None and after != before:
+            # Interrupted after the switch (retention): the new run is live; say so, with its own code.
+            raise AfterPublishError(f"interrupted after run {after} was published ({output_dir / LATEST})") from None
+        raise
     summary = _summary(result)
     if with_report:
         from pipeline.read.report import write_report  # matplotlib: imported only when drawing
 
-        summary["report"] = str(write_report(result.output_dir, result.run_id))
+        try:
+            summary["report"] = str(write_report(result.output_dir, result.run_id))
+        except Exception as exc:  # the run is live: whatever broke the report must not hide that
+            log.exception("the report of run %s failed", result.run_id)
+            raise AfterPublishError(
+                f"run {result.run_id} was published ({result.output_dir / LATEST}), but its report failed: {exc}; "
+                f"retry with 'basket report --output {result.output_dir} --run {result.run_id}'"
+            ) from None
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     else:

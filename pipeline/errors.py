@@ -27,6 +27,11 @@ class ExitCode(IntEnum):
     LOCKED = 5
     #: A quality gate failed: the run was written but not published.
     GATE = 6
+    #: The run was published (``latest`` switched), but what came after the switch failed (the report,
+    #: or an interrupt during retention): the new tables are live, the extra is missing.
+    AFTER_PUBLISH = 7
+    #: Stopped by Ctrl-C (SIGINT) before anything was published: ``latest`` is unchanged.
+    INTERRUPTED = 130
 
 
 class PipelineError(Exception):
@@ -57,6 +62,12 @@ class RunLockedError(PipelineError):
     """Another run is writing to the same output directory; the message names it."""
 
     exit_code = ExitCode.LOCKED
+
+
+class AfterPublishError(PipelineError):
+    """The run was published, then a later step (the report, retention) failed; the message says both."""
+
+    exit_code = ExitCode.AFTER_PUBLISH
 
 
 class QualityGateError(PipelineError):

@@ -126,3 +126,49 @@ def test_report_renders_every_chart_in_headless_chromium(two_runs: tuple[RunResu
         check=True,
     )
     assert screenshot.stat().st_size > 50_000
+
+
+def test_the_report_draws_any_text_and_a_failed_report_still_says_the_run_is_live(
+    export: Export, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Names that matplotlib would parse as formulas and ids of thousands of characters are drawn as cut
+    text; when the report fails anyway, the exit code says the run was published (7), not a crash (1)."""
+    long_id = "9" * 5000
+    lines = export.path.read_text().replace(",00123,", f",{long_id},")
+    hostile = tmp_path / "hostile.csv"
+    hostile.write_text(lines)
+    catalog = export.catalog.read_text().replace("TEA CUP", "PACK $5 #1 $").replace("00123,", f"{long_id},")
+    (tmp_path / "catalog.csv").write_text(catalog)
+    output = tmp_path / "out"
+    arguments = [
+        "-q",
+        "run",
+        "-c",
+        str(SAMPLE_CONFIG),
+        "-i",
+        str(hostile),
+        "--catalog",
+        str(tmp_path / "catalog.csv"),
+        "-o",
+        str(output),
+        "--set",
+        "clean.max_basket_size=20",
+        "--set",
+        "mine.min_support=0.05",
+        "--report",
+    ]
+    runner = CliRunner()
+    result = runner.invoke(main, arguments)
+    assert result.exit_code == 0, result.output
+    page = next(output.glob("runs/*/report.html")).read_text()
+    assert long_id not in page and long_id[:50] in page  # cut in the tables, with an ellipsis
+    assert "PACK $5 #1 $" in page
+
+    def broken(*_: object, **__: object) -> Path:
+        raise RuntimeError("the disk went away")
+
+    monkeypatch.setattr("pipeline.read.report.write_report", broken)
+    again = runner.invoke(main, [*arguments, "--set", "gates.enabled=false"])
+    latest = (output / "latest").resolve().name
+    assert again.exit_code == 7
+    assert f"run {latest} was published" in again.output and "the disk went away" in again.output

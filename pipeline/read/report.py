@@ -51,6 +51,8 @@ _TOP_OFFERS = 25
 _GROUPED_RULES = 200
 _GROUPED_CONSEQUENTS = 15
 _GROUPS = 12
+#: Characters of an id or name shown as a chart label.
+_LABEL = 40
 
 
 def write_report(output_dir: Path, run_id: str | None = None, path: Path | None = None) -> Path:
@@ -124,7 +126,22 @@ def _image(figure: plt.Figure, alt: str) -> str:
     return f'<img class="chart" alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
+def _label(text: object, width: int = _LABEL) -> str:
+    """Any id or name as a chart label: cut to ``width`` characters with an ellipsis, and with every
+    ``$`` escaped, so matplotlib draws it as text instead of parsing it as a formula."""
+    value = str(text)
+    if len(value) > width:
+        value = value[: width - 1] + "…"
+    return value.replace("$", r"\$")
+
+
+def _cut(value: object, width: int = 2 * _LABEL) -> object:
+    """A table cell: long text cut with an ellipsis (``to_html`` escapes it)."""
+    return value[: width - 1] + "…" if isinstance(value, str) and len(value) > width else value
+
+
 def _table(frame: pd.DataFrame) -> str:
+    frame = frame.map(_cut)
     return frame.to_html(index=False, border=0, classes="data", float_format=lambda x: f"{x:,.3f}", na_rep="–")
 
 
@@ -148,7 +165,8 @@ def _item_frequency(products: pd.DataFrame) -> str:
         return "<p>No products.</p>"
     top = products[products["segment"] == ALL_SEGMENTS].nlargest(_TOP_PRODUCTS, "baskets")
     labels = [
-        f"{p} {n[:30] if isinstance(n, str) else ''}" for p, n in zip(top["product_id"], top["name"], strict=True)
+        _label(f"{p} {n[:30] if isinstance(n, str) else ''}")
+        for p, n in zip(top["product_id"], top["name"], strict=True)
     ]
     figure, axis = plt.subplots(figsize=(8, 6))
     axis.barh(labels[::-1], top["baskets"][::-1], color="#55a868")
@@ -218,7 +236,7 @@ def _matrix(rules: pd.DataFrame) -> str:
     )
     figure.colorbar(shown, ax=axis, label="mean lift")
     axis.set_xticks(range(len(groups)), [labels[g] for g in groups], rotation=70, ha="right", fontsize=8)
-    axis.set_yticks(range(len(consequents)), consequents)
+    axis.set_yticks(range(len(consequents)), [_label(c) for c in consequents])
     axis.set_xlabel("antecedent groups (balloon size = support)")
     axis.set_ylabel("offered product")
     return _image(figure, "grouped matrix of the strongest rules") + (
@@ -230,7 +248,7 @@ def _group_label(antecedents: pd.Series) -> str:
     """``{most common product, +n products}`` and the group's rule count, as arulesViz labels groups."""
     products = pd.Series([p for antecedent in antecedents for p in antecedent]).value_counts()
     more = f", +{len(products) - 1}" if len(products) > 1 else ""
-    return f"{len(antecedents)} rules: {{{products.index[0]}{more}}}"
+    return _label(f"{len(antecedents)} rules: {{{_label(products.index[0], 24)}{more}}}")
 
 
 def _top_offers(recommendations: pd.DataFrame) -> str:
