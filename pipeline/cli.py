@@ -21,7 +21,7 @@ import pandas as pd
 from pipeline.config import Config, load_config
 from pipeline.contract.files import LATEST
 from pipeline.contract.vocabulary import ALL_SEGMENTS, CROSS_SELL, POST_PURCHASE, UPSELL
-from pipeline.errors import AfterPublishError, ConfigError, ExitCode, PipelineError
+from pipeline.errors import AfterPublishError, ConfigError, ExitCode, PipelineError, quoted
 from pipeline.flow.evaluate import evaluate, write_evaluation
 from pipeline.flow.inputs import prepare_inputs
 from pipeline.flow.publish import rollback
@@ -43,7 +43,7 @@ class _Basket(click.Group):
         try:
             return super().invoke(ctx)
         except PipelineError as exc:
-            click.echo(f"basket: error: {exc}", err=True)
+            click.echo(f"basket: error: {quoted(exc, 4000)}", err=True)
             ctx.exit(int(exc.exit_code))
         except KeyboardInterrupt:
             click.echo("basket: interrupted; nothing was published", err=True)

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import tomllib
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
@@ -388,12 +389,29 @@ def load_config(
         raise ConfigError(_describe(exc, source)) from None
 
 
+#: A config file is a page of settings: anything larger is not one (``/dev/zero``, a data file by mistake).
+MAX_CONFIG_BYTES = 1 << 20
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
+    """The file's settings; a clear error for a missing, special (FIFO, device), huge or invalid file."""
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        # Opened without blocking, so a FIFO with no writer cannot hang the run; then checked to be a file.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror or exc}") from None
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise ConfigError(f"config file {path} is not a regular file (a FIFO, a device or a directory?)")
+        data = handle.read(MAX_CONFIG_BYTES + 1)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {path} is larger than {MAX_CONFIG_BYTES // 1024} KiB: not a config file")
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
 

@@ -34,6 +34,25 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130
 
 
+#: Characters of foreign text (a header, a value, a library's message) an error message quotes at most.
+QUOTED = 200
+
+
+def quoted(text: object, limit: int = QUOTED) -> str:
+    """Foreign text cut for an error message: a one-gigabyte line must not become a one-gigabyte message."""
+    value = str(text)
+    if len(value) <= limit:
+        return value
+    return f"{value[:limit]}... ({len(value) - limit:,} more characters)"
+
+
+def quoted_names(names: list[str], most: int = 20) -> str:
+    """A file's column names for an error message: at most ``most``, each cut."""
+    shown = [quoted(n, 40) for n in names[:most]]
+    more = f" and {len(names) - most:,} more" if len(names) > most else ""
+    return f"{shown}{more}"
+
+
 class PipelineError(Exception):
     """Base class of every error the pipeline reports to its user."""
 

@@ -360,3 +360,73 @@ def test_an_export_where_every_line_is_rejected(tmp_path: Path) -> None:
     code, err = invoke("run", "--config", str(SAMPLE_CONFIG), "--input", str(path), "--output", str(tmp_path / "o"))
     assert code == ExitCode.INPUT
     assert "all_cancelled.csv: no baskets left after cleaning 2 rows (rejected: cancelled 2)" in err
+
+
+# --- bounded resources (issue 14, class 1) ---------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo", "huge"])
+def test_a_config_that_is_not_a_page_of_settings_is_refused_at_once(tmp_path: Path, kind: str) -> None:
+    if kind == "device":
+        path = Path("/dev/zero")
+    elif kind == "fifo":
+        path = tmp_path / "config.toml"
+        os.mkfifo(path)  # no writer: reading it would block for ever
+    else:
+        path = tmp_path / "config.toml"
+        path.write_text("# " + "x" * (1 << 20) + "\n")
+    code, err = invoke("validate", "--config", str(path))
+    assert code == ExitCode.CONFIG and str(path) in err and len(err) < 500
+
+
+def _export_with(tmp_path: Path, text: str, name: str = "export.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_a_huge_first_line_is_not_a_header_and_is_never_echoed(tmp_path: Path) -> None:
+    commas = _export_with(tmp_path, "," * (3 << 20) + "\n1,2\n", "commas.csv")
+    code, err = invoke("validate", "--config", str(SAMPLE_CONFIG), "--input", str(commas))
+    assert code == ExitCode.INPUT and "not a header line" in err and len(err) < 1000
+    # A single column of 900 KB: a header, but the message quotes it cut.
+    single = _export_with(tmp_path, "x" * 900_000 + "\nvalue\n", "single.csv")
+    code, err = invoke("validate", "--config", str(SAMPLE_CONFIG), "--input", str(single))
+    assert code == ExitCode.INPUT and "more characters" in err and len(err) < 2000
+
+
+def test_a_gzip_that_expands_beyond_free_memory_is_refused_before_parsing(
+    export: Export, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    packed = tmp_path / "export.csv.gz"
+    packed.write_bytes(gzip.compress(export.path.read_bytes() * 20))
+    # This machine with 1 MB free: the 20 copies of the export (about 0.5 MB) would need 4 bytes a byte.
+    monkeypatch.setattr("pipeline.local.ingest.available_memory", lambda: 1 << 20)
+    code, err = invoke("validate", "--config", str(SAMPLE_CONFIG), "--input", str(packed))
+    assert code == ExitCode.INPUT and "expands to more than" in err and "split the export" in err
+    monkeypatch.setattr("pipeline.local.ingest.available_memory", lambda: 1 << 30)
+    code, _ = invoke("validate", "--config", str(SAMPLE_CONFIG), "--input", str(packed))
+    assert code == 0
+
+
+def test_the_itemset_guard_message_stays_short_on_long_itemsets() -> None:
+    from pipeline.config import MineConfig
+    from pipeline.errors import ConfigError
+    from pipeline.policy.guards import check_itemsets
+
+    by_length = {k: 10**6 * k for k in range(1, 400)}
+    with pytest.raises(ConfigError) as caught:
+        check_itemsets(by_length, 3, MineConfig(max_itemsets=1000), estimated=True)
+    assert len(str(caught.value)) < 600 and "of length 399" in str(caught.value) and "..." in str(caught.value)
+    with pytest.raises(ConfigError, match="more than 9,223,372,036,854,775,807"):
+        check_itemsets({1: 10, 40: -5}, 3, MineConfig(max_itemsets=10**12), estimated=True)
+
+
+def test_mlxtend_apriori_past_its_memory_bound_finds_the_same_itemsets(
+    export: Export, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fim = run(export_config(export, tmp_path / "fim"))
+    monkeypatch.setattr("pipeline.local.itemsets.MLXTEND_DENSE_BYTES", 0)  # every candidate array is too big
+    low = run(export_config(export, tmp_path / "mlx", **{"mine.engine": "mlxtend", "mine.algorithm": "apriori"}))
+    found = [pd.read_parquet(r.run_dir / "itemsets.parquet")[["itemset_key", "count"]] for r in (fim, low)]
+    pd.testing.assert_frame_equal(*(f.sort_values("itemset_key", ignore_index=True) for f in found))

@@ -16,7 +16,7 @@ import pandas as pd
 
 from pipeline.config import CatalogConfig
 from pipeline.contract.schema import TEXT
-from pipeline.errors import InputDataError
+from pipeline.errors import InputDataError, quoted, quoted_names
 from pipeline.local.clean import normalise_ids
 from pipeline.local.ingest import read_table_file
 from pipeline.policy.variants import Keys, catalog_variant_keys
@@ -48,7 +48,8 @@ def read_catalog(config: CatalogConfig, id_case: str) -> pd.DataFrame | None:
             name = getattr(config.columns, column)
             if name is not None and name not in header:
                 raise InputDataError(
-                    f"{path}: column {name!r} (catalog.columns.{column}) is not in the catalog; found {header}"
+                    f"{path}: column {name!r} (catalog.columns.{column}) is not in the catalog; "
+                    f"found {quoted_names(list(header))}"
                 )
             if name is None and column in header:
                 name = column
@@ -56,7 +57,7 @@ def read_catalog(config: CatalogConfig, id_case: str) -> pd.DataFrame | None:
                 mapping[column] = name
         if "product_id" not in mapping:
             raise InputDataError(
-                f"{path}: the catalog has no 'product_id' column; found {header}. "
+                f"{path}: the catalog has no 'product_id' column; found {quoted_names(list(header))}. "
                 "Map it with catalog.columns.product_id"
             )
         return list(mapping.values())
@@ -91,7 +92,7 @@ def _numbers(raw: pd.DataFrame, column: str, path: Path) -> pd.Series:
     if bad.any():
         raise InputDataError(
             f"{path}: column {column!r} has {int(bad.sum())} value(s) that are not numbers, "
-            f"first at rows {_rows(bad)}: {values[bad].head(3).tolist()}; fix or blank them"
+            f"first at rows {_rows(bad)}: {[quoted(v, 40) for v in values[bad].head(3)]}; fix or blank them"
         )
     return parsed
 
@@ -108,7 +109,7 @@ def _check(catalog: pd.DataFrame, path: Path) -> None:
         ids = catalog.loc[duplicated, "product_id"].unique().tolist()
         raise InputDataError(
             f"{path}: column 'product_id' has {len(ids)} duplicated id(s) "
-            f"(rows {_rows(duplicated)}), e.g. {ids[:5]}; keep one row per product"
+            f"(rows {_rows(duplicated)}), e.g. {[quoted(i, 40) for i in ids[:5]]}; keep one row per product"
         )
     for column in _NUMBERS:
         negative = (catalog[column] < 0).fillna(False)

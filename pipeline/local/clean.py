@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 
 from pipeline.config import CANONICAL_COLUMNS, CleanConfig
 from pipeline.contract.schema import REJECTS, TEXT
-from pipeline.errors import InputDataError
+from pipeline.errors import InputDataError, quoted
 
 log = logging.getLogger(__name__)
 
@@ -279,7 +279,7 @@ def invalid_share_error(
     return InputDataError(
         f"{', '.join(dict.fromkeys(files))}: column {column!r} (input.columns.{column}): {bad:,} of {total:,} values "
         f"({bad / total:.1%}) cannot be parsed, more than clean.max_invalid_share = "
-        f"{config.max_invalid_share:g}; first at rows {rows}: {values}. "
+        f"{config.max_invalid_share:g}; first at rows {rows}: {[quoted(v, 40) for v in values]}. "
         f"Check {hint}, or raise the share to quarantine them"
     )
 

@@ -17,6 +17,7 @@ import glob
 import gzip
 import hashlib
 import logging
+import os
 import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -31,11 +32,16 @@ import pyarrow.parquet as pq
 from pipeline.config import CANONICAL_COLUMNS, MANDATORY_COLUMNS, InputConfig
 from pipeline.contract.manifest import InputFile
 from pipeline.contract.schema import TEXT
-from pipeline.errors import InputDataError
+from pipeline.errors import InputDataError, quoted, quoted_names
 
 log = logging.getLogger(__name__)
 
 _EXCEL_SUFFIXES = (".xlsx", ".xlsm")
+#: A header line longer than this is not a header (a file of one huge line, a wrong delimiter).
+MAX_HEADER_BYTES = 1 << 20
+#: Memory a text export needs per byte of (decompressed) text: the local engine peaks at about 245 bytes
+#: per order line of about 85 bytes (Online Retail, string ids), with a margin.
+MEMORY_PER_TEXT_BYTE = 4
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 #: Arrow text columns become pandas text columns backed by the same Arrow memory.
 _ARROW_TYPES = {pa.string(): TEXT, pa.large_string(): TEXT}
@@ -159,6 +165,7 @@ def read_table_file(
             "na_values": _NA_VALUES,
             "compression": "infer",
         }
+        _check_text_size(path)
         header = [str(h) for h in pd.read_csv(path, nrows=0, **options).columns]
         return _read_csv_body(path, columns(header), delimiter, encoding)
     except InputDataError:
@@ -166,10 +173,10 @@ def read_table_file(
     except pa.ArrowInvalid as exc:
         if "UTF8" in str(exc) or "UTF-8" in str(exc):
             raise InputDataError(
-                f"{path}: cannot decode the file as {encoding} ({exc}); set the encoding option "
+                f"{path}: cannot decode the file as {encoding} ({quoted(exc)}); set the encoding option "
                 f"to the file's encoding (e.g. 'latin-1', 'cp1252')"
             ) from None
-        raise InputDataError(f"{path}: cannot read the file (ArrowInvalid: {exc})") from None
+        raise InputDataError(f"{path}: cannot read the file (ArrowInvalid: {quoted(exc)})") from None
     except UnicodeDecodeError as exc:
         raise InputDataError(
             f"{path}: cannot decode the file as {encoding} ({exc.reason} at byte "
@@ -179,7 +186,47 @@ def read_table_file(
     except pd.errors.EmptyDataError:
         raise InputDataError(f"{path}: the file is empty (no header, no rows)") from None
     except (OSError, EOFError, zipfile.BadZipFile, pa.ArrowException, ValueError) as exc:
-        raise InputDataError(f"{path}: cannot read the file ({type(exc).__name__}: {exc})") from None
+        raise InputDataError(f"{path}: cannot read the file ({type(exc).__name__}: {quoted(exc)})") from None
+
+
+def _check_text_size(path: Path) -> None:
+    """Refuse, before parsing, a text file whose first line is not a header or whose text cannot fit.
+
+    The first line must end within :data:`MAX_HEADER_BYTES`. A gzip file is
+    decompressed once without keeping anything (a few seconds a gigabyte) and
+    refused when its text would need more memory than the machine has free:
+    a small ``.csv.gz`` may expand to many gigabytes.
+    """
+    compressed = path.name.lower().endswith(".gz")
+    with gzip.open(path, "rb") if compressed else path.open("rb") as handle:
+        first = handle.read(MAX_HEADER_BYTES)
+        if len(first) == MAX_HEADER_BYTES and b"\n" not in first:
+            raise InputDataError(
+                f"{path}: the first line is longer than {MAX_HEADER_BYTES // 1024} KiB: not a header line; "
+                "check that this is the export and that input.delimiter is right"
+            )
+        budget = available_memory() // MEMORY_PER_TEXT_BYTE
+        size = len(first) if compressed else path.stat().st_size
+        while compressed and size <= budget and (chunk := handle.read(1 << 24)):
+            size += len(chunk)
+    if size > budget:
+        raise InputDataError(
+            f"{path}: {'the file expands to ' if compressed else ''}more than {budget / 2**30:.1f} GiB of text, "
+            f"more than this machine's free memory can read ({MEMORY_PER_TEXT_BYTE} bytes per byte of text); "
+            'split the export into several files read by a glob, or run on Spark (engine = "spark")'
+        )
+
+
+def available_memory() -> int:
+    """Bytes of memory free for this run (Linux's MemAvailable; the physical memory elsewhere)."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
 
 
 def _read_csv_body(path: Path, names: list[str], delimiter: str, encoding: str) -> pd.DataFrame:
@@ -214,14 +261,14 @@ def column_mapping(header: list[str], config: InputConfig, path: Path) -> dict[s
             if wanted not in names:
                 raise InputDataError(
                     f"{path}: column {wanted!r} (input.columns.{canon}) is not in the file; "
-                    f"found {names}{_delimiter_hint(names, config)}"
+                    f"found {quoted_names(names)}{_delimiter_hint(names, config)}"
                 )
             mapping[canon] = wanted
         elif canon in names:
             mapping[canon] = canon
         elif canon in MANDATORY_COLUMNS:
             raise InputDataError(
-                f"{path}: mandatory column {canon!r} not found; found {names}. "
+                f"{path}: mandatory column {canon!r} not found; found {quoted_names(names)}. "
                 f'Map it with input.columns.{canon} = "<name in the file>"'
                 f"{_delimiter_hint(names, config)}"
             )
@@ -275,7 +322,7 @@ def _read_baskets(path: Path, config: InputConfig) -> pd.DataFrame:
             f"{exc.start}); set input.encoding to the file's encoding"
         ) from None
     except (OSError, EOFError) as exc:
-        raise InputDataError(f"{path}: cannot read the file ({type(exc).__name__}: {exc})") from None
+        raise InputDataError(f"{path}: cannot read the file ({type(exc).__name__}: {quoted(exc)})") from None
     if not text.strip():
         raise InputDataError(f"{path}: the file is empty (no baskets)")
     lines = pd.Series(text.splitlines(), dtype=TEXT)

@@ -45,6 +45,8 @@ with warnings.catch_warnings():
 log = logging.getLogger(__name__)
 
 _MLXTEND = {"fpgrowth": fpgrowth, "apriori": apriori}
+#: Above this many bytes of candidate arrays, mlxtend's apriori runs in its low-memory mode.
+MLXTEND_DENSE_BYTES = 1 << 30
 _FIM = {"fpgrowth": fim.fpgrowth, "apriori": fim.apriori}
 #: pyfim's "no limit" for zmax.
 _NO_LIMIT = 1 << 16
@@ -163,7 +165,19 @@ def _mine(
     baskets = matrix.shape[0]  # type: ignore[attr-defined]
     # Asking for (count - 1/2) / n makes "support >= threshold" mean "count >= min_count".
     threshold = (min_count - 0.5) / baskets
-    found = _MLXTEND[config.algorithm](encoded, min_support=threshold, use_colnames=False, max_len=config.max_len)
+    options: dict[str, object] = {}
+    if config.algorithm == "apriori":
+        # mlxtend's apriori tests every candidate against every basket at once: a dense boolean array of
+        # baskets x candidates (the pairs of frequent products at level 2). Past the bound it tests them
+        # one at a time (low_memory): the same itemsets, slower, in bounded memory.
+        frequent = int((np.asarray(matrix.sum(axis=0)).ravel() >= min_count).sum())  # type: ignore[attr-defined]
+        dense = baskets * frequent * (frequent - 1) // 2 * 2
+        if dense > MLXTEND_DENSE_BYTES:
+            log.info("mlxtend apriori: about %.1f GB of candidate arrays; testing candidates one by one", dense / 1e9)
+            options["low_memory"] = True
+    found = _MLXTEND[config.algorithm](
+        encoded, min_support=threshold, use_colnames=False, max_len=config.max_len, **options
+    )
     counts = np.rint(found["support"].to_numpy(dtype="float64") * baskets).astype(np.int64)
     return [tuple(i) for i in found["itemsets"]], counts.tolist()
 

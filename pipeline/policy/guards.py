@@ -11,6 +11,9 @@ from collections.abc import Mapping
 from pipeline.config import MineConfig, RulesConfig
 from pipeline.errors import ConfigError, InputDataError
 
+#: Itemset lengths named in the guard's message at most.
+_SHOWN_LENGTHS = 6
+
 
 def check_itemsets(by_length: Mapping[int, int], min_count: int, config: MineConfig, estimated: bool) -> None:
     """Raise when there are more than ``mine.max_itemsets`` frequent itemsets.
@@ -18,12 +21,21 @@ def check_itemsets(by_length: Mapping[int, int], min_count: int, config: MineCon
     ``by_length`` counts them per length; ``estimated`` says whether they are
     counted before mining (the local engine) or found by it (MLlib cannot count first).
     """
-    total = sum(by_length.values())
-    if config.max_itemsets is None or total <= config.max_itemsets:
+    # A count past what the counter can hold comes back negative: that is "too many" too.
+    overflow = any(n < 0 for n in by_length.values())
+    total = sum(abs(n) for n in by_length.values())
+    if config.max_itemsets is None or (total <= config.max_itemsets and not overflow):
         return
-    shown = ", ".join(f"{n:,} of length {k}" for k, n in sorted(by_length.items()))
+    parts = [
+        f"{n:,} of length {k}" if n >= 0 else f"too many to count of length {k}" for k, n in sorted(by_length.items())
+    ]
+    if len(parts) > _SHOWN_LENGTHS:
+        # Dense data has itemsets of hundreds of lengths: the shortest and the longest say enough.
+        parts = [*parts[: _SHOWN_LENGTHS // 2], "...", *parts[-(_SHOWN_LENGTHS // 2) :]]
+    shown = ", ".join(parts)
+    many = "more than 9,223,372,036,854,775,807" if overflow else f"{total:,}"
     raise ConfigError(
-        f"mine.max_itemsets: this data {'would give' if estimated else 'gave'} {total:,} frequent itemsets "
+        f"mine.max_itemsets: this data {'would give' if estimated else 'gave'} {many} frequent itemsets "
         f"({shown}), more than {config.max_itemsets:,}; raise mine.min_support (now {min_count} baskets) or lower "
         f"mine.max_len (now {config.max_len}), or raise mine.max_itemsets if the memory allows"
     )
