@@ -29,7 +29,7 @@ from pipeline.flow.run import RunResult, run
 from pipeline.flow.tune import Sweep, tune
 from pipeline.logs import configure_logging
 from pipeline.read.explain import explain
-from pipeline.read.lookup import offers_after_purchase, offers_for_cart, offers_for_item, rules_table
+from pipeline.read.lookup import offers_after_purchase, offers_for_cart, offers_for_item, rules_table, was_sold
 from pipeline.stages import StageListener
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -322,7 +322,11 @@ def recommend_command(
         offers = offers_for_cart(output_dir, [p for p in (cart or "").split(",") if p.strip()], segment, limit)
         columns.append("source")
     offers.insert(0, "offer", range(1, len(offers) + 1))
-    _echo_frame(offers[columns], as_json, "No offers.")
+    empty = "No offers."
+    product = item if item is not None else after
+    if offers.empty and product is not None and not was_sold(output_dir, product, segment):
+        empty = f"No offers: {product} was never sold in the run's data (or is not a product id)."
+    _echo_frame(offers[columns], as_json, empty)
 
 
 @main.command(

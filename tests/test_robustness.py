@@ -430,3 +430,24 @@ def test_mlxtend_apriori_past_its_memory_bound_finds_the_same_itemsets(
     low = run(export_config(export, tmp_path / "mlx", **{"mine.engine": "mlxtend", "mine.algorithm": "apriori"}))
     found = [pd.read_parquet(r.run_dir / "itemsets.parquet")[["itemset_key", "count"]] for r in (fim, low)]
     pd.testing.assert_frame_equal(*(f.sort_values("itemset_key", ignore_index=True) for f in found))
+
+
+# --- what the operator sees (issue 14, class 6) ----------------------------------------------
+
+
+def test_usage_mistakes_are_usage_errors_and_say_what_they_are(export: Export, tmp_path: Path) -> None:
+    code, err = invoke("run", "--config", str(SAMPLE_CONFIG), "--set", "input.paths=[]", "-o", str(tmp_path / "o"))
+    assert code == ExitCode.CONFIG and "no input given" in err
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    code, err = invoke("validate", "--config", str(SAMPLE_CONFIG), "--input", str(fifo))
+    assert code == ExitCode.INPUT and "is not a regular file" in err and "does not exist" not in err
+
+
+def test_a_product_never_sold_is_told_apart_from_one_without_offers(export: Export, tmp_path: Path) -> None:
+    result = run(export_config(export, tmp_path / "out"))
+    out = str(result.output_dir)
+    never = CliRunner().invoke(main, ["recommend", "-o", out, "--item", "NO-SUCH-PRODUCT"])
+    assert never.exit_code == 0 and "NO-SUCH-PRODUCT was never sold" in never.output
+    sold = CliRunner().invoke(main, ["recommend", "-o", out, "--item", "00123"])
+    assert sold.exit_code == 0 and "never sold" not in sold.output

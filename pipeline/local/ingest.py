@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 from pipeline.config import CANONICAL_COLUMNS, MANDATORY_COLUMNS, InputConfig
 from pipeline.contract.manifest import InputFile
 from pipeline.contract.schema import TEXT
-from pipeline.errors import InputDataError, quoted, quoted_names
+from pipeline.errors import ConfigError, InputDataError, quoted, quoted_names
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ _NA_VALUES = [""]
 def expand_paths(patterns: Sequence[str]) -> list[Path]:
     """Files named by paths and globs, sorted within each pattern, duplicates once."""
     if not patterns:
-        raise InputDataError("no input given: set input.paths in the config or pass --input")
+        raise ConfigError("no input given: set input.paths in the config or pass --input")
     found: list[Path] = []
     for pattern in patterns:
         if glob.has_magic(pattern):
@@ -62,7 +62,13 @@ def expand_paths(patterns: Sequence[str]) -> list[Path]:
         else:
             path = Path(pattern)
             if not path.is_file():
-                what = "is a directory, not a file" if path.is_dir() else "does not exist"
+                what = (
+                    "is a directory, not a file"
+                    if path.is_dir()
+                    else "is not a regular file (a FIFO or a device?)"
+                    if path.exists()
+                    else "does not exist"
+                )
                 raise InputDataError(f"input file {pattern} {what}")
             matches = [path]
         found.extend(m for m in matches if m not in found)

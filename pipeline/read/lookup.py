@@ -56,6 +56,14 @@ def offers_for_item(
     return table.head(limit or manifest.config.output.top_k).reset_index(drop=True)
 
 
+def was_sold(output_dir: Path, product_id: str, segment: str = ALL_SEGMENTS) -> bool:
+    """Whether the latest run's baskets hold ``product_id`` (as the run normalised ids)."""
+    manifest = run_manifest(output_dir)
+    (key,) = normalised_ids([product_id], manifest)
+    filters = [("segment", "=", _segment(segment, manifest)), ("product_id", "=", key)]
+    return pq.read_table(latest_run(output_dir) / "products.parquet", filters=filters).num_rows > 0
+
+
 def offers_after_purchase(
     output_dir: Path,
     product_id: str,

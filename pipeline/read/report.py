@@ -102,7 +102,7 @@ def _page(run_dir: Path, manifest: Manifest, previous: Path | None) -> str:
     body = "\n".join(f"<section><h2>{html.escape(title)}</h2>\n{content}\n</section>" for title, content in sections)
     return _TEMPLATE.format(
         run_id=html.escape(manifest.run_id),
-        as_of=html.escape(str(manifest.as_of)),
+        as_of=html.escape(str(manifest.as_of) if manifest.as_of is not None else "the export (no timestamps)"),
         summary=html.escape(summary),
         config=html.escape(
             f"min_support {config.mine.min_support}, max_len {config.mine.max_len}, "
