@@ -19,6 +19,7 @@ from pipeline.local.itemsets import frequent_itemsets
 from pipeline.local.postpurchase import post_purchase_rules
 from pipeline.local.upsell import upsell_offers
 from pipeline.policy.segments import segments_to_mine
+from pipeline.policy.upsell import same_type
 from pipeline.read.lookup import offers_after_purchase, offers_for_cart, offers_for_item
 
 from conftest import Export, export_config
@@ -40,13 +41,13 @@ def _lines(orders: list[tuple[str, list[str], str, str]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _catalog(rows: dict[str, tuple[str, float, float]]) -> pd.DataFrame:
-    """product -> (category, price, cost) as read_catalog returns it."""
+def _catalog(rows: dict[str, tuple[str, float, float]], names: dict[str, str] | None = None) -> pd.DataFrame:
+    """product -> (category, price, cost) as read_catalog returns it; names default to one product type."""
     return pd.DataFrame(
         [
             {
                 "product_id": p,
-                "name": f"name {p}",
+                "name": (names or {}).get(p, f"ENAMEL MUG {p}"),
                 "category": c,
                 "price": price,
                 "cost": cost,
@@ -74,10 +75,12 @@ def test_upsell_keeps_only_same_category_pricier_better_margin_never_together_al
             "M6": ("Mugs", 12.4, 8.5),  # +24% but margin 3.9 < 4: would lower profit
             "M7": ("Mugs", 11.0, 6.5),  # +10%, margin 4.5, but only 3 customers bought it and M1
             "T1": ("Tea", 11.0, 2.0),  # +10%, margin 9, another category
-        }
+            "D1": ("Mugs", 11.5, 5.0),  # +15%, margin 6.5, same category, but a doorstop: not a mug
+        },
+        {"D1": "HEART DOORSTOP"},
     )
     # Customers who bought M1 in one order and the other product in a later one.
-    shared = {"M2": 6, "M8": 5, "M3": 7, "M4": 9, "M5": 9, "M6": 9, "M7": 3, "T1": 9}
+    shared = {"M2": 6, "M8": 5, "M3": 7, "M4": 9, "M5": 9, "M6": 9, "M7": 3, "T1": 9, "D1": 9}
     orders = []
     for product, n in shared.items():
         for i in range(n):
@@ -217,3 +220,21 @@ def test_the_follow_up_e_mail_puts_the_customers_own_products_first(export: Expo
     assert set(anonymous["source"]) <= {"rule"}
     stranger = offers_after_purchase(result.output_dir, "00123", "no such customer", limit=10)
     assert stranger["consequent"].tolist() == anonymous["consequent"].tolist()
+
+
+@pytest.mark.parametrize(
+    "a, c, alike",
+    [
+        (("22386", "JUMBO BAG PINK POLKADOT", None), ("85099B", "JUMBO BAG RED RETROSPOT", None), True),
+        (("23333", "IVORY WICKER HEART MEDIUM", None), ("23332", "IVORY WICKER HEART LARGE", None), True),  # a size up
+        (("M1", "MUG", "mugs"), ("M9", "BEAKER", "mugs"), True),  # one declared variant group
+        (("22139", "RETROSPOT TEA SET CERAMIC 11 PC", None), ("23534", "WALL ART STOP FOR TEA", None), False),
+        (("84378", "SET OF 3 HEART COOKIE CUTTERS", None), ("23321", "SMALL WHITE HEART OF WICKER", None), False),
+        (("X1", None, None), ("X2", None, None), False),  # nothing known: no evidence
+    ],
+)
+def test_an_upsell_must_be_the_same_type_of_product(
+    a: tuple[str, str | None, str | None], c: tuple[str, str | None, str | None], alike: bool
+) -> None:
+    found = same_type(*(np.array([v], dtype=object) for v in (*a, *c)))
+    assert found.tolist() == [alike]

@@ -55,9 +55,8 @@ def test_sample_rules_are_meaningful(sample_run: RunResult) -> None:
     assert rules.loc[rules["consequent"] == "22423", "rank"].item() <= 5
     cross = recs[recs["kind"] == "cross_sell"]
     assert (cross["lift"] > 1).all() and (recs["consequent_margin"].dropna() > 0).all()
-    # Every placement is served on the sample.
-    assert set(recs["placement"]) == {"product", "cart", "post_purchase"} and set(recs["kind"]) == {
-        "cross_sell",
-        "upsell",
-    }
+    # Every cross-sell placement is served on the sample. Its two months hold no up-sell with evidence of
+    # the same type of product (the category alone is not enough): none is offered rather than a wrong one.
+    assert set(recs["placement"]) == {"product", "cart", "post_purchase"}
+    assert set(recs["kind"]) <= {"cross_sell", "upsell"}
     assert recs["consequent"].isin(["POST", "DOT", "M", "BANK CHARGES"]).sum() == 0

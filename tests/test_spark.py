@@ -130,9 +130,12 @@ def parquet_runs(dirty_export: Export, tmp_path_factory: pytest.TempPathFactory)
     frame["InvoiceDate"] = stamps.dt.strftime("%d/%m/%Y %H:%M").fillna(frame["InvoiceDate"])
     path = output / "export.parquet"
     frame.to_parquet(path)
-    return run_both(
-        lambda out, **o: export_config(dirty_export, out, **{"input.paths": [str(path)], **o}), output, **PARQUET_CASE
-    )
+    # One product type for the whole catalog: the wide band then finds up-sells to compare.
+    catalog = pd.read_csv(dirty_export.catalog, dtype=str)
+    catalog["name"] = "SHOP ITEM " + catalog["product_id"]
+    catalog.to_csv(output / "catalog.csv", index=False)
+    files = {"input.paths": [str(path)], "catalog.path": str(output / "catalog.csv")}
+    return run_both(lambda out, **o: export_config(dirty_export, out, **{**files, **o}), output, **PARQUET_CASE)
 
 
 @pytest.fixture(scope="module")
@@ -205,6 +208,7 @@ def test_same_tables_on_parquet_with_a_window_segments_and_bh(parquet_runs: Both
     assert_same_run(parquet_runs.local, parquet_runs.spark)
     counts = parquet_runs.spark.counts
     assert len(counts.segments) > 1 and counts.rejected["outside_window"] > 0
+    assert counts.by_placement.get("product/upsell", 0) > 0
 
 
 @pytest.mark.slow

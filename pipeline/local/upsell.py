@@ -29,7 +29,14 @@ from pipeline.local.arrays import ragged_arange
 from pipeline.local.baskets import Baskets, customer_products, shared_rows
 from pipeline.local.recommendations import rank_offers
 from pipeline.policy.offers import UPSELL_ORDER
-from pipeline.policy.upsell import not_complement, price_band, shared_enough, upsell_candidates, upsell_scores
+from pipeline.policy.upsell import (
+    not_complement,
+    price_band,
+    same_type,
+    shared_enough,
+    upsell_candidates,
+    upsell_scores,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +53,14 @@ def upsell_offers(baskets: Baskets, catalog: pd.DataFrame | None, config: Config
     group_of = np.full(len(baskets.items), -1, dtype=np.int64)
     group_of[known] = pd.factorize(category[known])[0]
     a, c = _in_price_band(known, group_of, price, config.upsell)
+    names = product["name"].to_numpy(dtype=object)
+    groups = (
+        product["variant_group"].to_numpy(dtype=object)
+        if "variant_group" in product
+        else np.full(len(baskets.items), None, dtype=object)
+    )
+    alike = same_type(baskets.items[a], names[a], groups[a], baskets.items[c], names[c], groups[c])
+    a, c = a[alike], c[alike]
     shared = together = np.empty(0, dtype=np.int64)
     buyers = np.zeros(len(baskets.items), dtype=np.int64)
     if a.size:  # without candidates (no catalog, no categories) skip the customer matrix

@@ -51,11 +51,17 @@ def variant_keys(product_id: str, name: object = None, group: object = None) -> 
     base = _BASE_CODE.match(product_id)
     if base is not None:
         keys.add("code:" + base.group(1))
-    if isinstance(name, str):
-        words = [w for w in _WORD.findall(name.upper()) if w not in VARIANT_WORDS]
-        if len(words) >= 2:
-            keys.add("name:" + " ".join(words))
+    words = content_words(name)
+    if len(words) >= 2:
+        keys.add("name:" + " ".join(words))
     return frozenset(keys)
+
+
+def content_words(name: object) -> list[str]:
+    """A name's words that are not colour or size words, upper-cased, in order (none for a missing name)."""
+    if not isinstance(name, str):
+        return []
+    return [w for w in _WORD.findall(name.upper()) if w not in VARIANT_WORDS]
 
 
 def catalog_variant_keys(

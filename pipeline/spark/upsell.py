@@ -17,7 +17,14 @@ import numpy as np
 
 from pipeline.config import Config
 from pipeline.contract.vocabulary import PRODUCT, UPSELL
-from pipeline.policy.upsell import not_complement, price_band, shared_enough, upsell_candidates, upsell_scores
+from pipeline.policy.upsell import (
+    not_complement,
+    price_band,
+    same_type,
+    shared_enough,
+    upsell_candidates,
+    upsell_scores,
+)
 from pipeline.spark.kernels import where_kernel, with_kernel
 
 if TYPE_CHECKING:
@@ -64,6 +71,8 @@ def upsell_offers(
 
     candidates = ["a_price", "c_price", "a_margin", "c_margin", "a_buyers", "c_buyers"]
     pairs = where_kernel(pairs, partial(upsell_candidates, config=upsell), candidates)
+    kinds = ["a_product_id", "a_name", "a_variant_group", "c_product_id", "c_name", "c_variant_group"]
+    pairs = where_kernel(pairs, same_type, kinds)
     shared = _shared(pairs, bought.withColumnRenamed("customer", "owner"), "owner").withColumnRenamed("n", "shared")
     pairs = where_kernel(
         pairs.join(shared, ["a_product_id", "c_product_id"]), partial(shared_enough, config=upsell), ["shared"]
