@@ -318,11 +318,10 @@ def model_gram(baskets: DataFrame, config: ModelConfig) -> tuple[np.ndarray, np.
         .where(F.col("a.position") <= F.col("c.position"))
         .groupBy(F.col("a.position").alias("a"), F.col("c.position").alias("c"))
         .count()
-        .collect()
+        .toArrow()  # millions of pairs: Arrow batches, not Python rows
     )
     gram = np.zeros((chosen.size, chosen.size))
-    if pairs:
-        a, c, n = (np.array(column, dtype=np.int64) for column in zip(*pairs, strict=True))
-        gram[a, c] = n
-        gram[c, a] = n
+    a, c, n = (pairs.column(name).to_numpy().astype(np.int64) for name in ("a", "c", "count"))
+    gram[a, c] = n
+    gram[c, a] = n
     return gram, chosen
