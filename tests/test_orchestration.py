@@ -99,3 +99,12 @@ def test_evaluate_trains_the_tables_run_publishes_for_the_training_period(export
         found = _without_run_id(evaluation.trained[name])
         assert found.num_rows == expected.num_rows > 0, name
         assert found.equals(expected), name
+
+
+def test_tune_sweeps_the_item_model(export: Export, tmp_path: Path) -> None:
+    config = export_config(export, tmp_path / "out", **{"model.l2": 10.0})
+    table = tune(config, Sweep.parse("model.l2=0.5,10"))
+    assert list(table["model.l2"]) == ["0.5", "10"] and (table["status"] == "ok").all()
+    published = run(config)
+    row = table.iloc[1]
+    assert {key: row[key] for key in _published_counts(published)} == _published_counts(published)

@@ -36,6 +36,7 @@ SWEEPABLE = (
     "pairs.",
     "margin.",
     "rank.",
+    "model.",
     "output.top_k",
     "segment.min_",
     "post_purchase.",
