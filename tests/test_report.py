@@ -70,29 +70,31 @@ def test_report_is_self_contained_and_agrees_with_the_tables(two_runs: tuple[Run
     assert f"<td>oversized_basket</td>\n      <td>{second.counts.rejected['oversized_basket']}</td>" in page
 
 
+def _run_with_report(export: Path, catalog: Path, output: Path) -> list[str]:
+    """``basket run --report`` on a fixture export, as a command line."""
+    return [
+        "-q",
+        "run",
+        "-c",
+        str(SAMPLE_CONFIG),
+        "-i",
+        str(export),
+        "--catalog",
+        str(catalog),
+        "-o",
+        str(output),
+        "--set",
+        "clean.max_basket_size=20",
+        "--set",
+        "mine.min_support=0.05",
+        "--report",
+    ]
+
+
 def test_run_writes_the_report_and_report_names_a_missing_run(export: Export, tmp_path: Path) -> None:
     runner = CliRunner()
     output = tmp_path / "out"
-    result = runner.invoke(
-        main,
-        [
-            "-q",
-            "run",
-            "-c",
-            str(SAMPLE_CONFIG),
-            "-i",
-            str(export.path),
-            "--catalog",
-            str(export.catalog),
-            "-o",
-            str(output),
-            "--set",
-            "clean.max_basket_size=20",
-            "--set",
-            "mine.min_support=0.05",
-            "--report",
-        ],
-    )
+    result = runner.invoke(main, _run_with_report(export.path, export.catalog, output))
     assert result.exit_code == 0, result.output
     assert list(output.glob("runs/*/report.html"))
     missing = runner.invoke(main, ["report", "-o", str(output), "--run", "20000101T000000000Z-00000000"])
@@ -140,23 +142,7 @@ def test_the_report_draws_any_text_and_a_failed_report_still_says_the_run_is_liv
     catalog = export.catalog.read_text().replace("TEA CUP", "PACK $5 #1 $").replace("00123,", f"{long_id},")
     (tmp_path / "catalog.csv").write_text(catalog)
     output = tmp_path / "out"
-    arguments = [
-        "-q",
-        "run",
-        "-c",
-        str(SAMPLE_CONFIG),
-        "-i",
-        str(hostile),
-        "--catalog",
-        str(tmp_path / "catalog.csv"),
-        "-o",
-        str(output),
-        "--set",
-        "clean.max_basket_size=20",
-        "--set",
-        "mine.min_support=0.05",
-        "--report",
-    ]
+    arguments = _run_with_report(hostile, tmp_path / "catalog.csv", output)
     runner = CliRunner()
     result = runner.invoke(main, arguments)
     assert result.exit_code == 0, result.output
