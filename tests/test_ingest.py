@@ -147,6 +147,15 @@ def test_basket_lines_trim_each_item_not_the_line(tmp_path: Path) -> None:
     assert lines["source_row"].tolist() == [1, 1, 2, 2, 4]
 
 
+def test_basket_lines_end_only_at_line_breaks_and_lose_a_byte_order_mark(tmp_path: Path) -> None:
+    path = tmp_path / "baskets.csv"
+    path.write_bytes("\ufeffmilk,bread\r\nsoap\u2028bar,tea\rjam\x0cpot,tea\u0085\nrice\n".encode())
+    lines = read([path], format="baskets")
+    assert lines["order_id"].tolist() == ["1", "1", "2", "2", "3", "3", "4"]
+    # Inner U+2028 and form feed stay inside their item; edge ones are trimmed like any space.
+    assert lines["product_id"].tolist() == ["milk", "bread", "soap\u2028bar", "tea", "jam\x0cpot", "tea", "rice"]
+
+
 @pytest.mark.skipif(not (SHARED / "fimi" / "retail.dat").exists(), reason="../shared/datasets not present")
 def test_fimi_retail_dat_with_trailing_spaces() -> None:
     lines = read([SHARED / "fimi" / "retail.dat"], format="baskets", delimiter=" ")

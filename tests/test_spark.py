@@ -154,10 +154,19 @@ def groceries_runs(tmp_path_factory: pytest.TempPathFactory) -> Both:
     """arules' Groceries: one basket per line, no catalog, itemsets of any length."""
     if not (SHARED / "groceries.csv").exists():
         pytest.skip("../shared/datasets not present")
+    # The same baskets with what splits lines differently between readers: a byte-order mark, CRLF and CR
+    # line ends, and a U+2028 and a form feed inside items.
+    output = tmp_path_factory.mktemp("groceries")
+    lines = (SHARED / "groceries.csv").read_text().splitlines()
+    lines[5] = lines[5].replace("whole milk", "whole\u2028milk")
+    lines[3] = lines[3] + ",\x0c"
+    assert "\u2028" in lines[5]
+    text = "\ufeff" + "\r\n".join(lines[:100]) + "\r" + "\n".join(lines[100:]) + "\n"
+    (output / "groceries.csv").write_text(text)
 
     def config(out: Path, **more: Any) -> Any:
         values = {
-            "input.paths": [str(SHARED / "groceries.csv")],
+            "input.paths": [str(output / "groceries.csv")],
             "input.format": "baskets",
             "output.dir": str(out),
             "clean.max_basket_size": None,
@@ -168,7 +177,7 @@ def groceries_runs(tmp_path_factory: pytest.TempPathFactory) -> Both:
         }
         return load_config(values=values)
 
-    return run_both(config, tmp_path_factory.mktemp("groceries"))
+    return run_both(config, output)
 
 
 @pytest.mark.slow

@@ -18,6 +18,7 @@ import gzip
 import hashlib
 import logging
 import os
+import re
 import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -45,6 +46,10 @@ MEMORY_PER_TEXT_BYTE = 4
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 #: Arrow text columns become pandas text columns backed by the same Arrow memory.
 _ARROW_TYPES = {pa.string(): TEXT, pa.large_string(): TEXT}
+#: Where a line of a basket file ends: what Hadoop's line reader (the Spark engine) splits on.
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+#: A UTF-8 byte-order mark, as text.
+_BOM = "\ufeff"
 #: Only an empty field is missing: "NA", "null" or "None" may be real ids.
 _NA_VALUES = [""]
 
@@ -316,7 +321,10 @@ def _read_baskets(path: Path, config: InputConfig) -> pd.DataFrame:
 
     The line number becomes the order id. Each item is trimmed on its own
     (trimming whole lines would split "cream cheese " from "cream cheese"),
-    and empty items (a trailing delimiter) are not items.
+    and empty items (a trailing delimiter) are not items. Lines end at
+    ``\n``, ``\r\n`` or ``\r`` only, as Hadoop's reader (the Spark engine)
+    splits them: a U+2028, U+0085 or form feed inside a line is part of an
+    item. A byte-order mark opening a line is not part of its first item.
     """
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     try:
@@ -331,7 +339,8 @@ def _read_baskets(path: Path, config: InputConfig) -> pd.DataFrame:
         raise InputDataError(f"{path}: cannot read the file ({type(exc).__name__}: {quoted(exc)})") from None
     if not text.strip():
         raise InputDataError(f"{path}: the file is empty (no baskets)")
-    lines = pd.Series(text.splitlines(), dtype=TEXT)
+    lines = pd.Series(_LINE_BREAK.split(text.removesuffix("\n").removesuffix("\r")), dtype=TEXT)
+    lines = lines.str.removeprefix(_BOM)
     items = lines.str.split(config.delimiter).explode()
     items = items.astype(TEXT).str.strip()
     items = items[items.notna() & (items != "")]

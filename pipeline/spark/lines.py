@@ -204,8 +204,10 @@ def _read_baskets(spark: SparkSession, path: str, config: InputConfig) -> DataFr
     from pyspark.sql import functions as F
 
     lines = _numbered(spark.read.option("encoding", config.encoding).text(path), 1)
+    # A byte-order mark opening a line is not part of its first item.
+    value = F.regexp_replace("value", "^\ufeff", "")
     # \\Q...\\E: the delimiter is a literal, not a regular expression.
-    items = lines.select("source_row", F.explode(F.split("value", f"\\Q{config.delimiter}\\E", -1)).alias("item"))
+    items = lines.select("source_row", F.explode(F.split(value, f"\\Q{config.delimiter}\\E", -1)).alias("item"))
     item = F.regexp_replace("item", _EDGE_SPACE, "")
     return items.where(item != "").select(
         F.col("source_row").cast("string").alias("raw_order_id"),
