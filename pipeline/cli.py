@@ -36,8 +36,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger(__name__)
 
 
+#: The group's own options, accepted after the subcommand too (``basket run -q`` as ``basket -q run``).
+_GLOBAL_FLAGS = ("-v", "--verbose", "-q", "--quiet")
+_GLOBAL_VALUES = ("--log-format",)
+
+
 class _Basket(click.Group):
-    """Turns library errors into a one-line message and a documented exit code."""
+    """Turns library errors into a one-line message and a documented exit code; takes the global options
+    wherever they stand on the command line."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, _globals_first(args))
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -87,6 +96,24 @@ def main(ctx: click.Context, verbose: bool, quiet: bool, log_format: str) -> Non
     configure_logging(level, log_format)
     # A live per-stage display replaces the INFO lines on an interactive terminal.
     ctx.obj = {"progress": level == logging.INFO and log_format == "auto" and sys.stderr.isatty()}
+
+
+def _globals_first(args: list[str]) -> list[str]:
+    """The command line with the group's options moved before the subcommand (``--`` ends the search)."""
+    found: list[str] = []
+    rest: list[str] = []
+    iterator = iter(args)
+    for arg in iterator:
+        if arg == "--":
+            rest += [arg, *iterator]
+            break
+        if arg in _GLOBAL_FLAGS or arg.startswith(tuple(f"{o}=" for o in _GLOBAL_VALUES)):
+            found.append(arg)
+        elif arg in _GLOBAL_VALUES:
+            found += [arg, next(iterator, "")]
+        else:
+            rest.append(arg)
+    return [*found, *rest]
 
 
 def _published(output_dir: Path) -> str | None:

@@ -452,3 +452,12 @@ def test_a_product_never_sold_is_told_apart_from_one_without_offers(export: Expo
     assert never.exit_code == 0 and "NO-SUCH-PRODUCT was never sold" in never.output
     sold = CliRunner().invoke(main, ["recommend", "-o", out, "--item", "00123"])
     assert sold.exit_code == 0 and "never sold" not in sold.output
+
+
+def test_global_options_are_taken_after_the_subcommand_too(export: Export, tmp_path: Path) -> None:
+    """``basket run -q`` as ``basket -q run``: cron lines are written both ways."""
+    for flags in (["-q"], ["--log-format", "plain"], ["--log-format=json", "-v"]):
+        code, err = invoke("validate", "--config", str(SAMPLE_CONFIG), "--input", str(export.path), *flags)
+        assert code == 0, err
+    code, err = invoke("validate", "--config", str(SAMPLE_CONFIG), "--log-format", "xml")
+    assert code == ExitCode.CONFIG and "xml" in err
