@@ -19,9 +19,9 @@ import click
 import pandas as pd
 
 from pipeline.config import Config, load_config
-from pipeline.contract.files import LATEST
+from pipeline.contract.files import LATEST, latest_run
 from pipeline.contract.vocabulary import ALL_SEGMENTS, CROSS_SELL, POST_PURCHASE, UPSELL
-from pipeline.errors import AfterPublishError, ConfigError, ExitCode, PipelineError, quoted
+from pipeline.errors import AfterPublishError, ConfigError, ExitCode, OutputError, PipelineError, quoted
 from pipeline.flow.evaluate import evaluate, write_evaluation
 from pipeline.flow.inputs import prepare_inputs
 from pipeline.flow.publish import rollback
@@ -118,8 +118,10 @@ def _globals_first(args: list[str]) -> list[str]:
 
 def _published(output_dir: Path) -> str | None:
     """The run ``OUTPUT/latest`` points at, or None."""
-    link = output_dir / LATEST
-    return link.resolve().name if link.is_symlink() and link.exists() else None
+    try:
+        return latest_run(output_dir).name
+    except OutputError:
+        return None
 
 
 def config_options(command: F) -> F:

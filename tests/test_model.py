@@ -84,7 +84,7 @@ def test_a_cart_weighs_the_sum_over_its_products_and_the_table_reads_back() -> N
         ]
     )
     table = model.table()
-    again = ItemModel.from_table(*(table[c].to_numpy() for c in ("product_id", "neighbour", "weight")))
+    again = ItemModel.from_table(table)
     assert list(again.products) == sorted(products)
     np.testing.assert_array_equal(again.weights.toarray(), model.weights.toarray())
 

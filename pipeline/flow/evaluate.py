@@ -257,8 +257,7 @@ def _cart_scoring(trained: dict[str, pa.Table], config: Config, catalog: pd.Data
     rows = trained["neighbours"].filter(pc.field("segment") == ALL_SEGMENTS)
     if config.rank.by != "model_margin" or rows.num_rows == 0:
         return CartScoring()
-    columns = (rows[c].to_numpy(zero_copy_only=False) for c in ("product_id", "neighbour", "weight"))
-    model = ItemModel.from_table(*columns)
+    model = ItemModel.from_table(rows)
     return CartScoring(model, catalog is not None, config.rank.margin_power)
 
 

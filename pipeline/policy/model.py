@@ -33,6 +33,7 @@ storefront's cart block.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -74,7 +75,7 @@ class ItemModel:
     weights: sp.csr_matrix
 
     def __post_init__(self) -> None:
-        # Canonical form (sorted column indices, no duplicates): what the binary search of _weight needs.
+        # Canonical form (sorted column indices, no duplicates): what the binary search of _entries needs.
         self.weights.sum_duplicates()
 
     @classmethod
@@ -84,9 +85,10 @@ class ItemModel:
         n = len(products)
         keep = min(config.neighbours, max(n - 1, 0))
         order = np.argsort(np.asarray(products, dtype=object).astype(str), kind="stable")
+        ordered = pd.Index(np.asarray(products, dtype=object)[order])
         dense = dense[np.ix_(order, order)]
         if keep == 0:
-            return cls(pd.Index(np.asarray(products, dtype=object)[order]), sp.csr_matrix((n, n)))
+            return cls(ordered, sp.csr_matrix((n, n)))
         # The strongest weights of each row: a partial sort, then the kept ones by strength and column.
         strength = -np.abs(dense)
         strongest = np.argpartition(strength, keep - 1, axis=1)[:, :keep]
@@ -98,11 +100,13 @@ class ItemModel:
         values = dense[rows, cols]
         nonzero = values != 0
         weights = sp.csr_matrix((values[nonzero], (rows[nonzero], cols[nonzero])), shape=(n, n))
-        return cls(pd.Index(np.asarray(products, dtype=object)[order]), weights)
+        return cls(ordered, weights)
 
     @classmethod
-    def from_table(cls, product: np.ndarray, neighbour: np.ndarray, weight: np.ndarray) -> ItemModel:
-        """The model of published ``neighbours.parquet`` rows (one segment's, or a cart's products' part)."""
+    def from_table(cls, rows: Any) -> ItemModel:
+        """The model of published ``neighbours.parquet`` rows (one segment's, or a cart's products' part):
+        an Arrow table or a pandas frame with the columns ``product_id``, ``neighbour`` and ``weight``."""
+        product, neighbour, weight = (np.asarray(rows[c]) for c in ("product_id", "neighbour", "weight"))
         products = pd.Index(np.unique(np.concatenate([product, neighbour]).astype(str)).astype(object))
         n = len(products)
         matrix = sp.csr_matrix(

@@ -142,8 +142,7 @@ def _cart_model(output_dir: Path, segment: str, cart: list[str]) -> ItemModel | 
     if not path.exists():
         return None
     rows = pq.read_table(path, filters=[("segment", "=", segment), ("product_id", "in", cart or [""])])
-    columns = (rows[c].to_numpy(zero_copy_only=False) for c in ("product_id", "neighbour", "weight"))
-    return ItemModel.from_table(*columns)
+    return ItemModel.from_table(rows)
 
 
 def _best_sellers(output_dir: Path, segment: str, cart: list[str], offered: set[str], n: int) -> pd.DataFrame:
