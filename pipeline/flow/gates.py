@@ -11,7 +11,7 @@ overrides.
 The change gates compare like with like: lines a date window leaves out
 (``--as-of``, ``clean.window_days``) are not rejects of a broken export, and a
 run made with other settings (an analyst changed the thresholds, a new version
-changed a default) is not compared with the last one (:func:`same_settings`).
+changed a default) is not compared with the last one (:func:`changed_settings`).
 """
 
 from __future__ import annotations
@@ -69,25 +69,22 @@ def gate_failures(
         )
     if counts.rules < gates.min_rules:
         failures.append(f"gates.min_rules: {counts.rules} rules, fewer than {gates.min_rules}")
-    if previous is not None and not same_settings(config, previous.config):
+    changed = [] if previous is None else changed_settings(config, previous.config)
+    if previous is not None and changed:
         log.warning(
             "the change gates are skipped: run %s was made with other settings (%s)",
             previous.run_id,
-            ", ".join(changed_settings(config, previous.config)[:5]),
+            ", ".join(changed[:5]),
         )
     else:
         failures += _change_failures(config, counts, previous)
     return failures + problems
 
 
-def same_settings(config: Config, other: Config) -> bool:
-    """Whether two runs' settings are comparable: equal but for what changes every night (input and
-    catalog paths, ``as_of``, ``output``, ``gates``, ``evaluate``, ``spark``, ``engine``)."""
-    return not changed_settings(config, other)
-
-
 def changed_settings(config: Config, other: Config) -> list[str]:
-    """The dotted keys whose values differ between two configs, the nightly ones aside."""
+    """The dotted keys whose values differ between two configs, the nightly ones aside (input and catalog
+    paths, ``as_of``, ``output``, ``gates``, ``evaluate``, ``spark``, ``engine``): none when the runs'
+    settings are comparable."""
     mine, theirs = config.model_dump(exclude=_NIGHTLY), other.model_dump(exclude=_NIGHTLY)
     return sorted(_differences(mine, theirs))
 
