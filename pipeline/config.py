@@ -457,7 +457,7 @@ def _describe(exc: ValidationError, source: str) -> str:
         loc = [str(p) for p in error["loc"]]
         key = ".".join(loc)
         if error["type"] == "extra_forbidden":
-            lines.append(f"  {key}: unknown key{_suggestion(loc)}")
+            lines.append(f"  {key}: unknown key{suggestion(loc)}")
         else:
             got = error.get("input")
             shown = "" if isinstance(got, dict) else f" (got {got!r})"
@@ -465,8 +465,8 @@ def _describe(exc: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def _suggestion(loc: list[str]) -> str:
-    """'did you mean' for an unknown key, from the fields of its section."""
+def suggestion(loc: list[str]) -> str:
+    """' (did you mean ...?)' for an unknown key ``loc`` (section, name), from the fields of its section."""
     model: type[BaseModel] = Config
     for part in loc[:-1]:
         field = model.model_fields.get(part)
@@ -474,5 +474,7 @@ def _suggestion(loc: list[str]) -> str:
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             return ""
         model = annotation
+    if loc[-1] in model.model_fields:
+        return ""
     close = difflib.get_close_matches(loc[-1], list(model.model_fields), n=1)
     return f" (did you mean {'.'.join([*loc[:-1], close[0]])!r}?)" if close else ""

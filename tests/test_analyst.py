@@ -77,7 +77,8 @@ def test_tune_counts_each_candidate_on_the_same_baskets(export: Export, tmp_path
     [
         ("clean.max_basket_size=5", "only mine.*"),
         ("mine.min_support", "expected key=value"),
-        ("mine.min_suport=0.1", "no such key"),
+        ("mine.min_suport=0.1", "no such key .did you mean 'mine.min_support'"),
+        ("mnie.min_support=0.1", "did you mean 'mine'"),
         ("mine.min_support=2", "less than or equal to 1"),
     ],
 )

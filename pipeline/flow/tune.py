@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import ValidationError
 
-from pipeline.config import Config
+from pipeline.config import Config, suggestion
 from pipeline.contract.vocabulary import CROSS_SELL, PRODUCT
 from pipeline.errors import ConfigError
 from pipeline.flow.offers import offer_segments
@@ -61,6 +61,7 @@ class Sweep:
         if not key.startswith(SWEEPABLE):
             raise ConfigError(
                 f"--sweep {key}: only {', '.join(k + '*' for k in SWEEPABLE)} keys change after the baskets"
+                f"{suggestion(key.split('.')[:1])}"
             )
         return cls(key, [v.strip() for v in values.split(",") if v.strip()])
 
@@ -117,7 +118,7 @@ def _with(config: Config, key: str, value: str) -> Config:
     section, _, name = key.partition(".")
     current = getattr(config, section, None)
     if current is None or name not in type(current).model_fields:
-        raise ConfigError(f"--sweep {key}: no such key (see docs/config.md)")
+        raise ConfigError(f"--sweep {key}: no such key{suggestion(key.split('.'))} (see docs/config.md)")
     try:
         updated = type(current).model_validate({**current.model_dump(), name: value})
     except ValidationError as exc:
