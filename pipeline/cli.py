@@ -27,7 +27,7 @@ from pipeline.flow.inputs import prepare_inputs
 from pipeline.flow.publish import rollback
 from pipeline.flow.run import RunResult, run
 from pipeline.flow.tune import Sweep, tune
-from pipeline.logs import configure_logging
+from pipeline.logs import configure_logging, rich_handler
 from pipeline.read.explain import explain
 from pipeline.read.lookup import offers_after_purchase, offers_for_cart, offers_for_item, rules_table, was_sold
 from pipeline.stages import StageListener
@@ -535,7 +535,11 @@ def _echo_frame(frame: pd.DataFrame, as_json: bool, empty: str) -> None:
 
 @contextmanager
 def _progress(enabled: bool) -> Iterator[StageListener | None]:
-    """A rich display with one line per stage (spinner, what it produced, seconds), or nothing."""
+    """A rich display with one line per stage (spinner, what it produced, seconds), or nothing.
+
+    While it shows, the log prints warnings only, through the display's own
+    console: printed above the live lines, not overwritten by their next refresh.
+    """
     if not enabled:
         yield None
         return
@@ -543,11 +547,12 @@ def _progress(enabled: bool) -> Iterator[StageListener | None]:
     from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
     logger = logging.getLogger("pipeline")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
+    level, handlers = logger.level, logger.handlers[:]
     tasks: dict[str, TaskID] = {}
     columns = (SpinnerColumn(finished_text="[green]✓"), TextColumn("{task.description}"), TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True)) as progress:
+        logger.handlers[:] = [rich_handler(progress.console)]
+        logger.setLevel(logging.WARNING)
 
         def listener(name: str, elapsed: float | None, detail: str) -> None:
             if elapsed is None:
@@ -558,6 +563,7 @@ def _progress(enabled: bool) -> Iterator[StageListener | None]:
         try:
             yield listener
         finally:
+            logger.handlers[:] = handlers
             logger.setLevel(level)
 
 

@@ -12,6 +12,10 @@ import logging
 import sys
 import time
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -42,10 +46,7 @@ def configure_logging(level: int = logging.INFO, log_format: str = "auto") -> No
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(JsonFormatter())
     elif use_rich:
-        from rich.logging import RichHandler
-
-        handler = RichHandler(show_path=False, markup=False, rich_tracebacks=False)
-        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler = rich_handler()
     else:
         handler = logging.StreamHandler(sys.stderr)
         formatter = logging.Formatter(PLAIN_FORMAT, datefmt="%Y-%m-%dT%H:%M:%SZ")
@@ -55,3 +56,18 @@ def configure_logging(level: int = logging.INFO, log_format: str = "auto") -> No
     logger.handlers[:] = [handler]
     logger.setLevel(level)
     logger.propagate = False
+
+
+def rich_handler(console: Console | None = None) -> logging.Handler:
+    """Coloured, timed log lines for a terminal, on stderr or through ``console``.
+
+    ``console``: a live display's console, so that lines print above the display.
+    Without one, a stderr console: rich's default prints to stdout, where the
+    log would mix into a command's output (``--json`` piped on).
+    """
+    from rich.console import Console
+    from rich.logging import RichHandler
+
+    handler = RichHandler(console=console or Console(stderr=True), show_path=False, markup=False, rich_tracebacks=False)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    return handler

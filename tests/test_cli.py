@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -11,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pipeline.cli import main
+from pipeline.cli import _progress, main
 from pipeline.errors import ExitCode
 
 from conftest import ROOT, SAMPLE_CONFIG, Export
@@ -127,3 +129,25 @@ def test_installed_command_runs_as_a_real_process(export: Export, tmp_path: Path
         check=False,
     )
     assert failed.returncode == ExitCode.CONFIG and "mine.min_support" in failed.stderr
+
+
+def test_warnings_during_the_progress_display_print_through_its_console(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The live display redraws its lines; a warning written past it by another handler is overwritten on a
+    # terminal. While the display shows, the log goes through the display's console, which prints above it.
+    logger = logging.getLogger("pipeline")
+    elsewhere = io.StringIO()
+    monkeypatch.setattr(logger, "handlers", [logging.StreamHandler(elsewhere)])
+    monkeypatch.setattr(logger, "level", logging.INFO)
+    with _progress(True) as listener:
+        assert listener is not None
+        listener("ingest", None, "")
+        logging.getLogger("pipeline.flow.gates").warning("gate forced: rows fell by 60%%")
+        logging.getLogger("pipeline.flow.run").info("read 145,453 rows")  # the display says it; not the log
+        listener("ingest", 1.5, "145,453 rows")
+    err = capsys.readouterr().err
+    assert "gate forced: rows fell by 60%" in err and "read 145,453" not in err
+    assert elsewhere.getvalue() == ""
+    # Afterwards the log is the command's log again.
+    assert [type(h) for h in logger.handlers] == [logging.StreamHandler] and logger.level == logging.INFO
