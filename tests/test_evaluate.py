@@ -198,6 +198,18 @@ def test_an_export_without_prices_is_evaluated_on_hits_alone(tmp_path: Path) -> 
     assert pq.read_table(written / "evaluation.parquet").schema.equals(EVALUATION, check_metadata=False)
 
 
+def test_a_catalog_of_names_without_prices_attaches_no_margin_and_still_ranks(tmp_path: Path) -> None:
+    config = _export(tmp_path)
+    names = tmp_path / "names.csv"
+    names.write_text("product_id,name,category\n" + "".join(f"{p},Product {p},toys\n" for p in PRICES))
+    metrics = evaluate(config.model_copy(update={"catalog": config.catalog.model_copy(update={"path": str(names)})}))
+    rows = metrics.metrics[(metrics.metrics["placement"] == "cart") & (metrics.metrics["k"] == 3)]
+    rules = rows.set_index("strategy").loc["rules by model_margin"]
+    # Margin unknown, not zero; the offers rank by the item model alone and hit as with margins.
+    assert np.isnan(rules["attach_margin"]) and rules["hit_rate"] == pytest.approx(20 / 24)
+    assert rules["attach_value"] == pytest.approx((5 * 20 + 5 * 10 + 5 * 8 + 5 * 5) / 24)  # the export's prices
+
+
 def test_buy_again_lists_a_customers_own_products_and_wins_the_follow_up_e_mail(tmp_path: Path) -> None:
     """January: customer r buys X in three orders and Y in one; 10 others buy P then Q. February: r buys
     W, then X again a week later (a buy-again hit, a miss for the rules, which know only P -> Q)."""

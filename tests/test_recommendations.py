@@ -129,6 +129,17 @@ def test_without_a_catalog_margins_are_null_and_score_is_added_value() -> None:
     assert case["score"] == pytest.approx(10 / 12 - 11 / n)
 
 
+@pytest.mark.parametrize("by", ["incremental_margin", "similar_margin", "expected_margin"])
+def test_a_catalog_of_names_without_prices_ranks_as_no_catalog(by: str) -> None:
+    # Names, no price, cost or rate: no margin is known; every score was NaN, the order arbitrary.
+    names_only = CATALOG.assign(price=np.nan, cost=np.nan, margin=np.nan, margin_rate=np.nan)
+    named, bare = ranked(names_only, **{"rank.by": by}).rules, ranked(None, **{"rank.by": by}).rules
+    assert np.isfinite(named["score"]).all()
+    assert named["score"].tolist() == bare["score"].tolist()
+    assert named["consequent"].tolist() == bare["consequent"].tolist()
+    assert named.set_index("consequent")["consequent_name"].dropna().to_dict()["case"] == "Case"
+
+
 def test_top_k_keeps_the_best_ranks_and_the_schema() -> None:
     result = ranked()
     table = top_recommendations(result.rules, top_k=2, run_id="r1")

@@ -39,6 +39,8 @@ class RunCounts(BaseModel):
     #: Rows of neighbours.parquet: the item models' published weights (since 2.3).
     neighbours: int = 0
     catalog_products: int | None = None
+    #: Catalog products with a known margin; none: offers score without margins (since 2.4).
+    catalog_margins: int | None = None
     products_missing_from_catalog: int = 0
     products_missing_listed: list[str] = Field(default_factory=list)
     covered_products: list[str] = Field(default_factory=list)

@@ -59,7 +59,7 @@ from pipeline.errors import InputDataError, OutputError
 from pipeline.flow.offers import offer_segments, rank_cross_sells
 from pipeline.local.arrays import ragged_arange
 from pipeline.local.baskets import Baskets, baskets_from_lines
-from pipeline.local.catalog import read_catalog
+from pipeline.local.catalog import knows_margins, read_catalog
 from pipeline.local.clean import clean_transactions
 from pipeline.local.engine import LocalEngine, offer_tables
 from pipeline.local.ingest import read_transactions
@@ -139,7 +139,7 @@ class CartScoring:
     """How the cart block scores its offers: the trained item model (None: each rule's own score)."""
 
     model: ItemModel | None = None
-    has_catalog: bool = False
+    has_margins: bool = False
     margin_power: float = 1.0
 
 
@@ -258,7 +258,7 @@ def _cart_scoring(trained: dict[str, pa.Table], config: Config, catalog: pd.Data
     if config.rank.by != "model_margin" or rows.num_rows == 0:
         return CartScoring()
     model = ItemModel.from_table(rows)
-    return CartScoring(model, catalog is not None, config.rank.margin_power)
+    return CartScoring(model, knows_margins(catalog), config.rank.margin_power)
 
 
 def _rule_strategy(table: pa.Table, train: Baskets, k: int, scoring: CartScoring) -> Strategy:
@@ -447,7 +447,7 @@ def _rule_offers(table: pa.Table, train: Baskets, carts: Carts, k: int, scoring:
         carts.case[known],
         train.items[carts.item[known]],
         scoring.model,
-        scoring.has_catalog,
+        scoring.has_margins,
         scoring.margin_power,
         k,
     )
@@ -552,7 +552,8 @@ class _Replay:
         self.ks = ks
         self.margin = _margins(train, catalog)
         self.products = len(catalog) if catalog is not None else len(train.items)
-        self.has_margins = catalog is not None
+        # A catalog without prices or costs knows no margin: unknown, not zero.
+        self.has_margins = bool(np.isfinite(self.margin).any())
         self.bootstrap = bootstrap
 
     def rows(self, name: str, placement: str, strategy: Strategy, carts: Carts) -> pd.DataFrame:

@@ -83,6 +83,22 @@ def read_catalog(config: CatalogConfig, id_case: str) -> pd.DataFrame | None:
     return catalog[["product_id", "name", "category", "price", "cost", "margin", "margin_rate", "variant_group"]]
 
 
+def known_margins(catalog: pd.DataFrame | None) -> int | None:
+    """How many of ``catalog``'s products have a known margin; None without a catalog."""
+    return None if catalog is None else int(catalog["margin"].notna().sum())
+
+
+def knows_margins(catalog: pd.DataFrame | None) -> bool:
+    """Whether ``catalog`` gives any product a margin.
+
+    A catalog of names without prices, costs or margin rates gives none: the
+    offers then score by their probability alone, as without a catalog, instead
+    of every score being unknown (NaN). Both engines and ``evaluate`` decide by
+    this; the cart lookup by the run's ``counts.catalog_margins``, the same count.
+    """
+    return bool(known_margins(catalog))
+
+
 def _numbers(raw: pd.DataFrame, column: str, path: Path) -> pd.Series:
     if column not in raw:
         return pd.Series(np.nan, index=raw.index, dtype="float64")

@@ -36,7 +36,7 @@ from pipeline.engine import MISSING_LISTED, Ranked, RunTables, SegmentTables
 from pipeline.local.baskets import Baskets, ItemsetLabels, itemset_labels, pair_customers
 from pipeline.local.bundles import bundle_table
 from pipeline.local.buy_again import buy_again_table
-from pipeline.local.catalog import catalog_variants
+from pipeline.local.catalog import catalog_variants, known_margins
 from pipeline.local.clean import CleanResult
 from pipeline.local.itemsets import Itemsets, frequent_itemsets, pair_itemsets
 from pipeline.local.postpurchase import post_purchase_rules
@@ -213,6 +213,7 @@ def local_tables(
         buy_again=tables["buy_again"].num_rows,
         neighbours=tables["neighbours"].num_rows,
         catalog_products=None if catalog is None else len(catalog),
+        catalog_margins=known_margins(catalog),
         products_missing_from_catalog=len(missing),
         products_missing_listed=missing[:MISSING_LISTED],
         covered_products=sorted(pc.unique(recommendations["consequent"]).to_pylist()),

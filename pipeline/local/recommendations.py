@@ -20,6 +20,7 @@ from pipeline.config import Config
 from pipeline.contract.schema import TEXT, text_column, to_table
 from pipeline.contract.vocabulary import ALL_SEGMENTS, CART, CROSS_SELL, GROUP, PRODUCT
 from pipeline.local.baskets import ItemsetLabels
+from pipeline.local.catalog import knows_margins
 from pipeline.local.itemsets import Itemsets
 from pipeline.policy.model import ItemModel
 from pipeline.policy.offers import RULE_ORDER, expected_margin, margin_too_low, offer_scores, shown
@@ -96,15 +97,16 @@ def rank_rules(
     keys, consequents = frame["antecedent_key"].to_numpy(dtype=object), frame["consequent"].to_numpy(dtype=object)
     frame["model_weight"] = np.nan if model is None else model.rule_weights(keys, consequents)
     frame["expected_margin"] = expected_margin(frame["confidence"].to_numpy(), frame["consequent_margin"].to_numpy())
-    if catalog is None and config.rank.by.endswith("_margin"):
-        log.info("rank.by = %s without a catalog: scoring by the probability factor alone", config.rank.by)
+    has_margins = knows_margins(catalog)
+    if not has_margins and config.rank.by.endswith("_margin"):
+        log.info("rank.by = %s without catalog margins: scoring by the probability factor alone", config.rank.by)
     frame["score"] = offer_scores(
         config.rank.by,
         frame["confidence"].to_numpy(dtype=np.float64),
         frame["consequent_support"].to_numpy(dtype=np.float64),
         frame["lift"].to_numpy(dtype=np.float64),
         frame["consequent_margin"].to_numpy(dtype=np.float64),
-        has_catalog=catalog is not None,
+        has_margins=has_margins,
         margin_power=config.rank.margin_power,
         jaccard=frame["jaccard"].to_numpy(dtype=np.float64),
         weight=None if model is None else frame["model_weight"].to_numpy(dtype=np.float64),

@@ -91,7 +91,7 @@ def offer_scores(
     consequent_support: np.ndarray,
     lift: np.ndarray,
     margin: np.ndarray,
-    has_catalog: bool,
+    has_margins: bool,
     margin_power: float = 1.0,
     jaccard: np.ndarray | None = None,
     weight: np.ndarray | None = None,
@@ -114,12 +114,13 @@ def offer_scores(
         probability = probability - np.asarray(consequent_support, dtype=np.float64)
     if by == "similar_margin":
         probability = np.asarray(jaccard, dtype=np.float64)
-    return valued(probability, margin, has_catalog, margin_power)
+    return valued(probability, margin, has_margins, margin_power)
 
 
-def valued(probability: np.ndarray, margin: np.ndarray, has_catalog: bool, margin_power: float) -> np.ndarray:
-    """``probability x margin ** margin_power``; the probability alone without a catalog."""
-    if not has_catalog:
+def valued(probability: np.ndarray, margin: np.ndarray, has_margins: bool, margin_power: float) -> np.ndarray:
+    """``probability x margin ** margin_power``; the probability alone when the catalog knows no margin
+    (:func:`pipeline.local.catalog.knows_margins`)."""
+    if not has_margins:
         return np.asarray(probability, dtype=np.float64)
     with np.errstate(invalid="ignore"):
         return np.asarray(probability, dtype=np.float64) * np.power(np.asarray(margin, dtype=np.float64), margin_power)
@@ -130,7 +131,7 @@ def cart_block(
     case: np.ndarray,
     product: np.ndarray,
     model: ItemModel | None,
-    has_catalog: bool,
+    has_margins: bool,
     margin_power: float,
     k: int,
 ) -> pd.DataFrame:
@@ -152,7 +153,7 @@ def cart_block(
             case, product, offers["case"].to_numpy(dtype=np.int64), offers["consequent"].to_numpy(dtype=object)
         )
         offers = offers.assign(
-            score=valued(weight, offers["consequent_margin"].to_numpy(dtype=np.float64), has_catalog, margin_power)
+            score=valued(weight, offers["consequent_margin"].to_numpy(dtype=np.float64), has_margins, margin_power)
         )
         offers = _sorted(offers, [("case", True), *CART_ORDER])
     return offers[offers.groupby("case", sort=False).cumcount().to_numpy() < k]

@@ -125,7 +125,7 @@ def offers_for_cart(
         np.zeros(len(products), dtype=np.int64),
         np.asarray(products, dtype=object),
         model,
-        config.catalog.path is not None,
+        _has_margins(manifest),
         config.rank.margin_power,
         limit,
     )
@@ -134,6 +134,12 @@ def offers_for_cart(
         fill = _best_sellers(output_dir, segment, products, set(table["consequent"]), limit - len(table))
         table = pd.concat([table, fill], ignore_index=True)
     return table.reset_index(drop=True)
+
+
+def _has_margins(manifest: Manifest) -> bool:
+    """Whether the run's offers were scored with margins (runs before schema 2.4: whether it had a catalog)."""
+    known = manifest.counts.catalog_margins
+    return manifest.config.catalog.path is not None if known is None else known > 0
 
 
 def _cart_model(output_dir: Path, segment: str, cart: list[str]) -> ItemModel | None:

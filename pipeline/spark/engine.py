@@ -29,7 +29,7 @@ from pipeline.contract.manifest import InputFile
 from pipeline.contract.schema import BUNDLES, BUY_AGAIN, ITEMSETS, PRODUCTS, RECOMMENDATIONS, REJECTS, RULES
 from pipeline.contract.vocabulary import ALL_SEGMENTS, GROUP, KEY_SEPARATOR
 from pipeline.engine import MISSING_LISTED, Prepared, Ranked, RunTables, SegmentTables
-from pipeline.local.catalog import catalog_variants, read_catalog
+from pipeline.local.catalog import catalog_variants, known_margins, knows_margins, read_catalog
 from pipeline.local.clean import cleaning_funnel
 from pipeline.local.engine import neighbours
 from pipeline.local.ingest import file_sha256
@@ -81,13 +81,15 @@ class SparkBaskets:
 class SparkEngine:
     """Moves one run's data on Spark; the catalog is a small broadcast DataFrame."""
 
-    def __init__(self, config: Config, catalog: DataFrame | None, variants: dict[str, Keys]) -> None:
+    def __init__(self, config: Config, catalog: DataFrame | None, variants: dict[str, Keys], has_margins: bool) -> None:
         self.config = config
         self.catalog = catalog
         self.variants = variants
+        #: Whether the catalog knows any margin (:func:`pipeline.local.catalog.knows_margins`).
+        self.has_margins = has_margins
 
     def with_config(self, config: Config) -> SparkEngine:
-        return SparkEngine(config, self.catalog, self.variants)
+        return SparkEngine(config, self.catalog, self.variants, self.has_margins)
 
     def segment_sizes(self, baskets: SparkBaskets) -> dict[str, int]:
         from pyspark.sql import functions as F
@@ -144,7 +146,9 @@ class SparkEngine:
     def ranked_rules(
         self, rules: DataFrame, itemsets: Any, segment: str, placement: str | None, model: ItemModel | None
     ) -> Ranked:
-        ranked, dropped = ranked_rules(rules, self.catalog, self.config, segment, placement, self.variants, model)
+        ranked, dropped = ranked_rules(
+            rules, self.catalog, self.config, segment, placement, self.variants, model, self.has_margins
+        )
         return Ranked(ranked.cache(), dropped)
 
     def post_purchase_rules(self, baskets: SparkBaskets, mine: MineConfig) -> tuple[DataFrame, None] | None:
@@ -195,7 +199,8 @@ def prepare_spark(config: Config, stage: StageTimer) -> Prepared:
     def tables(run_id: str, segments: list[SegmentTables]) -> RunTables:
         return _run_tables(run_id, lines, baskets, files, catalog, catalog_pd, segments)
 
-    return Prepared(SparkEngine(config, catalog, catalog_variants(catalog_pd)), baskets, files, tables)
+    engine = SparkEngine(config, catalog, catalog_variants(catalog_pd), knows_margins(catalog_pd))
+    return Prepared(engine, baskets, files, tables)
 
 
 def _run_tables(
@@ -301,6 +306,7 @@ def _counts(
         buy_again=0 if overall.buy_again is None else overall.buy_again.count(),
         neighbours=sum(s.neighbours.num_rows for s in segments if s.neighbours is not None),
         catalog_products=None if catalog_pd is None else len(catalog_pd),
+        catalog_margins=known_margins(catalog_pd),
         products_missing_from_catalog=missing,
         products_missing_listed=missing_listed,
         covered_products=sorted(r[0] for r in recommendations.select("consequent").distinct().collect()),

@@ -71,6 +71,7 @@ def ranked_rules(
     placement: str | None = None,
     variants: Mapping[str, Keys] | None = None,
     model: ItemModel | None = None,
+    has_margins: bool = False,
 ) -> tuple[DataFrame, dict[str, int]]:
     """Rules labelled, joined to the catalog, filtered by margin, weighted, scored and ranked; what was dropped.
 
@@ -136,7 +137,7 @@ def ranked_rules(
             return {"model_weight": model.rule_weights(antecedent, consequent)}
 
         frame = with_kernel(frame, weighted, ["antecedent_key", "consequent"], {"model_weight": "double"})
-    has_catalog, by, power = catalog is not None, config.rank.by, config.rank.margin_power
+    by, power = config.rank.by, config.rank.margin_power
 
     def scored(
         confidence: np.ndarray,
@@ -149,7 +150,7 @@ def ranked_rules(
         return {
             "expected_margin": expected_margin(confidence, margin),
             "score": offer_scores(
-                by, confidence, support, lift, margin, has_catalog, power, jaccard, None if model is None else weight
+                by, confidence, support, lift, margin, has_margins, power, jaccard, None if model is None else weight
             ),
         }
 
