@@ -70,6 +70,29 @@ def test_numeric_ids_in_parquet_stay_whole_numbers_and_become_text_at_the_edge(t
     assert baskets.matrix.toarray().tolist() == [[True, False, True], [False, True, False]]
 
 
+def test_float_ids_with_fractions_write_whole_numbers_as_integers(tmp_path: Path) -> None:
+    # A float column with one fraction used to turn every id into text "2.0": never equal to "2" elsewhere.
+    frame = pd.DataFrame({"order_id": [1.0, 1.0, 2.0, 2.0], "product_id": [2.0, 3.5, 2.0, None]})
+    frame.to_parquet(tmp_path / "x.parquet")
+    lines = read([tmp_path / "x.parquet"])
+    assert lines["product_id"].tolist()[:3] == ["2", "3.5", "2"] and pd.isna(lines["product_id"].iloc[3])
+    assert lines["order_id"].tolist() == [1, 1, 2, 2]
+
+
+def test_parquet_list_ids_are_refused_and_byte_ids_read_as_text(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    listed = pa.table({"order_id": [1, 2], "product_id": [[1, 2], [3]]})
+    pq.write_table(listed, tmp_path / "listed.parquet")
+    with pytest.raises(InputDataError, match=r"listed.parquet: column 'product_id' holds list<.*one value per row"):
+        read([tmp_path / "listed.parquet"])
+    raw = pa.table({"order_id": pa.array([b"0042", b"0042"]), "product_id": pa.array([b"00123", "é".encode()])})
+    pq.write_table(raw, tmp_path / "bytes.parquet")
+    lines = read([tmp_path / "bytes.parquet"])
+    assert lines["order_id"].tolist() == ["0042", "0042"] and lines["product_id"].tolist() == ["00123", "é"]
+
+
 def test_several_files_and_a_glob(export: Export, tmp_path: Path) -> None:
     one = read([export.path], columns=RETAIL_COLUMNS)
     copy = tmp_path / "export_copy.csv"

@@ -155,7 +155,14 @@ def read_table_file(
     name = path.name.lower()
     try:
         if name.endswith(_PARQUET_SUFFIXES):
-            table = pq.read_table(path, columns=columns(list(pq.read_schema(path).names)))
+            schema = pq.read_schema(path)
+            wanted = columns(list(schema.names))
+            for field in (schema.field(n) for n in wanted):
+                if pa.types.is_nested(field.type):
+                    raise nested_column_error(path, field.name, str(field.type))
+            table = pq.read_table(path, columns=wanted)
+            # Text written as raw bytes (no UTF-8 annotation) is text; invalid UTF-8 fails as a decoding error.
+            table = table.cast(pa.schema([_unbinary(f) for f in table.schema]))
             # Convert column by column, freeing each Arrow column as it goes: half the peak memory.
             return table.to_pandas(split_blocks=True, self_destruct=True, types_mapper=_ARROW_TYPES.get)
         if name.endswith(_EXCEL_SUFFIXES):
@@ -198,6 +205,20 @@ def read_table_file(
         raise InputDataError(f"{path}: the file is empty (no header, no rows)") from None
     except (OSError, EOFError, zipfile.BadZipFile, pa.ArrowException, ValueError) as exc:
         raise InputDataError(f"{path}: cannot read the file ({type(exc).__name__}: {quoted(exc)})") from None
+
+
+def nested_column_error(path: Path | str, column: str, type_name: str) -> InputDataError:
+    """A column of lists, maps or records: an order line holds one value per column."""
+    return InputDataError(
+        f"{path}: column {column!r} holds {quoted(type_name)} values (lists or records), not one value per row; "
+        "export one order line per row, one product id in each"
+    )
+
+
+def _unbinary(field: pa.Field) -> pa.Field:
+    """``field`` with a binary type read as text."""
+    binary = pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type)
+    return field.with_type(pa.string()) if binary else field
 
 
 def _check_text_size(path: Path) -> None:
@@ -305,14 +326,20 @@ def as_ids(column: pd.Series) -> pd.Series:
     Integer ids stay integers (30 million of them are far cheaper to group than
     text); they become text only at the edges: product ids in the baskets'
     item list, any id in ``rejects``. Floats that are whole numbers (1234.0, as
-    Parquet and Excel writers often store ids) become integers too.
+    Parquet and Excel writers often store ids) become integers too; in a column
+    that also holds fractions, each whole number is written as an integer
+    ("2", not "2.0", as the Spark engine writes it) and a fraction as it is.
     """
     if isinstance(column.dtype, pd.StringDtype) and column.dtype.na_value is pd.NA:
         return column
     if pd.api.types.is_integer_dtype(column.dtype):
         return column
-    if pd.api.types.is_float_dtype(column.dtype) and (column.dropna() % 1 == 0).all():
-        return column.astype("Int64")
+    if pd.api.types.is_float_dtype(column.dtype):
+        # Beyond 2**53 a float is not an exact integer id; it stays as written.
+        whole = ((column % 1) == 0) & (column.abs() < 2**53)
+        if whole[column.notna()].all():
+            return column.astype("Int64")
+        return column.astype(TEXT).mask(whole, column.where(whole).astype("Int64").astype(TEXT))
     return column.astype(TEXT)
 
 

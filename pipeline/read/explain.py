@@ -28,7 +28,7 @@ from pipeline.contract.vocabulary import ALL_SEGMENTS, CART, KEY_SEPARATOR, POST
 from pipeline.policy.offers import shown
 from pipeline.policy.rules import KEPT, passed_filters, rule_verdicts, verdict_reason
 from pipeline.policy.variants import Keys, catalog_variant_keys, variant_offers
-from pipeline.read.lookup import normalised_ids, run_manifest
+from pipeline.read.lookup import has_margins, normalised_ids, run_manifest
 
 
 def explain(output_dir: Path, antecedent: list[str], consequent: str, segment: str = ALL_SEGMENTS) -> dict[str, Any]:
@@ -48,7 +48,7 @@ def explain(output_dir: Path, antecedent: list[str], consequent: str, segment: s
         {
             **row,
             "filters_passed": passed_filters(config, post_purchase=row["placement"] == POST_PURCHASE),
-            "ranked_by": _ranked_by(row, config),
+            "ranked_by": _ranked_by(row, config, has_margins(manifest)),
         }
         for row in rules.drop(columns=["antecedent"]).to_dict(orient="records")
     ]
@@ -70,10 +70,10 @@ def explain(output_dir: Path, antecedent: list[str], consequent: str, segment: s
     return facts
 
 
-def _ranked_by(row: dict[str, Any], config: Config) -> str:
-    """What the rule's score is made of, in words."""
+def _ranked_by(row: dict[str, Any], config: Config, margins: bool) -> str:
+    """What the rule's score is made of, in words (``margins``: whether the run's catalog knew any)."""
     power = config.rank.margin_power
-    value = f" x margin^{power:g}" if config.catalog.path is not None else ""
+    value = f" x margin^{power:g}" if margins else ""
     weight = row.get("model_weight")
     if weight is not None and np.isfinite(weight):
         return (

@@ -125,7 +125,7 @@ def offers_for_cart(
         np.zeros(len(products), dtype=np.int64),
         np.asarray(products, dtype=object),
         model,
-        _has_margins(manifest),
+        has_margins(manifest),
         config.rank.margin_power,
         limit,
     )
@@ -136,7 +136,7 @@ def offers_for_cart(
     return table.reset_index(drop=True)
 
 
-def _has_margins(manifest: Manifest) -> bool:
+def has_margins(manifest: Manifest) -> bool:
     """Whether the run's offers were scored with margins (runs before schema 2.4: whether it had a catalog)."""
     known = manifest.counts.catalog_margins
     return manifest.config.catalog.path is not None if known is None else known > 0

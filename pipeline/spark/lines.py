@@ -37,7 +37,7 @@ from pipeline.local.clean import (
     normalise_ids,
     orders_after_steps,
 )
-from pipeline.local.ingest import column_mapping, expand_paths, file_sha256
+from pipeline.local.ingest import column_mapping, expand_paths, file_sha256, nested_column_error
 from pipeline.spark.session import aggregate_row
 
 if TYPE_CHECKING:
@@ -163,7 +163,7 @@ def _input_files(spark: SparkSession, patterns: tuple[str, ...]) -> list[tuple[s
 def _read_table(spark: SparkSession, path: str, config: InputConfig) -> DataFrame:
     """A CSV (gzip too) or Parquet file with ``raw_*`` canonical columns and ``source_row``."""
     from pyspark.sql import functions as F
-    from pyspark.sql.types import NumericType, StringType
+    from pyspark.sql.types import ArrayType, BinaryType, MapType, NumericType, StringType, StructType
 
     if path.lower().endswith(_PARQUET):
         frame, first_row = spark.read.parquet(path), 1
@@ -185,14 +185,16 @@ def _read_table(spark: SparkSession, path: str, config: InputConfig) -> DataFram
     columns = {}
     for canon in CANONICAL_COLUMNS:
         source = mapping.get(canon)
+        if source is not None and isinstance(types[source], ArrayType | MapType | StructType):
+            raise nested_column_error(path, source, types[source].simpleString())
         if source is None:
             columns[f"raw_{canon}"] = F.lit(None).cast("string")
         elif canon in TEXT_COLUMNS and isinstance(types[source], NumericType):
             # Whole-number ids stored as floats (1234.0) are the id 1234, as in the local engine.
             value = F.col(f"`{source}`")
-            whole = F.when(value == F.floor(value), value.cast("long").cast("string"))
+            whole = F.when((value == F.floor(value)) & (F.abs(value) < 2**53), value.cast("long").cast("string"))
             columns[f"raw_{canon}"] = whole.otherwise(value.cast("string"))
-        elif canon in TEXT_COLUMNS or isinstance(types[source], StringType):
+        elif canon in TEXT_COLUMNS or isinstance(types[source], StringType | BinaryType):
             columns[f"raw_{canon}"] = F.col(f"`{source}`").cast("string")
         else:
             columns[f"raw_{canon}"] = F.col(f"`{source}`")
