@@ -90,6 +90,16 @@ class InputConfig(_Section):
     timestamp_format: str | None = None
     columns: ColumnMap = ColumnMap()
 
+    def header_names(self) -> tuple[str, str] | None:
+        """The file's names for the order and product id columns; None for basket files (no header).
+
+        A line whose ids are exactly these is a header repeated inside the data
+        (exports concatenated with their headers), rejected as ``repeated_header``.
+        """
+        if self.format == "baskets":
+            return None
+        return (self.columns.order_id or "order_id", self.columns.product_id or "product_id")
+
 
 class CatalogConfig(_Section):
     """The product catalog: names, categories, prices and costs."""

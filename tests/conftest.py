@@ -62,6 +62,8 @@ DIRTY_LINES: list[tuple[list[str], str | None]] = [
         "non_product",
     ),
     (["9011", "gift_0001_20", "voucher", "1", "2011-11-21 09:00:00", "16.67", "", "United Kingdom"], "non_product"),
+    # Two exports concatenated: the second one's header is a line of the data.
+    ([f" {name}" if name == "StockCode" else name for name in HEADER], "repeated_header"),
 ]
 #: A wholesale order: more distinct products than the fixture config's cap.
 WHOLESALE_ORDER = "9999"

@@ -22,7 +22,7 @@ from conftest import DIRTY_LINES, HEADER, SAMPLE_CONFIG, WHOLESALE_PRODUCTS, Exp
 def _clean(config: Config, **clean: object):
     raw, _ = read_transactions(config.input)
     clean_config = config.clean.model_copy(update=clean)
-    return raw, clean_transactions(raw, clean_config, config.as_of, config.input.timestamp_format)
+    return raw, clean_transactions(raw, clean_config, config.as_of, config.input)
 
 
 def test_every_dirty_line_is_rejected_with_its_reason(config: Config, export: Export) -> None:

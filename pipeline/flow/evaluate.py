@@ -161,7 +161,7 @@ class Evaluation:
 def evaluate(config: Config) -> Evaluation:
     """Train on orders before ``evaluate.cutoff``, replay the later ones as carts, score each strategy."""
     raw, _ = read_transactions(config.input)
-    cleaned = clean_transactions(raw, config.clean, config.as_of, config.input.timestamp_format)
+    cleaned = clean_transactions(raw, config.clean, config.as_of, config.input)
     del raw
     lines = cleaned.lines
     started = lines.groupby("order_id", sort=False)["timestamp"].transform("min")

@@ -51,7 +51,7 @@ def prepare_inputs(config: Config, stage: StageTimer | None = None) -> PreparedI
         raw, files = read_transactions(config.input)
         done["rows"] = len(raw)
     with stage("clean") as done:
-        cleaned = clean_transactions(raw, config.clean, config.as_of, config.input.timestamp_format)
+        cleaned = clean_transactions(raw, config.clean, config.as_of, config.input)
         done["rows kept"] = len(cleaned.lines)
     del raw
     with stage("catalog"):

@@ -7,6 +7,8 @@ dropped without a row in ``rejects``. The steps, in order:
 ===================== =========================================================
 reason                rejects a line when
 ===================== =========================================================
+repeated_header       the order and product ids are the header's names for those
+                      columns: the header of another file, pasted in
 missing_order_id      the order id is empty (after trimming)
 missing_product_id    the product id is empty (after trimming)
 bad_quantity          the quantity is not a number
@@ -38,13 +40,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.config import CANONICAL_COLUMNS, CleanConfig
+from pipeline.config import CANONICAL_COLUMNS, CleanConfig, InputConfig
 from pipeline.contract.schema import REJECTS, TEXT
 from pipeline.errors import InputDataError, quoted
 
 log = logging.getLogger(__name__)
 
 REASONS: tuple[str, ...] = (
+    "repeated_header",
     "missing_order_id",
     "missing_product_id",
     "bad_quantity",
@@ -97,15 +100,17 @@ def clean_transactions(
     raw: pd.DataFrame,
     config: CleanConfig,
     as_of: datetime | date | None = None,
-    timestamp_format: str | None = None,
+    source: InputConfig | None = None,
 ) -> CleanResult:
     """Apply every cleaning step to the lines read by :mod:`pipeline.local.ingest`.
 
     ``as_of`` limits the data to lines at or before that instant (a date means
     the end of that day); by default it is the newest timestamp in the data,
     never the wall clock, so a rerun of an old export gives the same answer.
-    The input frame is not modified.
+    ``source`` is how the lines were read (their header's names, the
+    timestamp format). The input frame is not modified.
     """
+    source = source or InputConfig()
     lines = _normalised(raw, config)
     # One small integer per line: 0 = kept, i = rejected for REASONS[i - 1].
     verdict = np.zeros(len(raw), dtype=np.int8)
@@ -114,12 +119,16 @@ def clean_transactions(
         hit = np.asarray(mask, dtype=bool) & (verdict == 0)
         verdict[hit] = REASONS.index(name) + 1
 
+    header = source.header_names()
+    if header is not None and _is_text(lines["order_id"]) and _is_text(lines["product_id"]):
+        names = normalise_ids(pd.Series(header), config.id_case).tolist()
+        reject("repeated_header", (lines["order_id"] == names[0]) & (lines["product_id"] == names[1]))
     reject("missing_order_id", lines["order_id"].isna())
     reject("missing_product_id", lines["product_id"].isna())
     parsers: dict[str, tuple[str, Callable[[pd.Series], pd.Series]]] = {
         "quantity": ("bad_quantity", _to_number),
         "unit_price": ("bad_unit_price", _to_number),
-        "timestamp": ("bad_timestamp", lambda values: _to_timestamp(values, timestamp_format)),
+        "timestamp": ("bad_timestamp", lambda values: _to_timestamp(values, source.timestamp_format)),
     }
     for column, (name, parse) in parsers.items():
         parsed = parse(lines[column])

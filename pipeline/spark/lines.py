@@ -267,7 +267,12 @@ def _cleaned(raw: DataFrame, files: list[InputFile], config: Config) -> SparkLin
     for column, test in invalid.items():
         _check_invalid_share(lines, column, test, int(totals[column] or 0), rows_in, clean)
 
-    steps: list[tuple[str, Column]] = [
+    steps: list[tuple[str, Column]] = []
+    header = config.input.header_names()
+    if header is not None:
+        names = _normalised_list(header, clean.id_case)
+        steps.append(("repeated_header", (F.col("order_id") == names[0]) & (F.col("product_id") == names[1])))
+    steps += [
         ("missing_order_id", F.col("order_id").isNull()),
         ("missing_product_id", F.col("product_id").isNull()),
         ("bad_quantity", invalid["quantity"]),
