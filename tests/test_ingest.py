@@ -165,9 +165,21 @@ def test_basket_lines_trim_each_item_not_the_line(tmp_path: Path) -> None:
     path = tmp_path / "groceries.csv"
     path.write_text("whole milk,cream cheese \ncream cheese,yogurt\n\nsoda\n")
     lines = read([path], format="baskets")
-    assert lines["order_id"].tolist() == ["1", "1", "2", "2", "4"]
-    assert lines["product_id"].tolist() == ["whole milk", "cream cheese", "cream cheese", "yogurt", "soda"]
-    assert lines["source_row"].tolist() == [1, 1, 2, 2, 4]
+    # The empty line is an empty basket: a line with no product (rejected and counted), not silently skipped.
+    assert lines["order_id"].tolist() == ["1", "1", "2", "2", "3", "4"]
+    assert lines["product_id"].tolist()[:4] == ["whole milk", "cream cheese", "cream cheese", "yogurt"]
+    assert pd.isna(lines["product_id"].iloc[4]) and lines["product_id"].iloc[5] == "soda"
+    assert lines["source_row"].tolist() == [1, 1, 2, 2, 3, 4]
+
+
+def test_basket_items_may_be_quoted_as_in_csv(tmp_path: Path) -> None:
+    path = tmp_path / "baskets.csv"
+    path.write_text('whole milk,"cheese, low fat" , "say ""hi"""\n , ,\n"a,b\n')
+    lines = read([path], format="baskets")
+    assert lines["order_id"].tolist() == ["1", "1", "1", "2", "3", "3"]
+    assert lines["product_id"].tolist()[:3] == ["whole milk", "cheese, low fat", 'say "hi"']
+    assert pd.isna(lines["product_id"].iloc[3])  # delimiters and spaces only: an empty basket
+    assert lines["product_id"].tolist()[4:] == ['"a', "b"]  # an unclosed quote is text
 
 
 def test_basket_lines_end_only_at_line_breaks_and_lose_a_byte_order_mark(tmp_path: Path) -> None:

@@ -160,6 +160,9 @@ def groceries_runs(tmp_path_factory: pytest.TempPathFactory) -> Both:
     lines = (SHARED / "groceries.csv").read_text().splitlines()
     lines[5] = lines[5].replace("whole milk", "whole\u2028milk")
     lines[3] = lines[3] + ",\x0c"
+    # Quoted items (a delimiter and doubled quotes inside), an empty line and one of delimiters only.
+    lines[7] = lines[7] + ',"cheese, low fat" ,"say ""hi"""'
+    lines[10:10] = ["", " , ,"]
     assert "\u2028" in lines[5]
     text = "\ufeff" + "\r\n".join(lines[:100]) + "\r" + "\n".join(lines[100:]) + "\n"
     (output / "groceries.csv").write_text(text)
@@ -238,6 +241,8 @@ def test_same_tables_on_the_sample(sample_runs: Both) -> None:
 def test_same_tables_on_groceries(groceries_runs: Both) -> None:
     assert_same_run(groceries_runs.local, groceries_runs.spark)
     assert groceries_runs.spark.counts.baskets == 9835 and groceries_runs.spark.counts.itemsets > 1000
+    # The empty line and the line of delimiters: empty baskets, rejected and counted, not skipped.
+    assert groceries_runs.spark.counts.rejected["missing_product_id"] == 2
 
 
 @pytest.mark.slow

@@ -122,7 +122,8 @@ def clean_transactions(
     header = source.header_names()
     if header is not None and _is_text(lines["order_id"]) and _is_text(lines["product_id"]):
         names = normalise_ids(pd.Series(header), config.id_case).tolist()
-        reject("repeated_header", (lines["order_id"] == names[0]) & (lines["product_id"] == names[1]))
+        header_line = (lines["order_id"] == names[0]) & (lines["product_id"] == names[1])
+        reject("repeated_header", header_line.fillna(False))
     reject("missing_order_id", lines["order_id"].isna())
     reject("missing_product_id", lines["product_id"].isna())
     parsers: dict[str, tuple[str, Callable[[pd.Series], pd.Series]]] = {

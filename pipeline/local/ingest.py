@@ -348,10 +348,14 @@ def _read_baskets(path: Path, config: InputConfig) -> pd.DataFrame:
 
     The line number becomes the order id. Each item is trimmed on its own
     (trimming whole lines would split "cream cheese " from "cream cheese"),
-    and empty items (a trailing delimiter) are not items. Lines end at
-    ``\n``, ``\r\n`` or ``\r`` only, as Hadoop's reader (the Spark engine)
-    splits them: a U+2028, U+0085 or form feed inside a line is part of an
-    item. A byte-order mark opening a line is not part of its first item.
+    and empty items (a trailing delimiter) are not items. An item may be
+    quoted as in CSV (``"cheese, low fat"``, ``""`` for a quote inside). A
+    line without any item (an empty line) is an empty basket: one line with
+    no product id, which cleaning rejects (``missing_product_id``), so that it
+    is counted and kept, not dropped unseen. Lines end at ``\n``, ``\r\n``
+    or ``\r`` only, as Hadoop's reader (the Spark engine) splits them: a
+    U+2028, U+0085 or form feed inside a line is part of an item. A
+    byte-order mark opening a line is not part of its first item.
     """
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     try:
@@ -368,9 +372,10 @@ def _read_baskets(path: Path, config: InputConfig) -> pd.DataFrame:
         raise InputDataError(f"{path}: the file is empty (no baskets)")
     lines = pd.Series(_LINE_BREAK.split(text.removesuffix("\n").removesuffix("\r")), dtype=TEXT)
     lines = lines.str.removeprefix(_BOM)
-    items = lines.str.split(config.delimiter).explode()
-    items = items.astype(TEXT).str.strip()
-    items = items[items.notna() & (items != "")]
+    items = basket_items(lines, config.delimiter)
+    # An empty basket keeps one row with no product, to be rejected and counted.
+    empty = pd.Series(pd.NA, index=lines.index.difference(items.index), dtype=TEXT)
+    items = pd.concat([items, empty]).sort_index(kind="stable")
     line_numbers = items.index.to_numpy(dtype="int64") + 1
     frame = pd.DataFrame(
         {
@@ -382,6 +387,32 @@ def _read_baskets(path: Path, config: InputConfig) -> pd.DataFrame:
         frame[column] = pd.Series(pd.NA, index=frame.index, dtype=TEXT)
     frame["source_row"] = line_numbers
     return frame
+
+
+def quoted_split(delimiter: str) -> str:
+    """A regular expression matching ``delimiter`` outside double quotes (an even count of them follows)."""
+    return f'{re.escape(delimiter)}(?=(?:[^"]*"[^"]*")*[^"]*$)'
+
+
+def basket_items(lines: pd.Series, delimiter: str) -> pd.Series:
+    """Each line's items (indexed by its line), trimmed, unquoted, empty ones left out.
+
+    Only lines that hold a quote are split by :func:`quoted_split`'s slower
+    expression; the Spark engine splits and unquotes by the same expressions.
+    """
+    if delimiter == '"':
+        items = lines.str.split(delimiter, regex=False).explode().astype(TEXT).str.strip()
+        return items[items.notna() & (items != "")]
+    quoted_line = lines.str.contains('"', regex=False).fillna(False)
+    plain = lines[~quoted_line].str.split(delimiter, regex=False)
+    split = lines[quoted_line].str.split(quoted_split(delimiter), regex=True)
+    exploded = pd.concat([plain, split]).sort_index(kind="stable").explode()
+    # Positions, not line labels (a line's items share its label), while quoted items are replaced.
+    items = exploded.reset_index(drop=True).astype(TEXT).str.strip()
+    quoted_item = ((items.str.len() >= 2) & items.str.startswith('"') & items.str.endswith('"')).fillna(False)
+    items[quoted_item] = items[quoted_item].str.slice(1, -1).str.replace('""', '"', regex=False).str.strip()
+    items.index = exploded.index
+    return items[items.notna() & (items != "")]
 
 
 def file_sha256(path: Path) -> str:

@@ -37,7 +37,7 @@ from pipeline.local.clean import (
     normalise_ids,
     orders_after_steps,
 )
-from pipeline.local.ingest import column_mapping, expand_paths, file_sha256, nested_column_error
+from pipeline.local.ingest import column_mapping, expand_paths, file_sha256, nested_column_error, quoted_split
 from pipeline.spark.session import aggregate_row
 
 if TYPE_CHECKING:
@@ -202,18 +202,32 @@ def _read_table(spark: SparkSession, path: str, config: InputConfig) -> DataFram
 
 
 def _read_baskets(spark: SparkSession, path: str, config: InputConfig) -> DataFrame:
-    """One basket per line: its number is the order id; each item trimmed on its own, empty ones dropped."""
+    """One basket per line, read as :func:`pipeline.local.ingest.basket_items` reads it.
+
+    Its number is the order id; each item trimmed on its own, unquoted, empty
+    ones dropped; a line without items is one row with no product.
+    """
     from pyspark.sql import functions as F
 
     lines = _numbered(spark.read.option("encoding", config.encoding).text(path), 1)
     # A byte-order mark opening a line is not part of its first item.
     value = F.regexp_replace("value", "^\ufeff", "")
     # \\Q...\\E: the delimiter is a literal, not a regular expression.
-    items = lines.select("source_row", F.explode(F.split(value, f"\\Q{config.delimiter}\\E", -1)).alias("item"))
-    item = F.regexp_replace("item", _EDGE_SPACE, "")
-    return items.where(item != "").select(
+    parts = F.split(value, f"\\Q{config.delimiter}\\E", -1)
+    if config.delimiter != '"':
+        parts = F.when(value.contains('"'), F.split(value, quoted_split(config.delimiter), -1)).otherwise(parts)
+
+    def unquoted(part: Column) -> Column:
+        item = F.regexp_replace(part, _EDGE_SPACE, "")
+        inner = F.regexp_replace(F.regexp_replace(item, '^"|"$', ""), '""', '"')
+        quoted = (F.length(item) >= 2) & item.startswith('"') & item.endswith('"') & F.lit(config.delimiter != '"')
+        return F.when(quoted, F.regexp_replace(inner, _EDGE_SPACE, "")).otherwise(item)
+
+    found = F.filter(F.transform(parts, unquoted), lambda item: item != "")
+    items = F.when(F.size(found) > 0, found).otherwise(F.array(F.lit(None).cast("string")))
+    return lines.select("source_row", F.explode(items).alias("item")).select(
         F.col("source_row").cast("string").alias("raw_order_id"),
-        item.alias("raw_product_id"),
+        F.col("item").alias("raw_product_id"),
         *(F.lit(None).cast("string").alias(f"raw_{c}") for c in CANONICAL_COLUMNS[2:]),
         "source_row",
     )
