@@ -98,6 +98,8 @@ class RunTables:
     ``tables`` maps each published table's name to an Arrow table or to a
     writer of it (the Spark engine's tables stay on the cluster); ``problems``
     are what the engine found wrong in them (:func:`pipeline.flow.gates.table_problems`).
+    ``release`` frees what the engine holds for the writers, once they ran
+    (the Spark engine's cached tables, which a long-lived session would keep).
     """
 
     run_id: str
@@ -106,6 +108,7 @@ class RunTables:
     counts: RunCounts
     tables: dict[str, pa.Table | TableWriter]
     problems: list[str]
+    release: Callable[[], None] = field(default=lambda: None, repr=False)
 
 
 class OfferEngine(Protocol):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import random
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +66,18 @@ DIRTY_LINES: list[tuple[list[str], str | None]] = [
     # Two exports concatenated: the second one's header is a line of the data.
     ([f" {name}" if name == "StockCode" else name for name in HEADER], "repeated_header"),
 ]
+#: Raw text after the rows, as broken exports have it: a stray quote opens a description that the next
+#: line's stray quote closes, swallowing the line between (one record, rejected: unbalanced_quote); a quoted
+#: description with a line break (one record, kept); a blank line (no record).
+RAW_TAIL = (
+    '9012,00123,"TEA CUP,1,2011-11-21 10:00:00,1.50,17850,United Kingdom\r\n'
+    "9013,00124,SAUCER,1,2011-11-21 10:00:00,1.20,17850,United Kingdom\r\n"
+    '9014,00125,PLATE",1,2011-11-21 10:00:00,2.00,17850,United Kingdom\r\n'
+    '9015,00123,"TEA CUP\r\ngift wrapped",1,2011-11-21 11:00:00,1.50,17850,United Kingdom\r\n'
+    "\r\n"
+)
+#: Rejects per reason of the dirty lines and the raw tail (the wholesale order's aside).
+DIRTY_REJECTS = Counter(reason for _, reason in DIRTY_LINES if reason) + Counter({"unbalanced_quote": 1})
 #: A wholesale order: more distinct products than the fixture config's cap.
 WHOLESALE_ORDER = "9999"
 WHOLESALE_PRODUCTS = 30
@@ -125,6 +138,7 @@ def write_export(directory: Path) -> Export:
         writer = csv.writer(handle)
         writer.writerow(HEADER)
         writer.writerows(rows)
+        handle.write(RAW_TAIL)
     catalog = directory / "catalog.csv"
     products = pd.DataFrame(
         [
@@ -139,8 +153,8 @@ def write_export(directory: Path) -> Export:
         ]
     )
     products.to_csv(catalog, index=False)
-    orders = {r[0] for r in clean_orders()} | {"9001", "9010"}
-    return Export(path=path, catalog=catalog, clean_orders=len(orders), rows=len(rows))
+    orders = {r[0] for r in clean_orders()} | {"9001", "9010", "9015"}
+    return Export(path=path, catalog=catalog, clean_orders=len(orders), rows=len(rows) + 2)
 
 
 def export_config(export: Export, output: Path, **overrides: object) -> Config:

@@ -8,6 +8,7 @@ import json
 import re
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
@@ -41,8 +42,20 @@ def test_explain_names_the_filter_that_decided(export: Export, tmp_path: Path) -
     assert re.search(r"no basket rule: confidence 0\.(7|8)\d+, lift", low["verdict"]) and low["together"] > 0
     assert "confidence below rules.min_confidence 0.85" in low["verdict"]
     unknown = explain(out, ["00123"], "99999")
-    assert unknown["verdict"].startswith("not offered: no basket rule: not a frequent itemset; the product page")
+    assert unknown["verdict"].startswith("not offered: no basket rule: bought together in fewer than 3 baskets")
     assert "pairs.min_count" in unknown["verdict"] and unknown["together"] is None
+    # A pair below the itemsets' threshold, whose rule a filter removed: its count comes from pairs.parquet.
+    pairs = pq.read_table(result.run_dir / "pairs.parquet").to_pandas()
+    rules = pq.read_table(result.run_dir / "rules.parquet", filters=[("placement", "=", "product")]).to_pandas()
+    ruled = set(zip(rules["antecedent_key"], rules["consequent"], strict=True))
+    rare = pairs[(pairs["count"] < result.counts.min_count) & (pairs["count"] >= 3)]
+    a, b, count = next(
+        (a, b, n)
+        for a, b, n in zip(rare["product_a"], rare["product_b"], rare["count"], strict=True)
+        if (a, b) not in ruled
+    )
+    below = explain(out, [a], b)
+    assert below["together"] == count and "no basket rule: confidence" in below["verdict"]
     # A cart part of two products is judged on the itemsets alone.
     rare = explain(out, ["00123", "22720"], "99999")
     assert rare["verdict"].startswith("not offered: no basket rule: not frequent: bought together in fewer than")

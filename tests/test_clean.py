@@ -16,7 +16,7 @@ from pipeline.config import CleanConfig, Config, load_config
 from pipeline.local.clean import REASONS, clean_transactions, normalise_ids
 from pipeline.local.ingest import read_transactions
 
-from conftest import DIRTY_LINES, HEADER, SAMPLE_CONFIG, WHOLESALE_PRODUCTS, Export, clean_orders
+from conftest import DIRTY_REJECTS, HEADER, SAMPLE_CONFIG, WHOLESALE_PRODUCTS, Export, clean_orders
 
 
 def _clean(config: Config, **clean: object):
@@ -27,7 +27,7 @@ def _clean(config: Config, **clean: object):
 
 def test_every_dirty_line_is_rejected_with_its_reason(config: Config, export: Export) -> None:
     raw, result = _clean(config)
-    expected = Counter(reason for _, reason in DIRTY_LINES if reason)
+    expected = Counter(DIRTY_REJECTS)
     expected["oversized_basket"] = WHOLESALE_PRODUCTS
     assert {k: v for k, v in result.counts.items() if v} == dict(expected)
     assert result.rows_in == export.rows == len(raw)
@@ -46,6 +46,9 @@ def test_rejects_keep_the_line_as_read_with_file_and_row(config: Config, export:
     # The line's row number as a spreadsheet shows it: header is row 1.
     lines = export.path.read_text().splitlines()
     assert lines[bad_price["source_row"] - 1].startswith("9008,00123")
+    # The stray quote's record is rejected at the line it starts on (it swallowed the next one).
+    stray = rejects[rejects["reason"] == "unbalanced_quote"].iloc[0]
+    assert lines[stray["source_row"] - 1].startswith('9012,00123,"TEA CUP')
     cancelled = rejects[rejects["reason"] == "cancelled"].iloc[0]
     assert cancelled["order_id"] == "C9002" and cancelled["quantity"] == "-2"
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
+import tempfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.config import InputConfig
 from pipeline.errors import InputDataError
@@ -203,3 +208,42 @@ def test_fimi_retail_dat_with_trailing_spaces() -> None:
 def test_groceries_item_names_with_trailing_space_are_one_item() -> None:
     lines = read([SHARED / "groceries.csv"], format="baskets")
     assert lines["product_id"].nunique() == 169 and len(lines) == 43367
+
+
+def test_source_rows_are_file_lines_after_blank_lines_and_line_breaks_in_values(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv.gz"
+    text = 'order_id,product_id,note\n1,A,plain\n\n2,B,"two\nlines"\n\n\n3,C,"stray quote\n4,D,x\n5,E,"\n6,F,end\n'
+    with gzip.open(path, "wt") as handle:
+        handle.write(text)
+    lines = read([path])
+    assert lines["order_id"].tolist() == ["1", "2", "3", "6"]
+    assert lines["source_row"].tolist() == [2, 4, 8, 11]
+    # The stray quote swallowed the lines of orders 4 and 5; the note with a line break did not.
+    assert lines["quote_error"].tolist() == [False, False, True, False]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 2), st.booleans(), st.sampled_from(["", "x", "a, b", 'say "hi"'])),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_every_source_row_is_the_line_its_record_starts_on(records: list[tuple[int, bool, str]]) -> None:
+    # Any mix of blank lines before a record and notes with line breaks: row n of a record is line n.
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "x.csv"
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        buffer.write("order_id,product_id,note\n")
+        for number, (blanks, broken, note) in enumerate(records):
+            buffer.write("\n" * blanks)
+            writer.writerow([f"O{number}", "P", f"{note}\nmore" if broken else note])
+        path.write_text(buffer.getvalue())
+        lines = read([path])
+        file_lines = buffer.getvalue().split("\n")
+        assert lines["order_id"].tolist() == [f"O{n}" for n in range(len(records))]
+        for order, row in zip(lines["order_id"], lines["source_row"], strict=True):
+            assert file_lines[row - 1].startswith(f"{order},")
+        assert not lines["quote_error"].any()

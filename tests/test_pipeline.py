@@ -16,7 +16,7 @@ from pipeline.contract.vocabulary import GROUP
 from pipeline.errors import QualityGateError
 from pipeline.flow.publish import LATEST, PARTIAL_PREFIX, RUNS
 
-from conftest import DIRTY_LINES, WHOLESALE_PRODUCTS, Export, export_config
+from conftest import DIRTY_REJECTS, WHOLESALE_PRODUCTS, Export, export_config
 
 
 def tables(run_dir: Path) -> dict[str, pd.DataFrame]:
@@ -36,7 +36,7 @@ def test_run_publishes_every_table_with_its_schema(config: Config, export: Expor
         assert metadata[b"run_id"] == result.run_id.encode()
     counts = result.counts
     assert counts.baskets == export.clean_orders
-    dirty = sum(1 for _, reason in DIRTY_LINES if reason) + WHOLESALE_PRODUCTS
+    dirty = sum(DIRTY_REJECTS.values()) + WHOLESALE_PRODUCTS
     assert counts.rows_rejected == dirty == len(tables(result.run_dir)["rejects"])
     assert counts.rows_clean + counts.rows_rejected == counts.rows_in == export.rows
 

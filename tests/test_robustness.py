@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
 import json
 import os
@@ -304,8 +305,9 @@ def test_a_latest_that_is_not_a_symlink_stops_the_run_before_any_work(
 def test_too_many_unparseable_prices_stop_the_run(export: Export, tmp_path: Path) -> None:
     # A European export: semicolons, and a decimal comma in every price.
     path = tmp_path / "decimal_comma.csv"
-    rows = [line.split(",") for line in export.path.read_text().splitlines()]
-    path.write_text("\n".join(";".join([*r[:5], r[5].replace(".", ","), *r[6:]]) for r in rows) + "\n")
+    with export.path.open(newline="") as source, path.open("w", newline="") as target:
+        writer = csv.writer(target, delimiter=";")
+        writer.writerows([*r[:5], r[5].replace(".", ","), *r[6:]] for r in csv.reader(source) if r)
     code, err = invoke(
         "run",
         "--config",
@@ -341,6 +343,12 @@ def test_truncated_gzip_of_the_real_sample(tmp_path: Path) -> None:
         ),
         ("a,Mug,Home,1.0,-0.5\n", r"column 'cost' has 1 negative value\(s\), first at rows \[2\]"),
         ("a,Mug,Home,cheap,0.5\n", r"column 'price' has 1 value\(s\) that are not numbers, first at rows \[2\]"),
+        # The rows are the file's lines: the blank line counts.
+        ("a,Mug,Home,1.0,0.5\n\nb,Cup,Home,x,0.5\n", r"column 'price' has 1 value\(s\) .* first at rows \[4\]"),
+        (
+            'a,"Mug,Home,1.0,0.5\nb,Cup,Home,1.0,0.5\nc,Jug",Home,1.0,0.5\n',
+            r"a quoted value swallowed the lines after it \(a stray quote\), first at rows \[2\]",
+        ),
     ],
 )
 def test_bad_catalogs_are_refused(export: Export, tmp_path: Path, rows: str, message: str) -> None:

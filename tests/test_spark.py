@@ -29,7 +29,7 @@ from pipeline.flow.publish import LATEST
 from pipeline.flow.run import RunResult
 
 import oracle
-from conftest import DIRTY_LINES, SAMPLE_CONFIG, SHARED, WHOLESALE_PRODUCTS, Export, export_config, write_export
+from conftest import DIRTY_REJECTS, SAMPLE_CONFIG, SHARED, WHOLESALE_PRODUCTS, Export, export_config, write_export
 
 HAVE_SPARK = importlib.util.find_spec("pyspark") is not None and shutil.which("java") is not None
 needs_spark = pytest.mark.skipif(not HAVE_SPARK, reason="pyspark or Java is not installed (pip install '.[spark]')")
@@ -198,7 +198,7 @@ def test_same_tables_on_the_dirty_export(csv_runs: Both) -> None:
 @needs_spark
 def test_spark_cleaning_rejects_each_dirty_line_for_its_reason(csv_runs: Both) -> None:
     rejects = pd.read_parquet(csv_runs.spark.run_dir / "rejects.parquet")
-    assert len(rejects) == sum(1 for _, reason in DIRTY_LINES if reason) + WHOLESALE_PRODUCTS
+    assert len(rejects) == sum(DIRTY_REJECTS.values()) + WHOLESALE_PRODUCTS
     assert rejects["source_row"].is_monotonic_increasing
     assert (rejects["reason"] == "oversized_basket").sum() == WHOLESALE_PRODUCTS
 

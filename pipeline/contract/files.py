@@ -4,7 +4,7 @@ Layout (``docs/output.md``)::
 
     OUTPUT/
       latest -> runs/<run_id>          (a relative symlink; the storefront reads it)
-      runs/<run_id>/recommendations.parquet, rules.parquet, itemsets.parquet, bundles.parquet,
+      runs/<run_id>/recommendations.parquet, rules.parquet, itemsets.parquet, pairs.parquet, bundles.parquet,
                     products.parquet, rejects.parquet, manifest.json
       runs/.partial-<run_id>/          (a run being written; never read)
 """

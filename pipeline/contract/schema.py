@@ -177,10 +177,23 @@ NEIGHBOURS = pa.schema(
     ]
 )
 
+#: The product page's pairs (since 2.4): every two products bought together in at least ``pairs.min_count``
+#: baskets (every basket, segment ``*``), with that count; the evidence ``basket explain`` cites for a pair
+#: whose rule did not make it. Empty with ``pairs.enabled = false``.
+PAIRS = pa.schema(
+    [
+        pa.field("product_a", pa.string(), nullable=False),
+        pa.field("product_b", pa.string(), nullable=False),
+        pa.field("count", pa.int64(), nullable=False),
+        pa.field("support", pa.float64(), nullable=False),
+    ]
+)
+
 TABLES: dict[str, pa.Schema] = {
     "recommendations": RECOMMENDATIONS,
     "rules": RULES,
     "itemsets": ITEMSETS,
+    "pairs": PAIRS,
     "bundles": BUNDLES,
     "products": PRODUCTS,
     "buy_again": BUY_AGAIN,

@@ -77,7 +77,10 @@ def run(config: Config, force: bool = False, listener: StageListener | None = No
         started = datetime.now(UTC)
         stage = StageTimer(listener=listener)
         produced = run_tables(config, started, stage)
-        return _publish(config, output_dir, started, produced, stage, force)
+        try:
+            return _publish(config, output_dir, started, produced, stage, force)
+        finally:
+            produced.release()
 
 
 def run_tables(config: Config, started: datetime, stage: StageTimer) -> RunTables:

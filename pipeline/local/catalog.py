@@ -62,8 +62,14 @@ def read_catalog(config: CatalogConfig, id_case: str) -> pd.DataFrame | None:
             )
         return list(mapping.values())
 
-    raw = read_table_file(path, wanted, config.delimiter, config.encoding)
-    raw = raw.rename(columns={source: canon for canon, source in mapping.items()})
+    read = read_table_file(path, wanted, config.delimiter, config.encoding)
+    # Indexed by the rows of the file, which the errors below name.
+    raw = read.frame.set_axis(read.rows).rename(columns={source: canon for canon, source in mapping.items()})
+    if read.quote_error.any():
+        raise InputDataError(
+            f"{path}: a quoted value swallowed the lines after it (a stray quote), first at rows "
+            f"{_rows(pd.Series(read.quote_error, index=read.rows))}; fix the quoting of those rows"
+        )
     catalog = pd.DataFrame({"product_id": normalise_ids(raw["product_id"], id_case)})
     for column in ("name", "category", "variant_group"):
         text = raw[column] if column in raw else pd.Series(pd.NA, index=raw.index)
@@ -80,7 +86,8 @@ def read_catalog(config: CatalogConfig, id_case: str) -> pd.DataFrame | None:
         len(catalog),
         int(catalog["margin"].notna().sum()),
     )
-    return catalog[["product_id", "name", "category", "price", "cost", "margin", "margin_rate", "variant_group"]]
+    columns = ["product_id", "name", "category", "price", "cost", "margin", "margin_rate", "variant_group"]
+    return catalog[columns].reset_index(drop=True)
 
 
 def known_margins(catalog: pd.DataFrame | None) -> int | None:
@@ -137,8 +144,8 @@ def _check(catalog: pd.DataFrame, path: Path) -> None:
 
 
 def _rows(mask: pd.Series, limit: int = 5) -> list[int]:
-    """The spreadsheet row numbers (header = row 1) of the first flagged rows."""
-    return [int(i) + 2 for i in np.flatnonzero(mask.to_numpy())[:limit]]
+    """The row numbers in the file (the index of ``mask``) of the first flagged rows."""
+    return [int(i) for i in mask.index[mask.to_numpy(dtype=bool)][:limit]]
 
 
 def catalog_variants(catalog: pd.DataFrame | None) -> dict[str, Keys]:

@@ -9,6 +9,8 @@ reason                rejects a line when
 ===================== =========================================================
 repeated_header       the order and product ids are the header's names for those
                       columns: the header of another file, pasted in
+unbalanced_quote      a quoted value of the line swallowed whole lines of the file
+                      (a stray quote; :func:`pipeline.local.ingest.swallowed_lines`)
 missing_order_id      the order id is empty (after trimming)
 missing_product_id    the product id is empty (after trimming)
 bad_quantity          the quantity is not a number
@@ -48,6 +50,7 @@ log = logging.getLogger(__name__)
 
 REASONS: tuple[str, ...] = (
     "repeated_header",
+    "unbalanced_quote",
     "missing_order_id",
     "missing_product_id",
     "bad_quantity",
@@ -124,6 +127,8 @@ def clean_transactions(
         names = normalise_ids(pd.Series(header), config.id_case).tolist()
         header_line = (lines["order_id"] == names[0]) & (lines["product_id"] == names[1])
         reject("repeated_header", header_line.fillna(False))
+    if "quote_error" in raw:
+        reject("unbalanced_quote", raw["quote_error"].to_numpy(dtype=bool))
     reject("missing_order_id", lines["order_id"].isna())
     reject("missing_product_id", lines["product_id"].isna())
     parsers: dict[str, tuple[str, Callable[[pd.Series], pd.Series]]] = {

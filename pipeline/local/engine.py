@@ -26,13 +26,14 @@ from pipeline.contract.schema import (
     BUY_AGAIN,
     ITEMSETS,
     NEIGHBOURS,
+    PAIRS,
     RECOMMENDATIONS,
     REJECTS,
     RULES,
     to_table,
 )
 from pipeline.contract.vocabulary import GROUP
-from pipeline.engine import MISSING_LISTED, Ranked, RunTables, SegmentTables
+from pipeline.engine import MISSING_LISTED, MinedRules, Ranked, RunTables, SegmentTables
 from pipeline.local.baskets import Baskets, ItemsetLabels, itemset_labels, pair_customers
 from pipeline.local.bundles import bundle_table
 from pipeline.local.buy_again import buy_again_table
@@ -188,6 +189,7 @@ def local_tables(
     tables: dict[str, Any] = {
         **offer_tables(segments),
         "itemsets": _itemsets_table(overall.itemsets),
+        "pairs": _pairs_table(overall.mined, baskets.items),
         "rejects": rejects,
     }
     recommendations = tables["recommendations"]
@@ -252,6 +254,24 @@ def _value_counts(table: pa.Table, columns: list[str]) -> dict[str, int]:
     """Rows per combination of ``columns``, keyed ``a/b``."""
     grouped = table.group_by(columns).aggregate([([], "count_all")]).to_pylist()
     return dict(sorted(("/".join(str(row[c]) for c in columns), row["count_all"]) for row in grouped))
+
+
+def _pairs_table(mined: MinedRules | None, items: np.ndarray) -> pa.Table:
+    """The product page's pairs of every basket (``pairs.parquet``), by product ids."""
+    if mined is None or mined.pairs is None:
+        return PAIRS.empty_table()
+    itemsets = mined.pairs.itemsets
+    two = itemsets.length == 2
+    # Codes ascend within an itemset and number the products in id order: product_a < product_b.
+    frame = pd.DataFrame(
+        {
+            "product_a": items[itemsets.codes[two, 0]],
+            "product_b": items[itemsets.codes[two, 1]],
+            "count": itemsets.count[two],
+            "support": itemsets.count[two] / max(itemsets.baskets, 1),
+        }
+    )
+    return to_table(frame, PAIRS).sort_by([("product_a", "ascending"), ("product_b", "ascending")])
 
 
 def _itemsets_table(found: LabelledItemsets) -> pa.Table:

@@ -13,14 +13,17 @@ errors and rejects can point at it.
 
 from __future__ import annotations
 
+import csv
 import glob
 import gzip
 import hashlib
 import logging
 import os
 import re
+import sys
 import zipfile
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +110,8 @@ def read_transactions(config: InputConfig) -> tuple[pd.DataFrame, list[InputFile
 def _read_one(path: Path, config: InputConfig) -> pd.DataFrame:
     reader = _read_baskets if config.format == "baskets" else _read_table
     frame = reader(path, config)
+    if "quote_error" not in frame:
+        frame["quote_error"] = False
     # One category per file: a text column would repeat the path on every line.
     frame["source_file"] = pd.Categorical.from_codes(np.zeros(len(frame), dtype=np.int8), pd.Index([str(path)]))
     return frame
@@ -120,8 +125,8 @@ def _read_table(path: Path, config: InputConfig) -> pd.DataFrame:
         mapping.update(column_mapping(header, config, path))
         return list(mapping.values())
 
-    frame = read_table_file(path, wanted, config.delimiter, config.encoding, config.sheet)
-    frame = frame.rename(columns={source: canon for canon, source in mapping.items()})
+    read = read_table_file(path, wanted, config.delimiter, config.encoding, config.sheet)
+    frame = read.frame.rename(columns={source: canon for canon, source in mapping.items()})
     for column in CANONICAL_COLUMNS:
         if column not in frame.columns:
             frame[column] = pd.Series(pd.NA, index=frame.index, dtype=TEXT)
@@ -132,9 +137,22 @@ def _read_table(path: Path, config: InputConfig) -> pd.DataFrame:
         elif column in ("order_id", "product_id", "customer_id"):
             frame[column] = as_ids(frame[column])
     frame = frame[list(CANONICAL_COLUMNS)]
-    first_row = 1 if path.name.lower().endswith(_PARQUET_SUFFIXES) else 2
-    frame["source_row"] = pd.RangeIndex(first_row, first_row + len(frame), dtype="int64")
+    frame["source_row"] = read.rows
+    frame["quote_error"] = read.quote_error
     return frame
+
+
+@dataclass(frozen=True)
+class TableFile:
+    """The columns read from a CSV, Parquet or Excel file, and where each row is in the file."""
+
+    frame: pd.DataFrame
+    #: Each row's number as a spreadsheet shows it: a CSV or Excel header is row 1, a Parquet file's first
+    #: record is row 1. In a CSV, the line the record starts on (blank lines and line breaks inside quoted
+    #: values count).
+    rows: np.ndarray
+    #: Rows where a quoted value swallowed whole lines of the file (:func:`swallowed_lines`).
+    quote_error: np.ndarray
 
 
 def read_table_file(
@@ -143,7 +161,7 @@ def read_table_file(
     delimiter: str = ",",
     encoding: str = "utf-8",
     sheet: str | int = 0,
-) -> pd.DataFrame:
+) -> TableFile:
     """Read the columns ``columns(header)`` names from a CSV, Parquet or Excel file.
 
     The format follows the file name (``.parquet``/``.pq``, ``.xlsx``/``.xlsm``,
@@ -154,27 +172,11 @@ def read_table_file(
     """
     name = path.name.lower()
     try:
-        if name.endswith(_PARQUET_SUFFIXES):
-            schema = pq.read_schema(path)
-            wanted = columns(list(schema.names))
-            for field in (schema.field(n) for n in wanted):
-                if pa.types.is_nested(field.type):
-                    raise nested_column_error(path, field.name, str(field.type))
-            table = pq.read_table(path, columns=wanted)
-            # Text written as raw bytes (no UTF-8 annotation) is text; invalid UTF-8 fails as a decoding error.
-            table = table.cast(pa.schema([_unbinary(f) for f in table.schema]))
-            # Convert column by column, freeing each Arrow column as it goes: half the peak memory.
-            return table.to_pandas(split_blocks=True, self_destruct=True, types_mapper=_ARROW_TYPES.get)
-        if name.endswith(_EXCEL_SUFFIXES):
-            sheet_header = pd.read_excel(path, sheet_name=sheet, nrows=0).columns
-            return pd.read_excel(
-                path,
-                sheet_name=sheet,
-                usecols=columns([str(h) for h in sheet_header]),
-                dtype=TEXT,
-                keep_default_na=False,
-                na_values=_NA_VALUES,
-            )
+        if name.endswith(_PARQUET_SUFFIXES) or name.endswith(_EXCEL_SUFFIXES):
+            frame = _read_binary_file(path, columns, sheet)
+            first = 1 if name.endswith(_PARQUET_SUFFIXES) else 2
+            rows = np.arange(first, first + len(frame), dtype=np.int64)
+            return TableFile(frame, rows, np.zeros(len(frame), dtype=bool))
         options: dict[str, Any] = {
             "sep": delimiter,
             "encoding": encoding,
@@ -183,9 +185,11 @@ def read_table_file(
             "na_values": _NA_VALUES,
             "compression": "infer",
         }
-        _check_text_size(path)
+        line_breaks = _check_text_size(path)
         header = [str(h) for h in pd.read_csv(path, nrows=0, **options).columns]
-        return _read_csv_body(path, columns(header), delimiter, encoding)
+        frame = _read_csv_body(path, columns(header), delimiter, encoding)
+        rows, quote_error = _csv_layout(path, delimiter, encoding, len(frame), len(header), line_breaks)
+        return TableFile(frame, rows, quote_error)
     except InputDataError:
         raise
     except pa.ArrowInvalid as exc:
@@ -203,8 +207,32 @@ def read_table_file(
         ) from None
     except pd.errors.EmptyDataError:
         raise InputDataError(f"{path}: the file is empty (no header, no rows)") from None
-    except (OSError, EOFError, zipfile.BadZipFile, pa.ArrowException, ValueError) as exc:
+    except (OSError, EOFError, zipfile.BadZipFile, pa.ArrowException, ValueError, csv.Error) as exc:
         raise InputDataError(f"{path}: cannot read the file ({type(exc).__name__}: {quoted(exc)})") from None
+
+
+def _read_binary_file(path: Path, columns: Callable[[list[str]], list[str]], sheet: str | int) -> pd.DataFrame:
+    """The named columns of a Parquet or Excel file (text columns as text)."""
+    if path.name.lower().endswith(_EXCEL_SUFFIXES):
+        sheet_header = pd.read_excel(path, sheet_name=sheet, nrows=0).columns
+        return pd.read_excel(
+            path,
+            sheet_name=sheet,
+            usecols=columns([str(h) for h in sheet_header]),
+            dtype=TEXT,
+            keep_default_na=False,
+            na_values=_NA_VALUES,
+        )
+    schema = pq.read_schema(path)
+    wanted = columns(list(schema.names))
+    for field in (schema.field(n) for n in wanted):
+        if pa.types.is_nested(field.type):
+            raise nested_column_error(path, field.name, str(field.type))
+    table = pq.read_table(path, columns=wanted)
+    # Text written as raw bytes (no UTF-8 annotation) is text; invalid UTF-8 fails as a decoding error.
+    table = table.cast(pa.schema([_unbinary(f) for f in table.schema]))
+    # Convert column by column, freeing each Arrow column as it goes: half the peak memory.
+    return table.to_pandas(split_blocks=True, self_destruct=True, types_mapper=_ARROW_TYPES.get)
 
 
 def nested_column_error(path: Path | str, column: str, type_name: str) -> InputDataError:
@@ -221,15 +249,19 @@ def _unbinary(field: pa.Field) -> pa.Field:
     return field.with_type(pa.string()) if binary else field
 
 
-def _check_text_size(path: Path) -> None:
-    """Refuse, before parsing, a text file whose first line is not a header or whose text cannot fit.
+def _check_text_size(path: Path) -> int:
+    """Refuse, before parsing, a text file whose first line is not a header or whose text cannot fit;
+    return its number of lines.
 
     The first line must end within :data:`MAX_HEADER_BYTES`. A gzip file is
     decompressed once without keeping anything (a few seconds a gigabyte) and
     refused when its text would need more memory than the machine has free:
-    a small ``.csv.gz`` may expand to many gigabytes.
+    a small ``.csv.gz`` may expand to many gigabytes. The lines (``\n``
+    ends one; a last line without it counts) are counted on the way, so that
+    :func:`_csv_layout` knows whether every record is one line.
     """
     compressed = path.name.lower().endswith(".gz")
+    budget = available_memory() // MEMORY_PER_TEXT_BYTE
     with gzip.open(path, "rb") if compressed else path.open("rb") as handle:
         first = handle.read(MAX_HEADER_BYTES)
         if len(first) == MAX_HEADER_BYTES and b"\n" not in first:
@@ -237,16 +269,78 @@ def _check_text_size(path: Path) -> None:
                 f"{path}: the first line is longer than {MAX_HEADER_BYTES // 1024} KiB: not a header line; "
                 "check that this is the export and that input.delimiter is right"
             )
-        budget = available_memory() // MEMORY_PER_TEXT_BYTE
         size = len(first) if compressed else path.stat().st_size
-        while compressed and size <= budget and (chunk := handle.read(1 << 24)):
-            size += len(chunk)
+        lines, last = first.count(b"\n"), first[-1:]
+        while size <= budget and (chunk := handle.read(1 << 24)):
+            size += len(chunk) if compressed else 0
+            lines, last = lines + chunk.count(b"\n"), chunk[-1:]
     if size > budget:
         raise InputDataError(
             f"{path}: {'the file expands to ' if compressed else ''}more than {budget / 2**30:.1f} GiB of text, "
             f"more than this machine's free memory can read ({MEMORY_PER_TEXT_BYTE} bytes per byte of text); "
             'split the export into several files read by a glob, or run on Spark (engine = "spark")'
         )
+    return lines + (last not in (b"", b"\n"))
+
+
+def _csv_layout(
+    path: Path, delimiter: str, encoding: str, records: int, width: int, lines: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each record's first line in the file (header = 1) and whether a quoted value in it swallowed lines.
+
+    When the file has one line per record (the header, then ``records``
+    lines), record i starts on line i + 2 and no value spans lines: nothing
+    more is read. Otherwise (blank lines, which are not records, or values
+    with line breaks) the file is read once more with Python's ``csv`` reader
+    (the same dialect) to number the records by their first line and to find
+    values that swallowed whole lines (:func:`swallowed_lines`).
+    """
+    if lines == records + 1:
+        return np.arange(2, records + 2, dtype=np.int64), np.zeros(records, dtype=bool)
+    starts = np.empty(records + 1, dtype=np.int64)
+    quote_error = np.zeros(records + 1, dtype=bool)
+    swallowed = re.compile(swallowed_lines(delimiter, width)) if width > 1 else None
+    limit = csv.field_size_limit()
+    csv.field_size_limit(min(sys.maxsize, 1 << 40))
+    try:
+        opener = gzip.open if path.name.lower().endswith(".gz") else open
+        with opener(path, "rt", encoding=encoding, newline="") as handle:
+            reader = csv.reader(handle, delimiter=delimiter, quotechar='"', doublequote=True, strict=False)
+            found, previous = 0, 0
+            for fields in reader:
+                start, previous = previous + 1, reader.line_num
+                if not fields:  # a blank line: not a record
+                    continue
+                if found > records:
+                    break
+                starts[found] = start
+                if swallowed is not None and reader.line_num > start:
+                    quote_error[found] = any(swallowed.search(f) for f in fields if "\n" in f or "\r" in f)
+                found += 1
+    finally:
+        csv.field_size_limit(limit)
+    if found != records + 1:
+        log.warning(
+            "%s: %d records as Python's csv reader sees it, %d as Arrow's: source_row counts records, not lines",
+            path,
+            found - 1,
+            records,
+        )
+        return np.arange(2, records + 2, dtype=np.int64), np.zeros(records, dtype=bool)
+    return starts[1:], quote_error[1:]
+
+
+def swallowed_lines(delimiter: str, width: int) -> str:
+    """A regular expression (Python's and Java's) for a value that swallowed whole lines of its file.
+
+    A stray quote opens a value that the next quote, lines later, closes:
+    every line between becomes part of that value, and the record looks
+    whole. A value holding a line break followed by a line with a whole
+    record's worth of delimiters (``width - 1``) is such a value; a quoted
+    address or note with line breaks is not. Both engines reject its record
+    as ``unbalanced_quote``.
+    """
+    return f"[\\r\\n](?:[^\\r\\n]*{re.escape(delimiter)}){{{width - 1}}}"
 
 
 def available_memory() -> int:

@@ -60,6 +60,8 @@ def explain(output_dir: Path, antecedent: list[str], consequent: str, segment: s
     ]
     if not any(row["placement"] in (PRODUCT, CART) for row in facts["rules"]):
         counts = _itemset_counts(run_dir)
+        if len(items) == 1 and segment == ALL_SEGMENTS:
+            counts.update(_pair_counts(run_dir, items[0], target))
         together = counts.get(tuple(sorted([*items, target])))
         facts.update(baskets=manifest.counts.baskets, min_count=manifest.counts.min_count, together=together)
         verdicts.append(
@@ -111,10 +113,8 @@ def _no_basket_rule(
     if together is None:
         if len(items) == 1 and config.pairs.enabled:
             return (
-                f"not a frequent itemset; the product page's rules come from pairs in at least "
-                f"{config.pairs.min_count} baskets (pairs.min_count) of {config.pairs.min_customers} customers "
-                "(pairs.min_customers), and pairs less frequent than mine.min_support are not published, so "
-                "this pair's count is not known here"
+                f"bought together in fewer than {config.pairs.min_count} baskets (pairs.min_count): the product "
+                "page's rules come from pairs bought together at least that often"
             )
         return (
             f"not frequent: bought together in fewer than {manifest.counts.min_count} baskets "
@@ -159,6 +159,26 @@ def _rule_verdict(
         verdict, confidence, confidence / consequent_support, general, general_rule, manifest.config.rules
     )
     return verdict, reason
+
+
+def _pair_counts(run_dir: Path, product: str, target: str) -> dict[tuple[str, ...], int]:
+    """The pair's count (``pairs.parquet``) and its products' basket counts (``products.parquet``), where
+    published: the counts of a product-page rule that the itemsets' support threshold does not reach."""
+    a, b = sorted([product, target])
+    found: dict[tuple[str, ...], int] = {}
+    path = run_dir / "pairs.parquet"
+    if not path.exists():  # runs before schema 2.4
+        return found
+    pair = pq.read_table(path, filters=[("product_a", "=", a), ("product_b", "=", b)], columns=["count"])
+    if pair.num_rows:
+        found[(a, b)] = int(pair["count"][0].as_py())
+    singles = pq.read_table(
+        run_dir / "products.parquet",
+        filters=[("segment", "=", ALL_SEGMENTS), ("product_id", "in", [a, b])],
+        columns=["product_id", "baskets"],
+    ).to_pylist()
+    found.update({(row["product_id"],): int(row["baskets"]) for row in singles})
+    return found
 
 
 def _itemset_counts(run_dir: Path) -> dict[tuple[str, ...], int]:

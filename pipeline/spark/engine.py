@@ -21,12 +21,23 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from pipeline.config import Config, MineConfig
 from pipeline.contract.checks import METRIC_TABLES, METRICS, metric_problems
 from pipeline.contract.counts import RunCounts
+from pipeline.contract.files import TableWriter
 from pipeline.contract.manifest import InputFile
-from pipeline.contract.schema import BUNDLES, BUY_AGAIN, ITEMSETS, PRODUCTS, RECOMMENDATIONS, REJECTS, RULES
+from pipeline.contract.schema import (
+    BUNDLES,
+    BUY_AGAIN,
+    ITEMSETS,
+    PAIRS,
+    PRODUCTS,
+    RECOMMENDATIONS,
+    REJECTS,
+    RULES,
+)
 from pipeline.contract.vocabulary import ALL_SEGMENTS, GROUP, KEY_SEPARATOR
 from pipeline.engine import MISSING_LISTED, Prepared, Ranked, RunTables, SegmentTables
 from pipeline.local.catalog import catalog_variants, known_margins, knows_margins, read_catalog
@@ -245,6 +256,7 @@ def _run_tables(
             ITEMSETS,
             ["length", "itemset"],
         ),
+        "pairs": _pairs_table(overall, baskets.count),
         "bundles": BUNDLES.empty_table() if bundles is None else table_writer(bundles, BUNDLES, [*by_segment, "rank"]),
         "products": table_writer(
             _union(s.products for s in segments if s.products is not None),
@@ -257,7 +269,25 @@ def _run_tables(
         "neighbours": neighbours(segments),
         "rejects": table_writer(lines.rejects, REJECTS, ["file_index", "source_row"]),
     }
-    return RunTables(run_id, lines.as_of, files, counts, tables, problems)
+    # Every table the run cached, dropped once the writers ran: the session may outlive the run.
+    release = lines.lines.sparkSession.catalog.clearCache
+    return RunTables(run_id, lines.as_of, files, counts, tables, problems, release)
+
+
+def _pairs_table(overall: SegmentTables, baskets: int) -> pa.Table | TableWriter:
+    """The product page's pairs of every basket (``pairs.parquet``), as the local engine writes them."""
+    from pyspark.sql import functions as F
+
+    if overall.mined is None or overall.mined.pairs is None:
+        return PAIRS.empty_table()
+    pairs: SparkItemsets = overall.mined.pairs
+    frame = pairs.frame.where(F.col("length") == 2).select(
+        F.col("items")[0].alias("product_a"),
+        F.col("items")[1].alias("product_b"),
+        "count",
+        (F.col("count") / F.lit(max(baskets, 1))).alias("support"),
+    )
+    return table_writer(frame, PAIRS, ["product_a", "product_b"])
 
 
 def _counts(

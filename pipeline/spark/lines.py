@@ -4,7 +4,11 @@ The same reading and the same cleaning steps, in the same order and with the
 same reason names, as :mod:`pipeline.local.ingest` and :mod:`pipeline.local.clean`; this
 module only says them in Spark's column expressions. Every line keeps its
 ``source_file`` and ``source_row`` (numbered as the local engine numbers them:
-the header is row 1 of a CSV file), so a reject points at the same row.
+the header is row 1 of a CSV file), so a reject points at the same row; one
+difference: in a CSV file with blank lines or line breaks inside quoted
+values, the local engine numbers a record by the line it starts on, this one
+by its position among the records (Spark's reader does not say where a record
+starts).
 
 Inputs are local paths and globs (hashed like the local engine's) or any URI
 Spark's Hadoop layer reads (``hdfs://``, ``s3a://``, ``abfss://``, ``gs://``),
@@ -17,8 +21,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import operator
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from functools import reduce
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +43,14 @@ from pipeline.local.clean import (
     normalise_ids,
     orders_after_steps,
 )
-from pipeline.local.ingest import column_mapping, expand_paths, file_sha256, nested_column_error, quoted_split
+from pipeline.local.ingest import (
+    column_mapping,
+    expand_paths,
+    file_sha256,
+    nested_column_error,
+    quoted_split,
+    swallowed_lines,
+)
 from pipeline.spark.session import aggregate_row
 
 if TYPE_CHECKING:
@@ -167,6 +180,7 @@ def _read_table(spark: SparkSession, path: str, config: InputConfig) -> DataFram
 
     if path.lower().endswith(_PARQUET):
         frame, first_row = spark.read.parquet(path), 1
+        quote_error = F.lit(False)
     else:
         # Every field as text, an empty field as missing, RFC 4180 quoting, line breaks inside quotes.
         frame = spark.read.options(
@@ -180,6 +194,10 @@ def _read_table(spark: SparkSession, path: str, config: InputConfig) -> DataFram
             mode="PERMISSIVE",
         ).csv(path)
         first_row = 2
+        # Any value, read or not, that swallowed whole lines (a stray quote) rejects its record.
+        swallowed = swallowed_lines(config.delimiter, len(frame.columns))
+        tests = [F.coalesce(F.col(f"`{c}`").rlike(swallowed), F.lit(False)) for c in frame.columns]
+        quote_error = reduce(operator.or_, tests) if len(frame.columns) > 1 else F.lit(False)
     mapping = column_mapping(frame.columns, config, Path(path))
     types = {f.name: f.dataType for f in frame.schema.fields}
     columns = {}
@@ -198,6 +216,7 @@ def _read_table(spark: SparkSession, path: str, config: InputConfig) -> DataFram
             columns[f"raw_{canon}"] = F.col(f"`{source}`").cast("string")
         else:
             columns[f"raw_{canon}"] = F.col(f"`{source}`")
+    columns["quote_error"] = quote_error
     return _numbered(frame.select([value.alias(name) for name, value in columns.items()]), first_row)
 
 
@@ -229,6 +248,7 @@ def _read_baskets(spark: SparkSession, path: str, config: InputConfig) -> DataFr
         F.col("source_row").cast("string").alias("raw_order_id"),
         F.col("item").alias("raw_product_id"),
         *(F.lit(None).cast("string").alias(f"raw_{c}") for c in CANONICAL_COLUMNS[2:]),
+        F.lit(False).alias("quote_error"),
         "source_row",
     )
 
@@ -286,6 +306,7 @@ def _cleaned(raw: DataFrame, files: list[InputFile], config: Config) -> SparkLin
     if header is not None:
         names = _normalised_list(header, clean.id_case)
         steps.append(("repeated_header", (F.col("order_id") == names[0]) & (F.col("product_id") == names[1])))
+    steps.append(("unbalanced_quote", F.col("quote_error")))
     steps += [
         ("missing_order_id", F.col("order_id").isNull()),
         ("missing_product_id", F.col("product_id").isNull()),
