@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_mining import baskets_of, mined
@@ -14,7 +15,7 @@ from test_mining import baskets_of, mined
 from pipeline.contract.schema import TEXT
 from pipeline.flow.run import run
 from pipeline.local import itemsets as itemsets_module
-from pipeline.local.baskets import baskets_from_lines, pair_customers
+from pipeline.local.baskets import baskets_from_lines, pair_customers, shared_rows
 from pipeline.local.itemsets import pair_itemsets
 
 import oracle
@@ -63,3 +64,27 @@ def test_one_customers_habit_is_no_product_page_offer(export: Export, tmp_path: 
     strict = run(export_config(export, tmp_path / "strict", **{"pairs.min_customers": 30}))
     assert strict.counts.rules_dropped["too_few_customers"] > loose.counts.rules_dropped["too_few_customers"] == 0
     assert strict.counts.by_placement.get("product/cross_sell", 0) < loose.counts.by_placement["product/cross_sell"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.lists(st.integers(0, 7), max_size=6), min_size=1, max_size=40),
+    st.lists(st.integers(0, 3), min_size=40, max_size=40),
+    st.lists(st.tuples(st.integers(0, 7), st.integers(0, 7)), max_size=30),
+)
+def test_shared_rows_is_a_brute_force_count(
+    rows: list[list[int]], groups: list[int], pairs: list[tuple[int, int]]
+) -> None:
+    matrix = sp.csr_matrix(
+        (
+            np.ones(sum(len(set(r)) for r in rows), dtype=bool),
+            ([i for i, r in enumerate(rows) for _ in set(r)], [p for r in rows for p in sorted(set(r))]),
+        ),
+        shape=(len(rows), 8),
+    )
+    a = np.array([p for p, _ in pairs], dtype=np.int64)
+    c = np.array([q for _, q in pairs], dtype=np.int64)
+    owner = np.array(groups[: len(rows)], dtype=np.int64)
+    holding = [[i for i, r in enumerate(rows) if p in r and q in r] for p, q in pairs]
+    assert shared_rows(matrix, a, c).tolist() == [len(h) for h in holding]
+    assert shared_rows(matrix, a, c, owner).tolist() == [len({groups[i] for i in h}) for h in holding]

@@ -17,6 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
 
+from pipeline.local.arrays import ragged_arange
+
 log = logging.getLogger(__name__)
 
 
@@ -136,16 +138,22 @@ def itemset_labels(codes: np.ndarray, length: np.ndarray, items: np.ndarray) -> 
     return ItemsetLabels(lists=lists, keys=pc.binary_join(lists, "|"))
 
 
-#: Pairs of products whose shared baskets or customers are counted this many at a time.
-PAIR_CHUNK = 100_000
+#: Matrix entries examined at a time when counting the rows shared by pairs: about 40 bytes each.
+SHARED_BLOCK = 8_000_000
 
 
-def customer_owners(baskets: Baskets) -> sp.csr_matrix:
-    """Customers x baskets, 1 where the customer placed the basket; a basket without customer is its own."""
+def owner_codes(baskets: Baskets) -> np.ndarray:
+    """Each basket's customer as a code; a basket without customer is its own customer."""
     customer = baskets.order_info["customer_id"]
     ids = pd.factorize(customer.astype(object).where(customer.notna(), None).to_numpy(), use_na_sentinel=True)[0]
     anonymous = ids < 0
     ids[anonymous] = ids.max(initial=-1) + 1 + np.arange(int(anonymous.sum()))
+    return ids.astype(np.int64)
+
+
+def customer_owners(baskets: Baskets) -> sp.csr_matrix:
+    """Customers x baskets, 1 where the customer placed the basket; a basket without customer is its own."""
+    ids = owner_codes(baskets)
     return sp.csr_matrix(
         (np.ones(ids.size, dtype=np.int32), (ids, np.arange(ids.size))), shape=(int(ids.max(initial=-1)) + 1, ids.size)
     )
@@ -156,13 +164,43 @@ def customer_products(baskets: Baskets) -> sp.csr_matrix:
     return ((customer_owners(baskets) @ baskets.matrix.astype(np.int32)) > 0).astype(np.int32).tocsr()
 
 
-def shared_rows(columns: sp.csc_matrix, a: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """For each pair, the rows (baskets or customers) holding both ``a`` and ``c``."""
-    shared = np.zeros(a.size, dtype=np.int64)
-    for start in range(0, a.size, PAIR_CHUNK):
-        part = slice(start, start + PAIR_CHUNK)
-        shared[part] = np.asarray(columns[:, a[part]].multiply(columns[:, c[part]]).sum(axis=0)).ravel()
-    return shared
+def shared_rows(matrix: sp.csr_matrix, a: np.ndarray, c: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
+    """For each pair, the rows of ``matrix`` (baskets or customers) holding both ``a`` and ``c``.
+
+    With ``groups`` (a code per row), the distinct groups of those rows instead.
+    Exact, and bounded whatever the products' popularity: the rows holding
+    each first product ``a`` are read once for all its pairs, in blocks of
+    about :data:`SHARED_BLOCK` matrix entries; each entry is looked up among
+    the pairs (a sorted key array) and the (pair, group) hits counted once.
+    The work is the sum of the squared row sizes, not the pairs times the
+    first products' popularity (a pair-by-pair column product ran out of
+    memory, or crashed scipy, on a popular product's thousands of pairs).
+    """
+    rows_of = matrix.tocsc()
+    width = matrix.shape[1]
+    # Each distinct pair once (a pair may be asked for twice).
+    sorted_keys, asked = np.unique(a.astype(np.int64) * width + c.astype(np.int64), return_inverse=True)
+    holding = np.diff(rows_of.indptr)
+    # Entries read for a first product: the sizes of the rows holding it.
+    per_entry = np.append(np.diff(matrix.indptr)[rows_of.indices], 0)
+    cost = np.where(holding > 0, np.add.reduceat(per_entry, rows_of.indptr[:-1]), 0) if width else holding
+    firsts = np.unique(a)
+    span = int(groups.max(initial=0)) + 1 if groups is not None else matrix.shape[0]
+    shared = np.zeros(sorted_keys.size, dtype=np.int64)
+    block = np.cumsum(cost[firsts]) // SHARED_BLOCK
+    for number in np.unique(block):
+        part = firsts[block == number]
+        sizes = holding[part]
+        rows = rows_of.indices[np.repeat(rows_of.indptr[part], sizes) + ragged_arange(sizes)]
+        sub = matrix[rows]
+        entry = np.repeat(np.arange(rows.size), np.diff(sub.indptr))
+        wanted = np.repeat(part, sizes).astype(np.int64)[entry] * width + sub.indices
+        found = np.minimum(np.searchsorted(sorted_keys, wanted), sorted_keys.size - 1)
+        hit = sorted_keys[found] == wanted
+        owner = rows[entry[hit]] if groups is None else groups[rows[entry[hit]]]
+        distinct = np.unique(found[hit].astype(np.int64) * span + owner)
+        shared += np.bincount(distinct // span, minlength=sorted_keys.size)
+    return shared[asked]
 
 
 def pair_customers(baskets: Baskets, a: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -171,11 +209,4 @@ def pair_customers(baskets: Baskets, a: np.ndarray, c: np.ndarray) -> np.ndarray
     A pair bought together in twelve orders of one customer is that customer's
     habit: it counts once here.
     """
-    owners = customer_owners(baskets)
-    columns = baskets.matrix.astype(np.int32).tocsc()
-    customers = np.zeros(a.size, dtype=np.int64)
-    for start in range(0, a.size, PAIR_CHUNK):
-        part = slice(start, start + PAIR_CHUNK)
-        both = columns[:, a[part]].multiply(columns[:, c[part]])
-        customers[part] = np.asarray(((owners @ both) > 0).sum(axis=0)).ravel()
-    return customers
+    return shared_rows(baskets.matrix.tocsr(), a, c, owner_codes(baskets))

@@ -81,16 +81,15 @@ def _evidence(
     baskets: Baskets, a: np.ndarray, c: np.ndarray, price: np.ndarray, margin: np.ndarray, config: UpsellConfig
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The pairs the up-sell policy keeps: (a, c, shared customers, shared baskets), and every product's buyers."""
-    customers = customer_products(baskets).tocsc()
+    customers = customer_products(baskets)
     buyers = np.asarray(customers.sum(axis=0)).ravel()
     keep = upsell_candidates(price[a], price[c], margin[a], margin[c], buyers[a], buyers[c], config)
     a, c = a[keep], c[keep]
     shared = shared_rows(customers, a, c)
     keep = shared_enough(shared, config)
     a, c, shared = a[keep], c[keep], shared[keep]
-    columns = baskets.matrix.astype(np.int32).tocsc()
-    together = shared_rows(columns, a, c)
-    in_baskets = np.asarray(columns.sum(axis=0)).ravel()
+    together = shared_rows(baskets.matrix, a, c)
+    in_baskets = baskets.item_counts()
     keep = not_complement(together, baskets.count, in_baskets[a], in_baskets[c])
     return a[keep], c[keep], shared[keep], together[keep], buyers
 
