@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SPARK_STAMP := $(VENV)/.installed-spark
 
-.PHONY: run test check setup clean-output bench bench-quick bench-engines
+.PHONY: run test check setup clean-output bench bench-quick bench-engines bench-allocator
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,3 +47,7 @@ bench-quick: $(STAMP)
 ## The local and Spark engines on the same synthetic exports (about an hour with the 1 M-basket size; docs/spark.md).
 bench-engines: $(SPARK_STAMP)
 	$(BIN)/python benchmarks/engines.py
+
+## Arrow's allocator: the command's jemalloc against mimalloc, whole runs (about 10 minutes).
+bench-allocator: $(STAMP)
+	$(BIN)/python benchmarks/allocator.py

@@ -63,10 +63,12 @@ def tree_rss(pid: int) -> int:
     return total
 
 
-def measure(command: list[str], timeout: float) -> tuple[float | None, float | None, str]:
-    """Wall seconds and peak tree RSS (MiB) of one run, or None and why not."""
+def measure(
+    command: list[str], timeout: float, env: dict[str, str] | None = None
+) -> tuple[float | None, float | None, str]:
+    """Wall seconds and peak tree RSS (MiB) of one run (``env``: its environment), or None and why not."""
     start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT, env=env)
     peak = 0
     while process.poll() is None:
         peak = max(peak, tree_rss(process.pid))
@@ -86,13 +88,14 @@ def measure(command: list[str], timeout: float) -> tuple[float | None, float | N
     return elapsed, peak / 2**20, "ok"
 
 
-def dataset(baskets: int) -> Path:
-    """The cached synthetic export of ``baskets`` baskets (made on first use)."""
-    path = CACHE / f"synthetic_{baskets}.parquet"
+def dataset(baskets: int, text_ids: bool = False) -> Path:
+    """The cached synthetic export of ``baskets`` baskets (made on first use); ``text_ids``: ids as text."""
+    path = CACHE / f"synthetic_{baskets}{'_text' if text_ids else ''}.parquet"
     if not path.exists():
         CACHE.mkdir(exist_ok=True)
         subprocess.run(
-            [sys.executable, str(ROOT / "benchmarks" / "synthetic.py"), "--baskets", str(baskets), "--out", str(path)],
+            [sys.executable, str(ROOT / "benchmarks" / "synthetic.py"), "--baskets", str(baskets), "--out", str(path)]
+            + (["--text-ids"] if text_ids else []),
             check=True,
             stdout=subprocess.DEVNULL,
         )

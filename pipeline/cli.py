@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -94,6 +95,7 @@ def main(ctx: click.Context, verbose: bool, quiet: bool, log_format: str) -> Non
     """
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     configure_logging(level, log_format)
+    _use_jemalloc()
     # A live per-stage display replaces the INFO lines on an interactive terminal.
     ctx.obj = {"progress": level == logging.INFO and log_format == "auto" and sys.stderr.isatty()}
 
@@ -531,6 +533,24 @@ def _echo_frame(frame: pd.DataFrame, as_json: bool, empty: str) -> None:
         click.echo(empty)
     else:
         click.echo(frame.to_string(index=False, float_format=lambda x: f"{x:.3f}", na_rep="-"))
+
+
+def _use_jemalloc() -> None:
+    """Arrow's jemalloc allocator for this process, unless ``ARROW_DEFAULT_MEMORY_POOL`` names one.
+
+    Reading and cleaning a 10-million-line export is about a quarter faster
+    and peaks about 15% lower with it than with the wheel's default mimalloc
+    (``benchmarks/ingest.py``). The library leaves the choice to the process
+    that imports it; the command makes it here.
+    """
+    import pyarrow as pa
+
+    if "ARROW_DEFAULT_MEMORY_POOL" in os.environ:
+        return
+    try:
+        pa.set_memory_pool(pa.jemalloc_memory_pool())
+    except (NotImplementedError, pa.ArrowException):  # a pyarrow built without jemalloc
+        log.debug("pyarrow has no jemalloc allocator; keeping %s", pa.default_memory_pool().backend_name)
 
 
 @contextmanager
