@@ -124,7 +124,11 @@ def test_clean_lines_have_parsed_types(config: Config) -> None:
     assert lines["quantity"].dtype == "float64" and (lines["quantity"] > 0).all()
     assert lines["unit_price"].dtype == "float64" and (lines["unit_price"] > 0).all()
     assert pd.api.types.is_datetime64_dtype(lines["timestamp"].dtype)
-    assert isinstance(lines["product_id"].dtype, pd.StringDtype)
+    # Text ids are categories (read dictionary-encoded, each distinct id normalised once), in id order.
+    for column in ("order_id", "product_id"):
+        categories = lines[column].cat.categories
+        assert pd.api.types.is_string_dtype(categories) and categories.is_monotonic_increasing
+    assert "00123" in set(lines["product_id"])
 
 
 @pytest.mark.parametrize("cap, rejected", [(29, WHOLESALE_PRODUCTS), (30, 0)])

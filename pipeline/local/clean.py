@@ -221,6 +221,9 @@ def orders_after_steps(orders_by_last_step: np.ndarray) -> dict[str, int]:
 
 
 def _is_text(values: pd.Series) -> bool:
+    """Text ids: strings, or categories of strings (ids read dictionary-encoded)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return not pd.api.types.is_numeric_dtype(values.cat.categories)
     return isinstance(values.dtype, pd.StringDtype) or values.dtype == object
 
 
@@ -321,10 +324,11 @@ def normalise_ids(ids: pd.Series, id_case: str) -> pd.Series:
     ``" 85123a"`` in an export matches ``85123A`` in the catalog.
     """
     if isinstance(ids.dtype, pd.CategoricalDtype):
-        # Normalise the few categories, not every line; categories that become
-        # equal ("B2B " and "B2B") merge.
+        # Normalise the distinct values, not every line; categories that become
+        # equal ("B2B " and "B2B") merge. They come out in id order, so that
+        # sorting by the codes sorts by the ids, as for ids stored as text.
         categories = normalise_ids(pd.Series(ids.cat.categories), id_case)
-        merged, names = pd.factorize(categories)
+        merged, names = pd.factorize(categories, sort=True)
         # Code -1 (missing) picks the appended -1: missing stays missing.
         codes = np.append(merged, -1)[ids.cat.codes.to_numpy()]
         return pd.Series(pd.Categorical.from_codes(codes, categories=names), index=ids.index, name=ids.name)
