@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SPARK_STAMP := $(VENV)/.installed-spark
 
-.PHONY: run test check setup clean-output bench bench-quick bench-engines bench-allocator
+.PHONY: run test check setup clean-output bench bench-quick bench-engines bench-allocator bench-ingest
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,3 +51,7 @@ bench-engines: $(SPARK_STAMP)
 ## Arrow's allocator: the command's jemalloc against mimalloc, whole runs (about 10 minutes).
 bench-allocator: $(STAMP)
 	$(BIN)/python benchmarks/allocator.py
+
+## Read + clean + baskets against another revision (BASE=<git revision>), same answer required (about 5 minutes).
+bench-ingest: $(STAMP)
+	$(BIN)/python benchmarks/ingest.py --base $(BASE)
