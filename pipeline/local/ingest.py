@@ -242,7 +242,7 @@ def _read_binary_file(
     for field in (schema.field(n) for n in wanted):
         if pa.types.is_nested(field.type):
             raise nested_column_error(path, field.name, str(field.type))
-    text = [n for n in encoded() if pa.types.is_string(schema.field(n).type) or pa.types.is_large_string(schema.field(n).type)]
+    text = [n for n in encoded() if schema.field(n).type in (pa.string(), pa.large_string())]
     table = pq.read_table(path, columns=wanted, read_dictionary=text)
     # Text written as raw bytes (no UTF-8 annotation) is text; invalid UTF-8 fails as a decoding error.
     table = table.cast(pa.schema([_unbinary(f) for f in table.schema]))
