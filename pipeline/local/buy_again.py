@@ -37,7 +37,8 @@ def buy_again_table(baskets: Baskets, catalog: pd.DataFrame | None, top_k: int, 
     keys = keys[order]
     starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if keys.size else np.empty(0, dtype=np.int64)
     # NaT is the smallest int64: the latest known time wins, NaT only where every basket lacks one.
-    stamps = pd.to_datetime(baskets.order_info["timestamp"]).to_numpy(dtype="datetime64[ns]")
+    # In the timestamps' own unit: a year like 2263 does not fit in nanoseconds.
+    stamps = pd.to_datetime(baskets.order_info["timestamp"]).to_numpy()
     ticks = stamps.view(np.int64)[rows[order]]
     latest = np.maximum.reduceat(ticks, starts) if keys.size else np.empty(0, dtype=np.int64)
     grouped = pd.DataFrame(
@@ -45,7 +46,7 @@ def buy_again_table(baskets: Baskets, catalog: pd.DataFrame | None, top_k: int, 
             "customer_id": keys[starts] // width,
             "product_id": keys[starts] % width,
             "orders": np.diff(np.r_[starts, keys.size]),
-            "last_bought": latest.view("datetime64[ns]"),
+            "last_bought": latest.view(stamps.dtype),
         }
     )
     grouped = grouped.sort_values(
