@@ -74,7 +74,8 @@ def _split_export(export: Export, cutoff: str, directory: Path) -> Path:
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(header)
-        writer.writerows(r for r in body if r[when][:10] < cutoff and r[when][:4].isdigit())
+        # Blank lines (the export ends with one) are no records.
+        writer.writerows(r for r in body if r and r[when][:10] < cutoff and r[when][:4].isdigit())
     return path
 
 
