@@ -187,6 +187,7 @@ def shared_rows(matrix: sp.csr_matrix, a: np.ndarray, c: np.ndarray, groups: np.
     firsts = np.unique(a)
     span = int(groups.max(initial=0)) + 1 if groups is not None else matrix.shape[0]
     shared = np.zeros(sorted_keys.size, dtype=np.int64)
+    lookup = pd.Index(sorted_keys)  # a hash table: one probe per entry, not a binary search
     block = np.cumsum(cost[firsts]) // SHARED_BLOCK
     for number in np.unique(block):
         part = firsts[block == number]
@@ -195,10 +196,20 @@ def shared_rows(matrix: sp.csr_matrix, a: np.ndarray, c: np.ndarray, groups: np.
         sub = matrix[rows]
         entry = np.repeat(np.arange(rows.size), np.diff(sub.indptr))
         wanted = np.repeat(part, sizes).astype(np.int64)[entry] * width + sub.indices
-        found = np.minimum(np.searchsorted(sorted_keys, wanted), sorted_keys.size - 1)
-        hit = sorted_keys[found] == wanted
-        owner = rows[entry[hit]] if groups is None else groups[rows[entry[hit]]]
-        distinct = np.unique(found[hit].astype(np.int64) * span + owner)
+        found = lookup.get_indexer(wanted)
+        hit = found >= 0
+        pair, held_by = found[hit].astype(np.int64), entry[hit]
+        if groups is None:
+            shared += np.bincount(pair, minlength=sorted_keys.size)
+            continue
+        # Only an owner with several rows holding the same first product can count twice for a pair:
+        # de-duplicate the entries of those rows alone (a few percent), count the others as they are.
+        owner = groups[rows]
+        first_owner = np.repeat(np.arange(part.size, dtype=np.int64), sizes) * span + owner
+        _, row_key, rows_per_key = np.unique(first_owner, return_inverse=True, return_counts=True)
+        again = (rows_per_key[row_key] > 1)[held_by]
+        shared += np.bincount(pair[~again], minlength=sorted_keys.size)
+        distinct = np.unique(pair[again] * span + owner[held_by[again]])
         shared += np.bincount(distinct // span, minlength=sorted_keys.size)
     return shared[asked]
 
