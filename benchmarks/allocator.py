@@ -22,9 +22,10 @@ import os
 import statistics
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 
-from engines import RESULTS, ROOT, dataset, measure
+from engines import ROOT, dataset, measure, write_results
 
 _CONFIG = """
 [input]
@@ -39,15 +40,11 @@ max_len = 3
 enabled = false
 """
 _RETAIL = ROOT.parent / "shared" / "datasets" / "online_retail" / "online_retail.csv.gz"
-_RETAIL_COLUMNS = """[input.columns]
-order_id = "InvoiceNo"
-product_id = "StockCode"
-quantity = "Quantity"
-unit_price = "UnitPrice"
-timestamp = "InvoiceDate"
-customer_id = "CustomerID"
-segment = "Country"
-"""
+#: The Online Retail export's column names, as the sample config maps them.
+_RETAIL_COLUMNS = "[input.columns]\n" + "".join(
+    f'{canon} = "{name}"\n'
+    for canon, name in tomllib.loads((ROOT / "configs" / "default.toml").read_text())["input"]["columns"].items()
+)
 
 
 def run_once(config: Path, output: Path, pool: str | None) -> tuple[float | None, float | None, str]:
@@ -90,20 +87,20 @@ def main() -> None:
         row["rss_ratio"] = float(row["jemalloc_rss_mb"]) / float(row["mimalloc_rss_mb"])  # type: ignore[arg-type]
         rows.append(row)
         print(json.dumps(row), flush=True)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "allocator.json").write_text(json.dumps(rows, indent=2) + "\n")
-    lines = [
+    write_results(
+        "allocator",
+        rows,
         f"Whole `basket run`, medians of {args.repeats}; ratio = jemalloc (the command's) / mimalloc (the wheel's).",
-        "",
-        "| input | jemalloc s | mimalloc s | time ratio | jemalloc peak MB | mimalloc peak MB | peak ratio |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['input']} | {r['jemalloc_s']:.1f} | {r['mimalloc_s']:.1f} | {r['time_ratio']:.2f} | "
-            f"{r['jemalloc_rss_mb']:,.0f} | {r['mimalloc_rss_mb']:,.0f} | {r['rss_ratio']:.2f} |"
-        )
-    (RESULTS / "allocator.md").write_text("\n".join(lines) + "\n")
+        [
+            ("input", "input", ""),
+            ("jemalloc s", "jemalloc_s", ".1f"),
+            ("mimalloc s", "mimalloc_s", ".1f"),
+            ("time ratio", "time_ratio", ".2f"),
+            ("jemalloc peak MB", "jemalloc_rss_mb", ",.0f"),
+            ("mimalloc peak MB", "mimalloc_rss_mb", ",.0f"),
+            ("peak ratio", "rss_ratio", ".2f"),
+        ],
+    )
 
 
 if __name__ == "__main__":

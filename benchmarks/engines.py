@@ -144,6 +144,19 @@ def main() -> None:
     (RESULTS / "engines.md").write_text(markdown(rows))
 
 
+def write_results(name: str, rows: list[dict[str, object]], title: str, columns: list[tuple[str, str, str]]) -> None:
+    """``rows`` as ``results/<name>.json`` and as a markdown table under ``title`` in ``results/<name>.md``.
+
+    ``columns``: (header, key, format spec) per column of the table.
+    """
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(rows, indent=2) + "\n")
+    lines = [title, "", "| " + " | ".join(h for h, _, _ in columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        lines.append("| " + " | ".join(format(row[key], spec) for _, key, spec in columns) + " |")
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
+
+
 def markdown(rows: list[dict[str, object]]) -> str:
     """The results as the table docs/spark.md quotes."""
 

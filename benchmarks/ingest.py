@@ -30,7 +30,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from engines import RESULTS, ROOT, dataset
+from engines import ROOT, dataset, write_results
 
 _RETAIL = ROOT.parent / "shared" / "datasets" / "online_retail" / "online_retail.csv.gz"
 #: Run in the measured process, with the revision's package first on the path.
@@ -113,21 +113,21 @@ def main() -> None:
                 print(json.dumps(row), flush=True)
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=ROOT, check=False)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "ingest.json").write_text(json.dumps(rows, indent=2) + "\n")
-    lines = [
+    write_results(
+        "ingest",
+        rows,
         f"Read, clean and group into baskets (`prepare_inputs`), medians of {args.repeats} processes each; "
         f"ratio = working tree / `{args.base}`; both produce the same hash.",
-        "",
-        "| input | tree s | base s | time ratio | tree peak MB | base peak MB | peak ratio |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['input']} | {r['tree_s']:.2f} | {r['base_s']:.2f} | {r['time_ratio']:.2f} | "
-            f"{r['tree_peak_mb']:,.0f} | {r['base_peak_mb']:,.0f} | {r['peak_ratio']:.2f} |"
-        )
-    (RESULTS / "ingest.md").write_text("\n".join(lines) + "\n")
+        [
+            ("input", "input", ""),
+            ("tree s", "tree_s", ".2f"),
+            ("base s", "base_s", ".2f"),
+            ("time ratio", "time_ratio", ".2f"),
+            ("tree peak MB", "tree_peak_mb", ",.0f"),
+            ("base peak MB", "base_peak_mb", ",.0f"),
+            ("peak ratio", "peak_ratio", ".2f"),
+        ],
+    )
 
 
 if __name__ == "__main__":
