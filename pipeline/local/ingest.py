@@ -326,11 +326,11 @@ def _csv_layout(
                 start, previous = previous + 1, reader.line_num
                 if not fields:  # a blank line: not a record
                     continue
-                if found > records:
-                    break
-                starts[found] = start
-                if swallowed is not None and reader.line_num > start:
-                    quote_error[found] = any(swallowed.search(f) for f in fields if "\n" in f or "\r" in f)
+                # Records past Arrow's count are counted, not stored: the disagreement is caught below.
+                if found <= records:
+                    starts[found] = start
+                    if swallowed is not None and reader.line_num > start:
+                        quote_error[found] = any(swallowed.search(f) for f in fields if "\n" in f or "\r" in f)
                 found += 1
     finally:
         csv.field_size_limit(limit)
