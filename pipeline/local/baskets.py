@@ -171,7 +171,7 @@ def shared_rows(matrix: sp.csr_matrix, a: np.ndarray, c: np.ndarray, groups: np.
     Exact, and bounded whatever the products' popularity: the rows holding
     each first product ``a`` are read once for all its pairs, in blocks of
     about :data:`SHARED_BLOCK` matrix entries; each entry is looked up among
-    the pairs (a sorted key array) and the (pair, group) hits counted once.
+    the pairs (a hash index of their keys) and the (pair, group) hits counted once.
     The work is the sum of the squared row sizes, not the pairs times the
     first products' popularity (a pair-by-pair column product ran out of
     memory, or crashed scipy, on a popular product's thousands of pairs).

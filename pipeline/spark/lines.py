@@ -238,8 +238,10 @@ def _read_baskets(spark: SparkSession, path: str, config: InputConfig) -> DataFr
 
     def unquoted(part: Column) -> Column:
         item = F.regexp_replace(part, _EDGE_SPACE, "")
+        if config.delimiter == '"':  # quotes delimit the items: nothing is quoted
+            return item
         inner = F.regexp_replace(F.regexp_replace(item, '^"|"$', ""), '""', '"')
-        quoted = (F.length(item) >= 2) & item.startswith('"') & item.endswith('"') & F.lit(config.delimiter != '"')
+        quoted = (F.length(item) >= 2) & item.startswith('"') & item.endswith('"')
         return F.when(quoted, F.regexp_replace(inner, _EDGE_SPACE, "")).otherwise(item)
 
     found = F.filter(F.transform(parts, unquoted), lambda item: item != "")
