@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SPARK_STAMP := $(VENV)/.installed-spark
 
-.PHONY: run test check setup clean-output bench bench-quick bench-engines bench-allocator bench-ingest
+.PHONY: run test check setup clean-output bench bench-quick bench-engines bench-allocator bench-ingest bench-mining
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,3 +55,7 @@ bench-allocator: $(STAMP)
 ## Read + clean + baskets against another revision (BASE=<git revision>), same answer required (about 5 minutes).
 bench-ingest: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py --base $(BASE)
+
+## The itemset stage by counting and by pyfim, and what mine.engine = "auto" chose (about 15 minutes).
+bench-mining: $(STAMP)
+	$(BIN)/python benchmarks/mining.py

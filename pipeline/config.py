@@ -142,10 +142,20 @@ class MineConfig(_Section):
 
     min_support: float = Field(0.01, gt=0, le=1)
     min_count: int | None = Field(None, ge=1)
-    engine: Literal["fim", "mlxtend"] = "fim"
+    engine: Literal["auto", "count", "fim", "mlxtend"] = "auto"
     algorithm: Literal["fpgrowth", "apriori"] = "fpgrowth"
     max_len: int | None = Field(3, ge=2)
     max_itemsets: int | None = Field(5_000_000, ge=1)
+
+    @model_validator(mode="after")
+    def _countable(self) -> MineConfig:
+        """``count`` counts pairs and triples only: itemsets of more products need a growth engine."""
+        if self.engine == "count" and (self.max_len is None or self.max_len > 3):
+            raise ValueError(
+                f"mine.engine = 'count' counts itemsets of 2 or 3 products, and mine.max_len is "
+                f"{self.max_len or 'none'}; set mine.max_len to 2 or 3, or use 'auto' or 'fim'"
+            )
+        return self
 
 
 class RulesConfig(_Section):

@@ -57,7 +57,15 @@ def sample_oracle(sample_baskets: Baskets) -> Callable[[int, int], dict[tuple[st
     return functools.cache(functools.partial(oracle.frequent, as_sets(sample_baskets)))
 
 
-ENGINES = [("fim", "fpgrowth"), ("fim", "apriori"), ("mlxtend", "fpgrowth"), ("mlxtend", "apriori")]
+ENGINES = [("fim", "fpgrowth"), ("fim", "apriori"), ("mlxtend", "fpgrowth"), ("mlxtend", "apriori"), ("count", "-")]
+
+
+def mine_config(engine: str, algorithm: str, **values: object) -> MineConfig | None:
+    """The settings of one engine, or None where it does not apply (``count`` mines 2 or 3 products)."""
+    if engine == "count" and values.get("max_len", 3) not in (2, 3):
+        return None
+    chosen = {"engine": engine} if engine == "count" else {"engine": engine, "algorithm": algorithm}
+    return MineConfig.model_validate({**values, **chosen})
 
 
 @pytest.mark.parametrize("engine, algorithm", ENGINES)
@@ -70,8 +78,11 @@ def test_itemsets_match_brute_force_on_the_sample(
     min_support: float,
     max_len: int,
 ) -> None:
-    config = MineConfig(min_support=min_support, engine=engine, algorithm=algorithm, max_len=max_len)
+    config = mine_config(engine, algorithm, min_support=min_support, max_len=max_len)
+    if config is None:
+        pytest.skip("count mines itemsets of 2 or 3 products")
     itemsets = frequent_itemsets(sample_baskets, config)
+    assert itemsets.method.split()[0] == engine
     expected = sample_oracle(itemsets.min_count, max_len)
     assert itemsets.min_count == math.ceil(min_support * sample_baskets.count)
     assert mined(sample_baskets, itemsets) == expected
@@ -90,8 +101,7 @@ def test_itemsets_and_rules_match_brute_force_on_groceries(engine: str, algorith
     )
     baskets = prepare_inputs(config).baskets
     assert baskets.count == 9835 and len(baskets.items) == 169
-    config = MineConfig(min_support=0.01, engine=engine, algorithm=algorithm, max_len=3)
-    itemsets = frequent_itemsets(baskets, config)
+    itemsets = frequent_itemsets(baskets, mine_config(engine, algorithm, min_support=0.01, max_len=3))  # type: ignore[arg-type]
     sets = as_sets(baskets)
     assert mined(baskets, itemsets) == oracle.frequent(sets, itemsets.min_count, 3)
     rules = association_rules(itemsets, RulesConfig(min_confidence=0.3, min_lift=1.0))
@@ -127,8 +137,8 @@ def test_products_in_every_basket_are_mined_too(engine: str, algorithm: str) -> 
     # pyfim alone omits itemsets made only of products present in every transaction.
     groups = [{"a", "b", "c"}] * 3 + [{"a", "b"}]
     baskets = baskets_of(groups)
-    config = MineConfig(min_count=1, engine=engine, algorithm=algorithm)
-    assert mined(baskets, frequent_itemsets(baskets, config)) == oracle.frequent(groups, 1, 3)
+    config = mine_config(engine, algorithm, min_count=1)
+    assert mined(baskets, frequent_itemsets(baskets, config)) == oracle.frequent(groups, 1, 3)  # type: ignore[arg-type]
 
 
 def test_itemset_explosion_is_stopped_with_advice() -> None:
@@ -165,8 +175,55 @@ def test_fpgrowth_equals_apriori_equals_brute_force(
     baskets = baskets_of(groups)
     expected = oracle.frequent(groups, min_count, max_len or 6)
     for engine, algorithm in ENGINES:
-        config = MineConfig(min_count=min_count, max_len=max_len, engine=engine, algorithm=algorithm)
-        assert mined(baskets, frequent_itemsets(baskets, config)) == expected, (engine, algorithm)
+        config = mine_config(engine, algorithm, min_count=min_count, max_len=max_len)
+        if config is not None:
+            assert mined(baskets, frequent_itemsets(baskets, config)) == expected, (engine, algorithm)
+
+
+WIDE_BASKETS = st.lists(st.sets(st.integers(0, 14).map(str), min_size=1, max_size=12), min_size=1, max_size=60)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(groups=WIDE_BASKETS, min_count=st.integers(1, 6), max_len=st.sampled_from([2, 3]))
+def test_counting_equals_brute_force_on_baskets_of_many_sizes(
+    groups: list[set[str]], min_count: int, max_len: int
+) -> None:
+    # Baskets of 1 to 12 products: every size is a separate block of the counting, and products in
+    # fewer than two frequent pairs are left out of the triples.
+    baskets = baskets_of(groups)
+    itemsets = frequent_itemsets(baskets, MineConfig(min_count=min_count, max_len=max_len, engine="count"))
+    assert itemsets.method == "count"
+    assert mined(baskets, itemsets) == oracle.frequent(groups, min_count, max_len)
+
+
+def test_auto_counts_many_short_baskets_and_grows_a_few_long_ones() -> None:
+    rng = np.random.default_rng(7)
+    short = [set(rng.choice(40, size=3, replace=False).astype(str)) for _ in range(20_000)]
+    found = frequent_itemsets(baskets_of(short), MineConfig(min_count=20))
+    assert found.method == "count" and found.why.startswith("auto: counting about")
+    # Sixty baskets of sixty different sizes: one numpy step per position pair of each size.
+    long = [set(rng.choice(80, size=n, replace=False).astype(str)) for n in range(3, 63)]
+    grown = frequent_itemsets(baskets_of(long), MineConfig(min_count=5))
+    assert grown.method == "fim fpgrowth" and grown.why.startswith("auto: counting about")
+    # Itemsets of any length are grown, whatever the baskets.
+    assert frequent_itemsets(baskets_of(short), MineConfig(min_count=20, max_len=None)).method == "fim fpgrowth"
+
+
+def test_counting_falls_back_or_refuses_when_its_table_would_be_too_large(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("pipeline.local.counting.MAX_TABLE", 20)
+    monkeypatch.setattr("pipeline.local.itemsets.MAX_TABLE", 20)
+    groups = [set("abcdef")] * 3 + [set("abc")] * 2
+    baskets = baskets_of(groups)
+    auto = frequent_itemsets(baskets, MineConfig(min_count=2))
+    assert auto.method == "fim fpgrowth" and "too many to count" in auto.why
+    assert mined(baskets, auto) == oracle.frequent(groups, 2, 3)
+    with pytest.raises(ConfigError, match=r"mine.engine = count: counting pairs of 6 products needs a table of 36"):
+        frequent_itemsets(baskets, MineConfig(min_count=2, engine="count"))
+
+
+def test_count_engine_is_refused_for_longer_itemsets() -> None:
+    with pytest.raises(ValueError, match=r"mine.engine = 'count' counts itemsets of 2 or 3 products"):
+        MineConfig(engine="count", max_len=None)
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)

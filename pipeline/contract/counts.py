@@ -41,6 +41,9 @@ class RunCounts(BaseModel):
     catalog_products: int | None = None
     #: Catalog products with a known margin; none: offers score without margins (since 2.4).
     catalog_margins: int | None = None
+    #: How the itemsets were mined and why (since 2.5): ``method`` (``count``, ``fim fpgrowth``,
+    #: ``spark fpgrowth``, ...) and ``why`` (the setting, or ``auto``'s estimates).
+    mining: dict[str, str] = Field(default_factory=dict)
     products_missing_from_catalog: int = 0
     products_missing_listed: list[str] = Field(default_factory=list)
     covered_products: list[str] = Field(default_factory=list)

@@ -216,6 +216,7 @@ def local_tables(
         neighbours=tables["neighbours"].num_rows,
         catalog_products=None if catalog is None else len(catalog),
         catalog_margins=known_margins(catalog),
+        mining={"method": overall.itemsets.itemsets.method, "why": overall.itemsets.itemsets.why},
         products_missing_from_catalog=len(missing),
         products_missing_listed=missing[:MISSING_LISTED],
         covered_products=sorted(pc.unique(recommendations["consequent"]).to_pylist()),

@@ -1,13 +1,20 @@
 """Baskets in, frequent itemsets out: every product set bought together often enough.
 
-Two engines (``mine.engine``) behind one contract, returning identical
+Three methods (``mine.engine``) behind one contract, returning identical
 itemsets (the test suite checks):
 
-- ``fim`` (default): Christian Borgelt's C implementations of FP-Growth and
-  Apriori (the ``pyfim`` package, MIT licence), 20-50x faster than mlxtend.
+- ``fim``: Christian Borgelt's C implementations of FP-Growth and Apriori
+  (the ``pyfim`` package, MIT licence), 20-50x faster than mlxtend.
+- ``count``: pairs and triples counted directly
+  (:mod:`pipeline.local.counting`), for ``mine.max_len`` of 2 or 3.
 - ``mlxtend``: the reference engine users know, fed a sparse encoding.
 
-``mine.algorithm`` picks FP-Growth or Apriori in either engine. Products below
+``auto`` (the default) counts when ``mine.max_len`` is at most 3 and counting
+is estimated cheaper on these baskets (many short baskets: a web shop's
+orders), else runs ``fim``; the method and the estimates are logged and stated
+in the manifest (``counts.mining``).
+
+``mine.algorithm`` picks FP-Growth or Apriori for ``fim`` and ``mlxtend``. Products below
 the threshold are removed before encoding, so neither engine sees them. The
 threshold is a whole number of baskets: ``mine.min_count`` when given, else
 ``ceil(mine.min_support x baskets)``.
@@ -32,9 +39,12 @@ from itertools import chain, pairwise
 import fim
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from pipeline.config import MineConfig
+from pipeline.errors import ConfigError
 from pipeline.local.baskets import Baskets
+from pipeline.local.counting import MAX_TABLE, TableTooLarge, count_short_itemsets, counting_cost
 from pipeline.policy.guards import check_itemsets
 
 with warnings.catch_warnings():
@@ -71,6 +81,9 @@ class Itemsets:
     count: np.ndarray
     baskets: int
     min_count: int
+    #: How they were found (``count``, ``fim fpgrowth``, ...) and why that way: the manifest's ``counts.mining``.
+    method: str = "count"
+    why: str = ""
 
     def __len__(self) -> int:
         return int(self.length.size)
@@ -97,31 +110,89 @@ def frequent_itemsets(baskets: Baskets, config: MineConfig) -> Itemsets:
     min_count = min_count_for(config, baskets.count)
     frequent = np.flatnonzero(baskets.item_counts() >= min_count)
     if baskets.count == 0 or frequent.size == 0:
-        itemsets = _itemsets([], [], frequent, baskets.count, min_count)
+        itemsets = _packed(*_no_itemsets(), baskets.count, min_count, "count", "no product is frequent")
     else:
         matrix = baskets.matrix[:, frequent].tocsr()
-        # One shared Python int per product instead of one per basket line:
-        # at 30 million lines that is a gigabyte less.
-        shared = np.array(range(matrix.shape[1]), dtype=object)
-        flat, bounds = shared[matrix.indices].tolist(), matrix.indptr.tolist()
-        transactions = [flat[a:b] for a, b in pairwise(bounds)]
-        # pyfim omits itemsets made only of products that are in every
-        # transaction; one empty transaction changes no count and avoids that.
-        transactions.append([])
-        del flat
-        _check_explosion(transactions, min_count, config)
-        found_items, found_counts = _mine(matrix, transactions, min_count, config)
-        itemsets = _itemsets(found_items, found_counts, frequent, baskets.count, min_count)
+        method, why = _method(matrix, config)
+        if method == "count":
+            itemsets = _counted(matrix, frequent, baskets, min_count, config, why)
+        else:
+            itemsets = _grown(matrix, frequent, baskets.count, min_count, config, why)
     log.info(
-        "itemsets: %d frequent itemsets (%s) with %s %s at min count %d of %d baskets",
+        "itemsets: %d frequent itemsets (%s) by %s (%s) at min count %d of %d baskets",
         len(itemsets),
         ", ".join(f"{n} of length {k}" for k, n in sorted(pd.Series(itemsets.length).value_counts().items())) or "none",
-        config.engine,
-        config.algorithm,
+        itemsets.method,
+        itemsets.why,
         min_count,
         baskets.count,
     )
     return itemsets
+
+
+def _method(matrix: sp.csr_matrix, config: MineConfig) -> tuple[str, str]:
+    """``count`` or the configured growth engine (``fim fpgrowth``, ...), and why."""
+    grown = f"{'fim' if config.engine in ('auto', 'count') else config.engine} {config.algorithm}"
+    if config.engine == "count":
+        return "count", "mine.engine = count"
+    if config.engine != "auto":
+        return grown, f"mine.engine = {config.engine}"
+    if config.max_len is None or config.max_len > 3:
+        longest = "any length (mine.max_len = none)" if config.max_len is None else f"up to {config.max_len} products"
+        return grown, f"auto: itemsets of {longest} are grown, not counted"
+    cost = counting_cost(matrix, config.max_len)
+    estimate = f"counting about {cost.seconds:.2g} s against {cost.fim_seconds:.2g} s for fim"
+    if cost.cheaper:
+        return "count", f"auto: {estimate}"
+    if cost.pair_table > MAX_TABLE:
+        return grown, f"auto: {matrix.shape[1]:,} frequent products, too many to count their pairs in a table"
+    return grown, f"auto: {estimate}"
+
+
+def _counted(
+    matrix: sp.csr_matrix, frequent: np.ndarray, baskets: Baskets, min_count: int, config: MineConfig, why: str
+) -> Itemsets:
+    """The itemsets of :func:`count_short_itemsets`, checked against the guard before they are built.
+
+    With ``auto``, a count table past its bound falls back to pyfim.
+    """
+    try:
+        found = count_short_itemsets(matrix, min_count, config.max_len or 3)
+    except TableTooLarge as exc:
+        if config.engine == "count":
+            raise ConfigError(f"mine.engine = count: {exc}; raise mine.min_support or use auto or fim") from exc
+        return _grown(matrix, frequent, baskets.count, min_count, config, f"auto: {exc}")
+    counts = baskets.item_counts()[frequent]
+    check_itemsets(
+        {1: frequent.size, 2: len(found.pair_count), 3: len(found.triple_count)}, min_count, config, estimated=True
+    )
+    blocks = [b for b in (np.arange(frequent.size)[:, None], found.pairs, found.triples) if len(b)]
+    width = blocks[-1].shape[1]
+    codes = np.concatenate(
+        [np.pad(frequent[b], ((0, 0), (0, width - b.shape[1])), constant_values=PAD) for b in blocks]
+    )
+    length = np.repeat(np.arange(1, len(blocks) + 1, dtype=np.int32), [len(b) for b in blocks])
+    count = np.concatenate([counts, found.pair_count, found.triple_count])
+    return _packed(codes, length, count, baskets.count, min_count, "count", why)
+
+
+def _grown(
+    matrix: sp.csr_matrix, frequent: np.ndarray, baskets: int, min_count: int, config: MineConfig, why: str
+) -> Itemsets:
+    """The itemsets of pyfim or mlxtend (``mine.engine``; ``fim`` for ``auto``), after the explosion guard."""
+    engine = "mlxtend" if config.engine == "mlxtend" else "fim"
+    # One shared Python int per product instead of one per basket line:
+    # at 30 million lines that is a gigabyte less.
+    shared = np.array(range(matrix.shape[1]), dtype=object)
+    flat, bounds = shared[matrix.indices].tolist(), matrix.indptr.tolist()
+    transactions = [flat[a:b] for a, b in pairwise(bounds)]
+    # pyfim omits itemsets made only of products that are in every
+    # transaction; one empty transaction changes no count and avoids that.
+    transactions.append([])
+    del flat
+    _check_explosion(transactions, min_count, config)
+    items, counts = _mine(matrix, transactions, min_count, engine, config)
+    return _itemsets(items, counts, frequent, baskets, min_count, f"{engine} {config.algorithm}", why)
 
 
 def _check_explosion(transactions: list[list[int]], min_count: int, config: MineConfig) -> None:
@@ -153,10 +224,10 @@ def _spectrum(transactions: list[list[int]], min_count: int, max_len: int | None
 
 
 def _mine(
-    matrix: object, transactions: list[list[int]], min_count: int, config: MineConfig
+    matrix: object, transactions: list[list[int]], min_count: int, engine: str, config: MineConfig
 ) -> tuple[list[tuple[int, ...]], list[int]]:
-    """Itemsets (column positions) and counts from the configured engine."""
-    if config.engine == "fim":
+    """Itemsets (column positions) and counts from pyfim or mlxtend (``engine``)."""
+    if engine == "fim":
         found = _FIM[config.algorithm](
             transactions, target="s", supp=-min_count, zmax=config.max_len or _NO_LIMIT, report="a"
         )
@@ -183,26 +254,46 @@ def _mine(
 
 
 def _itemsets(
-    items: list[tuple[int, ...]], counts: list[int], columns: np.ndarray, baskets: int, min_count: int
+    items: list[tuple[int, ...]],
+    counts: list[int],
+    columns: np.ndarray,
+    baskets: int,
+    min_count: int,
+    method: str,
+    why: str,
 ) -> Itemsets:
-    """Pack itemsets of column positions into the padded matrix of product codes, sorted."""
+    """Pack itemsets of column positions (as a growth engine returns them) into product codes, sorted."""
     n = len(items)
     length = np.fromiter(map(len, items), dtype=np.int32, count=n)
     width = int(length.max(initial=1))
     flat = columns[np.fromiter(chain.from_iterable(items), dtype=np.int64, count=int(length.sum()))]
     big = np.iinfo(np.int32).max
-    codes = np.full((n, width), big, dtype=np.int32)
+    codes = np.full((n, width), big, dtype=np.int64)
     starts = np.repeat(np.cumsum(length) - length, length)
     codes[np.repeat(np.arange(n), length), np.arange(flat.size) - starts] = flat
     codes.sort(axis=1)
     codes[codes == big] = PAD
-    order = np.lexsort([*(codes[:, j] for j in reversed(range(width))), length])
+    return _packed(codes, length, np.asarray(counts, dtype=np.int64), baskets, min_count, method, why)
+
+
+def _no_itemsets() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Codes, lengths and counts of no itemset."""
+    return np.empty((0, 1), np.int64), np.empty(0, np.int32), np.empty(0, np.int64)
+
+
+def _packed(
+    codes: np.ndarray, length: np.ndarray, count: np.ndarray, baskets: int, min_count: int, method: str, why: str
+) -> Itemsets:
+    """Itemsets of ascending product codes (``PAD`` after), in the published order: by length, then codes."""
+    order = np.lexsort([*(codes[:, j] for j in reversed(range(codes.shape[1]))), length])
     return Itemsets(
-        codes=codes[order],
-        length=length[order],
-        count=np.asarray(counts, dtype=np.int64)[order] if n else np.empty(0, dtype=np.int64),
+        codes=codes[order].astype(np.int32),
+        length=length[order].astype(np.int32),
+        count=count[order].astype(np.int64),
         baskets=baskets,
         min_count=min_count,
+        method=method,
+        why=why,
     )
 
 
@@ -238,9 +329,8 @@ def pair_itemsets(baskets: Baskets, min_count: int) -> Itemsets:
     )
     pair_count = np.concatenate(together or [np.empty(0, np.int64)])
     singles = np.column_stack([frequent, np.full(frequent.size, PAD)])
-    codes = np.concatenate([singles, np.column_stack([a, c])]).astype(np.int32)
+    codes = np.concatenate([singles, np.column_stack([a, c])])
     length = np.concatenate([np.ones(frequent.size, np.int32), np.full(a.size, 2, np.int32)])
     count = np.concatenate([counts[frequent].astype(np.int64), pair_count])
-    order = np.lexsort([codes[:, 1], codes[:, 0], length])
     log.info("pairs: %d products and %d pairs in at least %d baskets", frequent.size, a.size, min_count)
-    return Itemsets(codes[order], length[order], count[order], baskets.count, min_count)
+    return _packed(codes, length, count, baskets.count, min_count, "sparse product", "every pair")

@@ -337,6 +337,7 @@ def _counts(
         neighbours=sum(s.neighbours.num_rows for s in segments if s.neighbours is not None),
         catalog_products=None if catalog_pd is None else len(catalog_pd),
         catalog_margins=known_margins(catalog_pd),
+        mining={"method": "spark fpgrowth", "why": "the Spark engine mines with MLlib's FPGrowth"},
         products_missing_from_catalog=missing,
         products_missing_listed=missing_listed,
         covered_products=sorted(r[0] for r in recommendations.select("consequent").distinct().collect()),
