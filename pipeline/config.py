@@ -326,6 +326,8 @@ class Config(_Section):
     evaluate: EvaluateConfig = EvaluateConfig()
     spark: SparkConfig = SparkConfig()
     as_of: datetime | date | None = None
+    #: Gigabytes the local engine may use: a run estimated to need more is refused before reading.
+    memory_budget: float | None = Field(None, gt=0)
 
     @field_validator("as_of", mode="before")
     @classmethod

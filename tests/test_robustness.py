@@ -17,9 +17,11 @@ from click.testing import CliRunner
 
 from pipeline import run
 from pipeline.cli import main
-from pipeline.errors import ExitCode, OutputError, QualityGateError, RunLockedError
+from pipeline.config import InputConfig
+from pipeline.errors import ConfigError, ExitCode, OutputError, QualityGateError, RunLockedError
 from pipeline.flow.lock import run_lock
 from pipeline.flow.publish import LATEST, PARTIAL_PREFIX, RUNS, rollback, run_ids
+from pipeline.local.budget import estimated_lines
 
 from conftest import ROOT, SAMPLE_CONFIG, Export, export_config
 
@@ -471,3 +473,44 @@ def test_global_options_are_taken_after_the_subcommand_too(export: Export, tmp_p
         assert code == 0, err
     code, err = invoke("validate", "--config", str(SAMPLE_CONFIG), "--log-format", "xml")
     assert code == ExitCode.CONFIG and "xml" in err
+
+
+# --- the memory budget -----------------------------------------------------------------------
+
+
+def test_a_run_over_the_memory_budget_is_refused_before_reading_and_keeps_latest(config) -> None:
+    good = run(config)
+    small = config.model_copy(update={"memory_budget": 0.05})
+    with pytest.raises(
+        ConfigError, match=r"memory_budget: .*csv hold about [\d,]+ order lines; .*more than memory_budget"
+    ):
+        run(small)
+    assert (Path(config.output.dir) / LATEST).resolve() == good.run_dir.resolve()
+    code, err = invoke(
+        "run",
+        "--config",
+        str(SAMPLE_CONFIG),
+        "--set",
+        "memory_budget=0.05",
+        "--output",
+        good.run_dir.parent.parent.as_posix(),
+    )
+    assert code == ExitCode.CONFIG and 'engine = "spark"' in err
+    assert run(config.model_copy(update={"memory_budget": 64})).run_dir.is_dir()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz", ".parquet"])
+def test_the_budget_counts_lines_without_reading_the_export(tmp_path: Path, suffix: str) -> None:
+    # 60,000 lines of about 40 bytes: 2.4 MB of text, more than the sample the estimate reads.
+    frame = pd.DataFrame({"order_id": [f"{i // 7:08d}" for i in range(60_000)], "product_id": "85123A", "quantity": 3})
+    path = tmp_path / f"lines{suffix}"
+    if suffix == ".parquet":
+        frame.to_parquet(path)
+    else:
+        frame.to_csv(path, index=False)
+    lines = estimated_lines(InputConfig(paths=[str(path)]))
+    assert lines == 60_000 if suffix == ".parquet" else abs(lines - 60_001) < 0.05 * 60_001
+    small = tmp_path / f"small{suffix}"
+    if suffix != ".parquet":
+        frame.head(10).to_csv(small, index=False)
+        assert estimated_lines(InputConfig(paths=[str(small)])) == 11  # a file under the sample: counted exactly

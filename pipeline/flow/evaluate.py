@@ -59,6 +59,7 @@ from pipeline.errors import InputDataError, OutputError
 from pipeline.flow.offers import offer_segments, rank_cross_sells
 from pipeline.local.arrays import ragged_arange
 from pipeline.local.baskets import Baskets, baskets_from_lines
+from pipeline.local.budget import check_budget
 from pipeline.local.catalog import knows_margins, read_catalog
 from pipeline.local.clean import clean_transactions
 from pipeline.local.engine import LocalEngine, offer_tables
@@ -160,10 +161,11 @@ class Evaluation:
 
 def evaluate(config: Config) -> Evaluation:
     """Train on orders before ``evaluate.cutoff``, replay the later ones as carts, score each strategy."""
+    check_budget(config)
     raw, _ = read_transactions(config.input)
     cleaned = clean_transactions(raw, config.clean, config.as_of, config.input)
     del raw
-    lines = cleaned.lines
+    lines = cleaned.take_lines()
     started = lines.groupby("order_id", sort=False)["timestamp"].transform("min")
     cutoff = _cutoff(config, started)
     train_lines, test_lines = lines[started < cutoff], lines[started >= cutoff]

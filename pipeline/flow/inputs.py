@@ -7,7 +7,7 @@ so an analyst can check an export and a config in seconds without mining.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +15,7 @@ import pandas as pd
 from pipeline.config import Config
 from pipeline.contract.manifest import InputFile
 from pipeline.local.baskets import Baskets, baskets_from_lines
+from pipeline.local.budget import check_budget
 from pipeline.local.catalog import products_missing, read_catalog
 from pipeline.local.clean import CleanResult, clean_transactions
 from pipeline.local.ingest import file_sha256, read_transactions
@@ -28,9 +29,9 @@ log = logging.getLogger(__name__)
 class PreparedInputs:
     """Everything read and cleaned, ready for mining.
 
-    ``cleaned.lines`` is emptied (its columns kept) once the baskets are built:
-    at 30 million lines it holds gigabytes that mining needs more, and nothing
-    after the baskets reads it. ``baskets.lines`` keeps the count.
+    The kept lines are taken out of ``cleaned`` (:meth:`CleanResult.take_lines`) to build the baskets
+    and dropped: at 30 million lines they hold gigabytes that mining needs
+    more, and nothing after the baskets reads them. ``baskets.lines`` keeps the count.
     """
 
     files: list[InputFile]
@@ -47,12 +48,13 @@ def prepare_inputs(config: Config, stage: StageTimer | None = None) -> PreparedI
     Raises :class:`InputDataError` when no basket survives cleaning.
     """
     stage = stage or StageTimer()
+    check_budget(config)
     with stage("ingest") as done:
         raw, files = read_transactions(config.input)
         done["rows"] = len(raw)
     with stage("clean") as done:
         cleaned = clean_transactions(raw, config.clean, config.as_of, config.input)
-        done["rows kept"] = len(cleaned.lines)
+        done["rows kept"] = int(cleaned.kept.sum())
     del raw
     with stage("catalog"):
         catalog = read_catalog(config.catalog, config.clean.id_case)
@@ -60,9 +62,8 @@ def prepare_inputs(config: Config, stage: StageTimer | None = None) -> PreparedI
         path = Path(config.catalog.path)
         files.append(InputFile(str(path), path.stat().st_size, file_sha256(path), len(catalog)))
     with stage("baskets") as done:
-        baskets = baskets_from_lines(cleaned.lines)
+        baskets = baskets_from_lines(cleaned.take_lines())
         done["baskets"] = baskets.count
-    cleaned = replace(cleaned, lines=cleaned.lines.head(0).copy())
     if baskets.count == 0:
         raise no_baskets_error(
             ", ".join(f.path for f in files[: len(files) - (catalog is not None)]), cleaned.rows_in, cleaned.counts

@@ -24,15 +24,18 @@ def buy_again_table(baskets: Baskets, catalog: pd.DataFrame | None, top_k: int, 
     Customers and products are counted as integer codes (customers numbered in
     id order, products in id order by construction), one sort of the
     (customer, product) keys: grouping ten million lines by Python objects
-    took seconds.
+    took seconds. The groups are ranked in numpy and only the shown ones
+    gathered: a frame of every (customer, product) sorted by pandas held
+    about twice the memory of the baskets.
     """
-    customer = baskets.order_info["customer_id"]
-    owner, customers = pd.factorize(customer.astype(object).where(customer.notna(), None).to_numpy(), sort=True)
+    owner, customers = _customer_codes(baskets.order_info["customer_id"])
     matrix = baskets.matrix.tocoo()
     held = owner[matrix.row] >= 0
     rows, columns = matrix.row[held], matrix.col[held]
+    del matrix, held
     width = max(len(baskets.items), 1)
     keys = owner[rows].astype(np.int64) * width + columns
+    del columns
     order = np.argsort(keys, kind="stable")
     keys = keys[order]
     starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if keys.size else np.empty(0, dtype=np.int64)
@@ -40,39 +43,54 @@ def buy_again_table(baskets: Baskets, catalog: pd.DataFrame | None, top_k: int, 
     # In the timestamps' own unit: a year like 2263 does not fit in nanoseconds.
     stamps = pd.to_datetime(baskets.order_info["timestamp"]).to_numpy()
     ticks = stamps.view(np.int64)[rows[order]]
-    latest = np.maximum.reduceat(ticks, starts) if keys.size else np.empty(0, dtype=np.int64)
-    grouped = pd.DataFrame(
-        {
-            "customer_id": keys[starts] // width,
-            "product_id": keys[starts] % width,
-            "orders": np.diff(np.r_[starts, keys.size]),
-            "last_bought": latest.view(stamps.dtype),
-        }
-    )
-    grouped = grouped.sort_values(
-        ["customer_id", *(c for c, _ in BUY_AGAIN_ORDER)],
-        ascending=[True, *(a for _, a in BUY_AGAIN_ORDER)],
-        na_position="last",
-        kind="stable",
-        ignore_index=True,
-    )
-    grouped["rank"] = (grouped.groupby("customer_id", sort=False).cumcount() + 1).astype("int32")
-    grouped = grouped[shown(grouped["rank"].to_numpy(), top_k)].reset_index(drop=True)
-    product = baskets.items[grouped["product_id"].to_numpy()]
+    del rows, order
+    groups = {
+        "orders": np.diff(np.r_[starts, keys.size]),
+        "last_bought": np.maximum.reduceat(ticks, starts) if keys.size else np.empty(0, dtype=np.int64),
+        "product_id": keys[starts] % width,
+    }
+    customer = keys[starts] // width
+    del keys, ticks, starts
+    # Within each customer, BUY_AGAIN_ORDER; np.lexsort is stable and takes its last key first.
+    ranked = np.lexsort([*(_sort_key(groups[c], a) for c, a in reversed(BUY_AGAIN_ORDER)), customer])
+    customer = customer[ranked]
+    first = np.r_[True, customer[1:] != customer[:-1]] if customer.size else np.empty(0, dtype=bool)
+    positions = np.arange(customer.size)
+    rank = positions - np.maximum.accumulate(np.where(first, positions, 0)) + 1
+    pick = shown(rank, top_k)
+    chosen = ranked[pick]
+    product = baskets.items[groups["product_id"][chosen]]
     names = catalog.set_index("product_id")["name"] if catalog is not None else pd.Series(dtype=object)
     return to_table(
         pd.DataFrame(
             {
                 "customer_id": text_column(
-                    np.asarray(customers, dtype=object)[grouped["customer_id"].to_numpy()].astype(str), len(grouped)
+                    np.asarray(customers, dtype=object)[customer[pick]].astype(str), len(chosen)
                 ),
-                "product_id": text_column(product.astype(str), len(grouped)),
+                "product_id": text_column(product.astype(str), len(chosen)),
                 "product_name": pd.array(names.reindex(product).to_numpy(dtype=object), dtype=TEXT),
-                "orders": grouped["orders"].to_numpy(dtype=np.int64),
-                "last_bought": grouped["last_bought"].to_numpy(),
-                "rank": grouped["rank"].to_numpy(),
-                "run_id": text_column(run_id, len(grouped)),
+                "orders": groups["orders"][chosen].astype(np.int64),
+                "last_bought": groups["last_bought"][chosen].view(stamps.dtype),
+                "rank": rank[pick].astype(np.int32),
+                "run_id": text_column(run_id, len(chosen)),
             }
         ),
         BUY_AGAIN,
     )
+
+
+def _customer_codes(customer: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Each basket's customer code (-1: no customer id), customers numbered in id order, and the ids.
+
+    Ids read dictionary-encoded are factorized by their codes, not as Python objects.
+    """
+    if not isinstance(customer.dtype, pd.CategoricalDtype):
+        customer = pd.Series(customer.astype(object).where(customer.notna(), None).to_numpy(), dtype=object)
+    codes, uniques = pd.factorize(customer, sort=True)
+    return codes, np.asarray(uniques, dtype=object)
+
+
+def _sort_key(values: np.ndarray, ascending: bool) -> np.ndarray:
+    """``values`` (integers) as an ascending sort key; descending as their bitwise complement, which
+    reverses the order without overflow and puts NaT (the smallest int64) last."""
+    return values if ascending else ~values

@@ -74,15 +74,34 @@ TEXT_COLUMNS = ("order_id", "product_id", "customer_id", "segment")
 
 @dataclass(frozen=True)
 class CleanResult:
-    """Clean lines, the rejected lines as read, and the count per reason."""
+    """Every line read (normalised) and which are kept, the rejected lines as read, and the count per reason.
 
-    lines: pd.DataFrame
+    The kept lines are not copied out when cleaning ends: while the lines as
+    read are still alive, that copy would be a third set of every line. The
+    caller frees what it read, then takes them (:meth:`take_lines`).
+    """
+
+    normalised: pd.DataFrame
+    kept: np.ndarray
     rejects: pd.DataFrame
     counts: dict[str, int]
     rows_in: int
     as_of: datetime | None = field(default=None)
     #: The cleaning funnel: orders with a line left after each step, in REASONS order ("read" first).
     orders_after: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def lines(self) -> pd.DataFrame:
+        """A copy of the kept lines."""
+        return self.normalised[self.kept].reset_index(drop=True)
+
+    def take_lines(self) -> pd.DataFrame:
+        """The kept lines, moved out of :attr:`normalised` a column at a time, which is left without columns:
+        the rejected lines' memory is freed as each column is copied."""
+        moved = {}
+        for column in list(self.normalised.columns):
+            moved[column] = self.normalised.pop(column)[self.kept].reset_index(drop=True)
+        return pd.DataFrame(moved, copy=False)
 
     def funnel(self) -> list[dict[str, int | str]]:
         """Rows and orders left after reading and after each cleaning step, in the order applied."""
@@ -172,7 +191,7 @@ def clean_transactions(
         # first copy of a still-kept line is itself still kept.
         reject("duplicate_line", _duplicated(lines, pairs, by_pair))
     if config.max_basket_size is not None:
-        reject("oversized_basket", _oversized(pairs, by_pair, width, verdict == 0, config.max_basket_size))
+        reject("oversized_basket", _oversized(order, pairs, by_pair, width, verdict == 0, config.max_basket_size))
     orders_after = _orders_after(order, verdict)
     del order, pairs, by_pair
 
@@ -181,7 +200,8 @@ def clean_transactions(
     counts = {name: int(per_reason[i + 1]) for i, name in enumerate(REASONS)}
     reason = pd.Series(np.asarray(REASONS, dtype=object)[verdict[rejected] - 1], dtype=TEXT)
     result = CleanResult(
-        lines=lines[~rejected].reset_index(drop=True),
+        normalised=lines,
+        kept=~rejected,
         rejects=_rejects(raw, reason, rejected),
         counts=counts,
         rows_in=len(raw),
@@ -191,7 +211,7 @@ def clean_transactions(
     log.info(
         "clean: %d rows in, %d kept, %d rejected (%s)",
         result.rows_in,
-        len(result.lines),
+        result.rows_in - len(result.rejects),
         len(result.rejects),
         ", ".join(f"{k} {v}" for k, v in counts.items() if v) or "none",
     )
@@ -233,11 +253,22 @@ def _order_product_pairs(lines: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, n
     One sort serves both pair checks: copies and basket sizes read adjacent
     entries of the sorted pairs (a hash table of 30 million keys is slower).
     """
-    order, _ = pd.factorize(lines["order_id"])
-    product, products = pd.factorize(lines["product_id"])
-    width = max(len(products), 1)
+    order, _ = _codes(lines["order_id"])
+    product, products = _codes(lines["product_id"])
+    width = max(products, 1)
     pairs = order.astype(np.int64) * width + product
     return order, pairs, np.argsort(pairs, kind="stable"), width
+
+
+def _codes(values: pd.Series) -> tuple[np.ndarray, int]:
+    """Integer codes of ``values`` (-1 for missing) and how many codes there are.
+
+    Ids read dictionary-encoded already have their codes (4 bytes a line, not 8).
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy(), len(values.cat.categories)
+    codes, uniques = pd.factorize(values)
+    return codes, len(uniques)
 
 
 def _duplicated(lines: pd.DataFrame, pairs: np.ndarray, by_pair: np.ndarray) -> np.ndarray:
@@ -257,16 +288,16 @@ def _duplicated(lines: pd.DataFrame, pairs: np.ndarray, by_pair: np.ndarray) -> 
     return duplicated
 
 
-def _oversized(pairs: np.ndarray, by_pair: np.ndarray, width: int, kept: np.ndarray, cap: int) -> np.ndarray:
+def _oversized(
+    order: np.ndarray, pairs: np.ndarray, by_pair: np.ndarray, width: int, kept: np.ndarray, cap: int
+) -> np.ndarray:
     """Lines of orders with more than ``cap`` distinct products among the kept lines."""
     sorted_pairs = pairs[by_pair[kept[by_pair]]]
     first = np.ones(sorted_pairs.size, dtype=bool)
     first[1:] = sorted_pairs[1:] != sorted_pairs[:-1]
-    distinct = sorted_pairs[first]
-    orders = pairs // width
-    sizes = np.bincount(distinct // width, minlength=int(orders.max(initial=0)) + 1)
-    # A line without an order id (code -1, already rejected) belongs to no basket.
-    return (orders >= 0) & (sizes[np.maximum(orders, 0)] > cap)
+    sizes = np.bincount(sorted_pairs[first] // width, minlength=int(order.max(initial=-1)) + 1)
+    # A line without an order id (code -1, already rejected) belongs to no basket: the appended False.
+    return np.append(sizes > cap, False)[order]
 
 
 def _check_invalid_share(raw: pd.DataFrame, column: str, invalid: np.ndarray, config: CleanConfig) -> None:
@@ -329,8 +360,10 @@ def normalise_ids(ids: pd.Series, id_case: str) -> pd.Series:
         # sorting by the codes sorts by the ids, as for ids stored as text.
         categories = normalise_ids(pd.Series(ids.cat.categories), id_case)
         merged, names = pd.factorize(categories, sort=True)
-        # Code -1 (missing) picks the appended -1: missing stays missing.
-        codes = np.append(merged, -1)[ids.cat.codes.to_numpy()]
+        # Code -1 (missing) picks the appended -1: missing stays missing. The new codes keep the
+        # old ones' width (there are no more of them): no 8-byte copy of every line.
+        old = ids.cat.codes.to_numpy()
+        codes = np.append(merged, -1).astype(old.dtype)[old]
         return pd.Series(pd.Categorical.from_codes(codes, categories=names), index=ids.index, name=ids.name)
     text = ids.astype(TEXT).str.strip()
     text = text.mask(text == "")

@@ -41,13 +41,13 @@ from pipeline.errors import ConfigError, InputDataError, quoted, quoted_names
 
 log = logging.getLogger(__name__)
 
-_EXCEL_SUFFIXES = (".xlsx", ".xlsm")
+EXCEL_SUFFIXES = (".xlsx", ".xlsm")
 #: A header line longer than this is not a header (a file of one huge line, a wrong delimiter).
 MAX_HEADER_BYTES = 1 << 20
 #: Memory a text export needs per byte of (decompressed) text: the local engine peaks at about 245 bytes
 #: per order line of about 85 bytes (Online Retail, string ids), with a margin.
 MEMORY_PER_TEXT_BYTE = 4
-_PARQUET_SUFFIXES = (".parquet", ".pq")
+PARQUET_SUFFIXES = (".parquet", ".pq")
 #: Arrow text columns become pandas text columns backed by the same Arrow memory.
 _ARROW_TYPES = {pa.string(): TEXT, pa.large_string(): TEXT}
 #: Where a line of a basket file ends: what Hadoop's line reader (the Spark engine) splits on.
@@ -183,9 +183,9 @@ def read_table_file(
     """
     name = path.name.lower()
     try:
-        if name.endswith(_PARQUET_SUFFIXES) or name.endswith(_EXCEL_SUFFIXES):
+        if name.endswith(PARQUET_SUFFIXES) or name.endswith(EXCEL_SUFFIXES):
             frame = _read_binary_file(path, columns, sheet, encoded)
-            first = 1 if name.endswith(_PARQUET_SUFFIXES) else 2
+            first = 1 if name.endswith(PARQUET_SUFFIXES) else 2
             rows = np.arange(first, first + len(frame), dtype=np.int64)
             return TableFile(frame, rows, np.zeros(len(frame), dtype=bool))
         options: dict[str, Any] = {
@@ -226,7 +226,7 @@ def _read_binary_file(
     path: Path, columns: Callable[[list[str]], list[str]], sheet: str | int, encoded: Callable[[], list[str]]
 ) -> pd.DataFrame:
     """The named columns of a Parquet or Excel file (text columns as text; ``encoded()`` as categories)."""
-    if path.name.lower().endswith(_EXCEL_SUFFIXES):
+    if path.name.lower().endswith(EXCEL_SUFFIXES):
         sheet_header = pd.read_excel(path, sheet_name=sheet, nrows=0).columns
         frame = pd.read_excel(
             path,

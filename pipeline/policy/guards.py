@@ -41,6 +41,18 @@ def check_itemsets(by_length: Mapping[int, int], min_count: int, config: MineCon
     )
 
 
+def check_memory_budget(lines: int, peak_bytes: int, budget_gb: float | None, names: str) -> None:
+    """Raise when ``lines`` order lines of the exports ``names`` need more than ``memory_budget`` gigabytes."""
+    if budget_gb is None or peak_bytes <= budget_gb * 1e9:
+        return
+    raise ConfigError(
+        f"memory_budget: {names} hold about {lines:,} order lines; the local engine needs about "
+        f"{peak_bytes / 1e9:.1f} GB for them, more than memory_budget = {budget_gb:g} GB. Raise memory_budget if "
+        "the machine has the memory, read fewer days at a time (input.paths, clean.window_days), "
+        'or run on Spark (engine = "spark", docs/spark.md)'
+    )
+
+
 def candidate_rules(by_length: Mapping[int, int]) -> int:
     """How many candidate rules the itemsets give: ``k`` per itemset of ``k >= 2`` products."""
     return sum(k * n for k, n in by_length.items() if k >= 2)

@@ -1,0 +1,75 @@
+"""The memory budget: how many order lines the exports hold, found before they are read, and what they need.
+
+A run that would need more memory than the machine gives is killed by the
+kernel half-way, after minutes of work. With ``memory_budget`` set, the local
+engine counts the lines first, cheaply (a Parquet file's metadata; the first
+megabyte of a text file, scaled by its size), estimates its peak from the
+bytes per line measured on this machine (``benchmarks/run.py``'s synthetic
+series and ``docs/performance.md``), and refuses up front, with advice, when
+the estimate passes the budget.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from pipeline.config import Config, InputConfig
+from pipeline.local.ingest import EXCEL_SUFFIXES, PARQUET_SUFFIXES, expand_paths
+from pipeline.policy.guards import check_memory_budget
+
+log = logging.getLogger(__name__)
+
+#: Peak resident bytes per order line of a whole ``basket run`` (3 million baskets, 31.5 million
+#: lines, text ids: the heaviest measured case), and the process's own footprint before any data.
+PEAK_BYTES_PER_LINE = 130
+BASE_BYTES = 400 * 1024 * 1024
+#: What is read of a text file to learn its bytes per line.
+SAMPLE_BYTES = 1 << 20
+#: An Excel sheet has at most this many rows.
+EXCEL_ROWS = 1_048_576
+
+
+def check_budget(config: Config) -> None:
+    """Refuse (:class:`ConfigError`) a run whose exports need more than ``memory_budget``; log the estimate."""
+    if config.memory_budget is None:
+        return
+    lines = estimated_lines(config.input)
+    peak = estimated_peak(lines)
+    log.info("memory: about %d order lines, an estimated peak of %.1f GB", lines, peak / 1e9)
+    check_memory_budget(lines, peak, config.memory_budget, ", ".join(config.input.paths))
+
+
+def estimated_lines(config: InputConfig) -> int:
+    """About how many lines the exports hold (exact for Parquet and for text files under a megabyte)."""
+    return sum(_lines_in(path) for path in expand_paths(config.paths))
+
+
+def estimated_peak(lines: int) -> int:
+    """The local engine's estimated peak resident bytes for ``lines`` order lines."""
+    return BASE_BYTES + lines * PEAK_BYTES_PER_LINE
+
+
+def _lines_in(path: Path) -> int:
+    name = path.name.lower()
+    if name.endswith(PARQUET_SUFFIXES):
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    if name.endswith(EXCEL_SUFFIXES):
+        return EXCEL_ROWS
+    size = path.stat().st_size
+    with path.open("rb") as raw:
+        if name.endswith(".gz"):
+            with gzip.GzipFile(fileobj=raw) as text:
+                sample = text.read(SAMPLE_BYTES)
+                # Compressed bytes read for the sample: the scale from the sample to the whole file.
+                consumed = max(raw.tell(), 1)
+        else:
+            sample = raw.read(SAMPLE_BYTES)
+            consumed = len(sample)
+    lines = sample.count(b"\n") + (not sample.endswith(b"\n") and len(sample) > 0)
+    if consumed >= size:
+        return lines
+    return int(lines * size / consumed)
