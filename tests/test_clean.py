@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.config import CleanConfig, Config, load_config
@@ -174,3 +174,46 @@ def test_an_export_without_any_order_id_is_rejected_line_by_line(tmp_path: Path)
     config = load_config(SAMPLE_CONFIG, values={"input.paths": [str(path)], "clean.max_basket_size": 1})
     _, result = _clean(config)
     assert result.counts["missing_order_id"] == 2 and result.lines.empty
+
+
+@settings(max_examples=80, deadline=None, derandomize=True)
+@given(
+    rows=st.lists(st.tuples(st.sampled_from("123"), st.sampled_from("xy"), st.integers(1, 2)), min_size=1, max_size=60),
+    chunk=st.integers(1, 8),
+)
+def test_copies_found_a_chunk_at_a_time_are_the_copies_of_the_whole_export(
+    rows: list[tuple[str, str, int]], chunk: int
+) -> None:
+    # Lines are compared a chunk of whole (order, product) pairs at a time: the first copy in file order stays.
+    raw = pd.DataFrame(
+        {"order_id": [r[0] for r in rows], "product_id": [r[1] for r in rows], "quantity": [str(r[2]) for r in rows]}
+    )
+    raw = raw.assign(unit_price="1", timestamp="2011-01-01", customer_id=None, segment=None)
+    raw = raw.assign(source_file="f", source_row=range(1, len(raw) + 1))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("pipeline.local.clean.DUPLICATE_CHUNK", chunk)
+        result = clean_transactions(raw, CleanConfig(max_basket_size=None))
+    expected = raw[["order_id", "product_id", "quantity"]].duplicated(keep="first")
+    assert result.counts["duplicate_line"] == int(expected.sum())
+    copies = result.rejects[result.rejects["reason"] == "duplicate_line"]
+    assert sorted(copies["source_row"]) == [i + 1 for i in range(len(raw)) if expected[i]]
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(
+    rows=st.lists(st.tuples(st.sampled_from("1234"), st.sampled_from("uvwxyz"), st.integers(-1, 2)), max_size=60),
+    cap=st.integers(1, 4),
+    chunk=st.integers(1, 4),
+)
+def test_basket_sizes_counted_a_chunk_at_a_time_are_the_distinct_kept_products(
+    rows: list[tuple[str, str, int]], cap: int, chunk: int
+) -> None:
+    raw = pd.DataFrame(rows, columns=["order_id", "product_id", "quantity"]).astype({"quantity": str})
+    raw = raw.assign(unit_price="1", timestamp="2011-01-01", customer_id=None, segment=None)
+    raw = raw.assign(source_file="f", source_row=range(1, len(raw) + 1))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("pipeline.local.clean.DUPLICATE_CHUNK", chunk)
+        result = clean_transactions(raw, CleanConfig(max_basket_size=cap))
+    before = (raw["quantity"].astype(int) > 0) & ~raw[["order_id", "product_id", "quantity"]].duplicated()
+    sizes = raw[before].groupby("order_id")["product_id"].nunique()
+    assert result.counts["oversized_basket"] == int((before & (raw["order_id"].map(sizes) > cap)).sum())

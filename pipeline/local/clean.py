@@ -67,6 +67,8 @@ REASONS: tuple[str, ...] = (
     "duplicate_line",
     "oversized_basket",
 )
+#: Lines compared at a time for exact copies.
+DUPLICATE_CHUNK = 1 << 20
 #: Ids cased by ``clean.id_case``; text columns trimmed (empty is missing).
 ID_COLUMNS = ("order_id", "product_id")
 TEXT_COLUMNS = ("order_id", "product_id", "customer_id", "segment")
@@ -220,10 +222,14 @@ def clean_transactions(
 
 def _orders_after(order: np.ndarray, verdict: np.ndarray) -> dict[str, int]:
     """Orders that still have a line after each cleaning step (a line leaves at its verdict's step)."""
+    # One byte a line: the step numbers fit (an int64 copy of 30 million lines was the stage's peak).
+    leaves = np.where(verdict == 0, np.int8(len(REASONS) + 1), verdict)
+    last = np.zeros(int(order.max(initial=-1)) + 1, dtype=np.int8)
     valid = order >= 0
-    leaves = np.where(verdict == 0, len(REASONS) + 1, verdict).astype(np.int64)
-    last = np.zeros(int(order.max(initial=-1)) + 1, dtype=np.int64)
-    np.maximum.at(last, order[valid], leaves[valid])
+    if valid.all():
+        np.maximum.at(last, order, leaves)
+    else:
+        np.maximum.at(last, order[valid], leaves[valid])
     return orders_after_steps(np.bincount(last, minlength=len(REASONS) + 2))
 
 
@@ -248,7 +254,8 @@ def _is_text(values: pd.Series) -> bool:
 
 
 def _order_product_pairs(lines: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Each line's order code, its (order, product) pair as one int64, the lines ordered by pair, the product count.
+    """Each line's order code; the lines' (order, product) pairs, each one int64, ascending; the line
+    each sorted pair comes from; the product count.
 
     One sort serves both pair checks: copies and basket sizes read adjacent
     entries of the sorted pairs (a hash table of 30 million keys is slower).
@@ -257,7 +264,9 @@ def _order_product_pairs(lines: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, n
     product, products = _codes(lines["product_id"])
     width = max(products, 1)
     pairs = order.astype(np.int64) * width + product
-    return order, pairs, np.argsort(pairs, kind="stable"), width
+    del product
+    by_pair = np.argsort(pairs, kind="stable")
+    return order, pairs[by_pair], by_pair, width
 
 
 def _codes(values: pd.Series) -> tuple[np.ndarray, int]:
@@ -271,31 +280,49 @@ def _codes(values: pd.Series) -> tuple[np.ndarray, int]:
     return codes, len(uniques)
 
 
-def _duplicated(lines: pd.DataFrame, pairs: np.ndarray, by_pair: np.ndarray) -> np.ndarray:
+def _duplicated(lines: pd.DataFrame, sorted_pairs: np.ndarray, by_pair: np.ndarray) -> np.ndarray:
     """Exact copies of an earlier line.
 
     Copies share their (order, product) pair, so only lines whose pair occurs
-    more than once are compared in full: a few percent of an export.
+    more than once are compared in full: a few percent of an export, taken
+    :data:`DUPLICATE_CHUNK` lines at a time (whole pairs per chunk), because
+    comparing millions of lines at once held several times their size.
     """
-    sorted_pairs = pairs[by_pair]
-    repeated = np.zeros(len(pairs), dtype=bool)
-    same = sorted_pairs[1:] == sorted_pairs[:-1]
-    repeated[by_pair[1:][same]] = True
-    repeated[by_pair[:-1][same]] = True
-    duplicated = np.zeros(len(pairs), dtype=bool)
-    if repeated.any():
-        duplicated[np.flatnonzero(repeated)] = lines[repeated].duplicated(keep="first").to_numpy()
+    same = np.flatnonzero(sorted_pairs[1:] == sorted_pairs[:-1])
+    # Positions in pair order of the lines whose pair occurs more than once: copies are neighbours here.
+    held = np.zeros(len(sorted_pairs), dtype=bool)
+    held[same] = True
+    held[same + 1] = True
+    repeated, keys = by_pair[held], sorted_pairs[held]
+    # Where each pair's lines start, and the end: a chunk ends at one of these, so a pair's copies meet.
+    bounds = np.r_[np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]), repeated.size]
+    duplicated = np.zeros(len(sorted_pairs), dtype=bool)
+    start = 0
+    while start < repeated.size:
+        end = bounds[np.searchsorted(bounds, min(start + DUPLICATE_CHUNK, repeated.size))]
+        part = np.sort(repeated[start:end])  # file order: the first copy is the one kept
+        duplicated[part] = lines.iloc[part].duplicated(keep="first").to_numpy()
+        start = end
     return duplicated
 
 
 def _oversized(
-    order: np.ndarray, pairs: np.ndarray, by_pair: np.ndarray, width: int, kept: np.ndarray, cap: int
+    order: np.ndarray, sorted_pairs: np.ndarray, by_pair: np.ndarray, width: int, kept: np.ndarray, cap: int
 ) -> np.ndarray:
-    """Lines of orders with more than ``cap`` distinct products among the kept lines."""
-    sorted_pairs = pairs[by_pair[kept[by_pair]]]
-    first = np.ones(sorted_pairs.size, dtype=bool)
-    first[1:] = sorted_pairs[1:] != sorted_pairs[:-1]
-    sizes = np.bincount(sorted_pairs[first] // width, minlength=int(order.max(initial=-1)) + 1)
+    """Lines of orders with more than ``cap`` distinct products among the kept lines.
+
+    The sorted pairs are read :data:`DUPLICATE_CHUNK` x 4 at a time: selecting the kept ones of
+    30 million at once held an 8-byte index of every line.
+    """
+    sizes = np.zeros(int(order.max(initial=-1)) + 1, dtype=np.int64)
+    previous = -1  # the last kept pair of the chunks before: a pair continued across a chunk counts once
+    step = DUPLICATE_CHUNK * 4
+    for start in range(0, sorted_pairs.size, step):
+        held = sorted_pairs[start : start + step][kept[by_pair[start : start + step]]]
+        if held.size:
+            first = np.r_[held[0] != previous, held[1:] != held[:-1]]
+            sizes += np.bincount(held[first] // width, minlength=sizes.size)
+            previous = held[-1]
     # A line without an order id (code -1, already rejected) belongs to no basket: the appended False.
     return np.append(sizes > cap, False)[order]
 
