@@ -131,6 +131,10 @@ def parquet_runs(dirty_export: Export, tmp_path_factory: pytest.TempPathFactory)
     frame = pd.read_csv(dirty_export.path, dtype=str, keep_default_na=False)
     stamps = pd.to_datetime(frame["InvoiceDate"], errors="coerce")
     frame["InvoiceDate"] = stamps.dt.strftime("%d/%m/%Y %H:%M").fillna(frame["InvoiceDate"])
+    # Numbers stored as numbers, as a Parquet export has them (unparseable ones become nulls): both engines
+    # read them as typed, without a text round trip.
+    frame["Quantity"] = pd.to_numeric(frame["Quantity"], errors="coerce").astype("Int64")
+    frame["UnitPrice"] = pd.to_numeric(frame["UnitPrice"], errors="coerce").astype("Float64")
     path = output / "export.parquet"
     frame.to_parquet(path)
     # One product type for the whole catalog: the wide band then finds up-sells to compare.

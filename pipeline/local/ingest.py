@@ -246,8 +246,12 @@ def _read_binary_file(
     table = pq.read_table(path, columns=wanted, read_dictionary=text)
     # Text written as raw bytes (no UTF-8 annotation) is text; invalid UTF-8 fails as a decoding error.
     table = table.cast(pa.schema([_unbinary(f) for f in table.schema]))
+    # Integers with missing values come out of Arrow as floats: they are integers again below, so that a
+    # rejected line shows its quantity 1 as "1", as the file (and the Spark engine) has it, not "1.0".
+    holed = [f.name for f in table.schema if pa.types.is_integer(f.type) and table.column(f.name).null_count]
     # Convert column by column, freeing each Arrow column as it goes: half the peak memory.
-    return table.to_pandas(split_blocks=True, self_destruct=True, types_mapper=_ARROW_TYPES.get)
+    frame = table.to_pandas(split_blocks=True, self_destruct=True, types_mapper=_ARROW_TYPES.get)
+    return frame.astype(dict.fromkeys(holed, "Int64")) if holed else frame
 
 
 def nested_column_error(path: Path | str, column: str, type_name: str) -> InputDataError:
