@@ -222,6 +222,20 @@ def test_the_follow_up_e_mail_puts_the_customers_own_products_first(export: Expo
     assert stranger["consequent"].tolist() == anonymous["consequent"].tolist()
 
 
+def test_buy_again_lists_customers_in_the_text_order_of_their_ids_whatever_the_export_stores() -> None:
+    # Customer ids stored as numbers (9, 10, missing) are listed as the table is sorted, and as the Spark
+    # engine lists them: by their text, "10" before "9"; a basket without a customer has no list.
+    orders = [(9, ["A", "B"], "2024-01-01", "*"), (10, ["B"], "2024-01-02", "*"), (None, ["A"], "2024-01-03", "*")]
+    lines = _lines(orders).astype({"customer_id": "Int64"})
+    baskets = baskets_from_lines(lines)
+    table = LocalEngine(_config(), baskets.items, None).buy_again(baskets, "r").to_pandas()
+    assert table[["customer_id", "product_id", "rank"]].values.tolist() == [
+        ["10", "B", 1],
+        ["9", "A", 1],
+        ["9", "B", 2],
+    ]
+
+
 @pytest.mark.parametrize(
     "a, c, alike",
     [

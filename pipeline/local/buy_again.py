@@ -82,10 +82,12 @@ def buy_again_table(baskets: Baskets, catalog: pd.DataFrame | None, top_k: int, 
 def _customer_codes(customer: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Each basket's customer code (-1: no customer id), customers numbered in id order, and the ids.
 
-    Ids read dictionary-encoded are factorized by their codes, not as Python objects.
+    The order is the ids' text order, as the table is sorted (and the Spark engine sorts): customer 10
+    before customer 9 where the export stores them as numbers. Ids read dictionary-encoded are
+    factorized by their codes, not as Python objects.
     """
     if not isinstance(customer.dtype, pd.CategoricalDtype):
-        customer = pd.Series(customer.astype(object).where(customer.notna(), None).to_numpy(), dtype=object)
+        customer = customer.astype(TEXT)
     codes, uniques = pd.factorize(customer, sort=True)
     return codes, np.asarray(uniques, dtype=object)
 
