@@ -221,6 +221,17 @@ def test_counting_falls_back_or_refuses_when_its_table_would_be_too_large(monkey
         frequent_itemsets(baskets, MineConfig(min_count=2, engine="count"))
 
 
+def test_counting_stops_at_the_guard_as_soon_as_a_length_is_counted() -> None:
+    baskets = baskets_of([set("abcdefghijkl")] * 5)  # 12 + 66 pairs + 220 triples at any support
+    counted = MineConfig(min_count=1, max_len=3, engine="count")
+    with pytest.raises(ConfigError, match=r"would give 298 frequent itemsets \(12 of length 1, 66 of length 2, 220 of"):
+        frequent_itemsets(baskets, counted.model_copy(update={"max_itemsets": 200}))
+    # Past the limit with the pairs alone: stopped before the triples are counted.
+    with pytest.raises(ConfigError, match=r"would give 78 frequent itemsets \(12 of length 1, 66 of length 2\)"):
+        frequent_itemsets(baskets, counted.model_copy(update={"max_itemsets": 70}))
+    assert len(frequent_itemsets(baskets, counted.model_copy(update={"max_itemsets": 298}))) == 298
+
+
 def test_count_engine_is_refused_for_longer_itemsets() -> None:
     with pytest.raises(ValueError, match=r"mine.engine = 'count' counts itemsets of 2 or 3 products"):
         MineConfig(engine="count", max_len=None)

@@ -22,7 +22,7 @@ before the triples are counted.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,12 +100,17 @@ def counting_cost(matrix: sp.csr_matrix, max_len: int) -> CountingCost:
     return CountingCost(steps=steps, keys=keys, pair_table=matrix.shape[1] ** 2, entries=int(matrix.nnz))
 
 
-def count_short_itemsets(matrix: sp.csr_matrix, min_count: int, max_len: int) -> Counted:
+def count_short_itemsets(
+    matrix: sp.csr_matrix, min_count: int, max_len: int, check: Callable[[dict[int, int]], None] | None = None
+) -> Counted:
     """Every pair (and, with ``max_len >= 3``, every triple) of columns set together in at least
     ``min_count`` rows of ``matrix`` (baskets x frequent products), counted exactly.
 
-    Raises :class:`TableTooLarge` before allocating a table past :data:`MAX_TABLE`.
+    Raises :class:`TableTooLarge` before allocating a table past :data:`MAX_TABLE`. ``check`` is
+    given the number of frequent itemsets per length as soon as each length is counted, before
+    the itemsets are built (the itemset guard raises there).
     """
+    check = check or (lambda by_length: None)
     matrix = matrix.tocsr()
     matrix.sort_indices()
     width = matrix.shape[1]
@@ -117,17 +122,22 @@ def count_short_itemsets(matrix: sp.csr_matrix, min_count: int, max_len: int) ->
             pairs.add(items[:, i : i + 1] * width + items[:, i + 1 :])
     table = pairs.total().reshape(width, width)
     first, second = np.nonzero(table >= min_count)  # only a < c is ever counted
+    check({1: width, 2: int(first.size)})
     pair_count = table[first, second]
     del table
     empty = np.empty((0, 3), np.int64)
     if max_len < 3 or first.size == 0:
         return Counted(np.column_stack([first, second]), pair_count, empty, np.empty(0, np.int64))
-    triples, triple_count = _count_triples(matrix, first, second, min_count)
+    triples, triple_count = _count_triples(matrix, first, second, min_count, check)
     return Counted(np.column_stack([first, second]), pair_count, triples, triple_count)
 
 
 def _count_triples(
-    matrix: sp.csr_matrix, first: np.ndarray, second: np.ndarray, min_count: int
+    matrix: sp.csr_matrix,
+    first: np.ndarray,
+    second: np.ndarray,
+    min_count: int,
+    check: Callable[[dict[int, int]], None],
 ) -> tuple[np.ndarray, np.ndarray]:
     """Triples ``a < b < c`` whose three pairs are frequent, counted; the pairs ``(first, second)``
     are the frequent ones in ascending order."""
@@ -162,6 +172,7 @@ def _count_triples(
                 triples.add((row_start[ab][:, None] - ab[:, None] - 1 + ac)[ac >= 0])
     counts = triples.total()
     cell = np.flatnonzero(counts >= min_count)
+    check({1: width, 2: int(first.size), 3: int(cell.size)})
     # The owner of a cell is the last pair whose row starts at or before it (empty rows share starts).
     ab = np.searchsorted(row_start, cell, side="right") - 1
     ac = cell - row_start[ab] + ab + 1

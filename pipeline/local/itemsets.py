@@ -156,16 +156,17 @@ def _counted(
 
     With ``auto``, a count table past its bound falls back to pyfim.
     """
+
+    def guard(by_length: dict[int, int]) -> None:
+        check_itemsets(by_length, min_count, config, estimated=True)
+
     try:
-        found = count_short_itemsets(matrix, min_count, config.max_len or 3)
+        found = count_short_itemsets(matrix, min_count, config.max_len or 3, guard)
     except TableTooLarge as exc:
         if config.engine == "count":
             raise ConfigError(f"mine.engine = count: {exc}; raise mine.min_support or use auto or fim") from exc
         return _grown(matrix, frequent, baskets.count, min_count, config, f"auto: {exc}")
     counts = baskets.item_counts()[frequent]
-    check_itemsets(
-        {1: frequent.size, 2: len(found.pair_count), 3: len(found.triple_count)}, min_count, config, estimated=True
-    )
     blocks = [b for b in (np.arange(frequent.size)[:, None], found.pairs, found.triples) if len(b)]
     width = blocks[-1].shape[1]
     codes = np.concatenate(
