@@ -108,14 +108,15 @@ def frequent_itemsets(baskets: Baskets, config: MineConfig) -> Itemsets:
     ``mine.max_itemsets`` of them.
     """
     min_count = min_count_for(config, baskets.count)
-    frequent = np.flatnonzero(baskets.item_counts() >= min_count)
+    counts = baskets.item_counts()
+    frequent = np.flatnonzero(counts >= min_count)
     if baskets.count == 0 or frequent.size == 0:
         itemsets = _packed(*_no_itemsets(), baskets.count, min_count, "count", "no product is frequent")
     else:
         matrix = baskets.matrix[:, frequent].tocsr()
-        method, why = _method(matrix, config)
-        if method == "count":
-            itemsets = _counted(matrix, frequent, baskets, min_count, config, why)
+        counted, why = _method(matrix, config)
+        if counted:
+            itemsets = _counted(matrix, frequent, counts[frequent], baskets.count, min_count, config, why)
         else:
             itemsets = _grown(matrix, frequent, baskets.count, min_count, config, why)
     log.info(
@@ -130,29 +131,30 @@ def frequent_itemsets(baskets: Baskets, config: MineConfig) -> Itemsets:
     return itemsets
 
 
-def _method(matrix: sp.csr_matrix, config: MineConfig) -> tuple[str, str]:
-    """``count`` or the configured growth engine (``fim fpgrowth``, ...), and why."""
-    grown = f"{'fim' if config.engine in ('auto', 'count') else config.engine} {config.algorithm}"
-    if config.engine == "count":
-        return "count", "mine.engine = count"
+def _method(matrix: sp.csr_matrix, config: MineConfig) -> tuple[bool, str]:
+    """Whether to count (else to grow with :func:`_grown`), and why."""
     if config.engine != "auto":
-        return grown, f"mine.engine = {config.engine}"
+        return config.engine == "count", f"mine.engine = {config.engine}"
     if config.max_len is None or config.max_len > 3:
         longest = "any length (mine.max_len = none)" if config.max_len is None else f"up to {config.max_len} products"
-        return grown, f"auto: itemsets of {longest} are grown, not counted"
+        return False, f"auto: itemsets of {longest} are grown, not counted"
     cost = counting_cost(matrix, config.max_len)
-    estimate = f"counting about {cost.seconds:.2g} s against {cost.fim_seconds:.2g} s for fim"
-    if cost.cheaper:
-        return "count", f"auto: {estimate}"
     if cost.pair_table > MAX_TABLE:
-        return grown, f"auto: {matrix.shape[1]:,} frequent products, too many to count their pairs in a table"
-    return grown, f"auto: {estimate}"
+        return False, f"auto: {matrix.shape[1]:,} frequent products, too many to count their pairs in a table"
+    return cost.cheaper, f"auto: counting about {cost.seconds:.2g} s against {cost.fim_seconds:.2g} s for fim"
 
 
 def _counted(
-    matrix: sp.csr_matrix, frequent: np.ndarray, baskets: Baskets, min_count: int, config: MineConfig, why: str
+    matrix: sp.csr_matrix,
+    frequent: np.ndarray,
+    counts: np.ndarray,
+    baskets: int,
+    min_count: int,
+    config: MineConfig,
+    why: str,
 ) -> Itemsets:
-    """The itemsets of :func:`count_short_itemsets`, checked against the guard before they are built.
+    """The itemsets of :func:`count_short_itemsets` (``counts``: the frequent products' basket counts),
+    checked against the guard before they are built.
 
     With ``auto``, a count table past its bound falls back to pyfim.
     """
@@ -165,8 +167,7 @@ def _counted(
     except TableTooLarge as exc:
         if config.engine == "count":
             raise ConfigError(f"mine.engine = count: {exc}; raise mine.min_support or use auto or fim") from exc
-        return _grown(matrix, frequent, baskets.count, min_count, config, f"auto: {exc}")
-    counts = baskets.item_counts()[frequent]
+        return _grown(matrix, frequent, baskets, min_count, config, f"auto: {exc}")
     blocks = [b for b in (np.arange(frequent.size)[:, None], found.pairs, found.triples) if len(b)]
     width = blocks[-1].shape[1]
     codes = np.concatenate(
@@ -174,7 +175,7 @@ def _counted(
     )
     length = np.repeat(np.arange(1, len(blocks) + 1, dtype=np.int32), [len(b) for b in blocks])
     count = np.concatenate([counts, found.pair_count, found.triple_count])
-    return _packed(codes, length, count, baskets.count, min_count, "count", why)
+    return _packed(codes, length, count, baskets, min_count, "count", why)
 
 
 def _grown(
