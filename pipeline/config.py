@@ -190,7 +190,10 @@ class ModelConfig(_Section):
     """The item model that orders the offers under ``rank.by = "model_margin"`` (pipeline.policy.model)."""
 
     #: EASE's ridge penalty: larger trusts rare pairs less.
-    l2: float = Field(10.0, gt=0)
+    l2: float = Field(1.0, gt=0)
+    #: Each product's column of the basket matrix is scaled by its basket count ** -popularity_power
+    #: before the regression: best-sellers' co-occurrences count less (0: plain EASE).
+    popularity_power: float = Field(0.25, ge=0, le=1)
     #: Products in the dense model, those in the most baskets (memory about 32 x max_items^2 bytes).
     max_items: int = Field(5000, ge=1, le=15_000)
     #: Weights kept (and published in neighbours.parquet) per product, the strongest by absolute value.

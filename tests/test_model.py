@@ -28,11 +28,15 @@ def _baskets(draw: st.DrawFn) -> np.ndarray:
 
 
 @settings(max_examples=60, deadline=None)
-@given(_baskets(), st.floats(0.1, 50))
-def test_each_column_of_the_weights_is_the_ridge_regression_on_the_other_products(x: np.ndarray, l2: float) -> None:
+@given(_baskets(), st.floats(0.1, 50), st.sampled_from([0.0, 0.25, 0.5, 1.0]))
+def test_each_column_of_the_weights_is_the_ridge_regression_on_the_other_products(
+    x: np.ndarray, l2: float, popularity_power: float
+) -> None:
     """EASE's closed form equals, column by column, the ridge regression of that product on the others
-    (solved here as an augmented least-squares problem, without the Gram inverse)."""
-    weights = ease_weights(x.T @ x, l2)
+    (solved here as an augmented least-squares problem, without the Gram inverse); with a popularity
+    power, the regression of the basket matrix whose columns are divided by basket count ** power."""
+    weights = ease_weights(x.T @ x, l2, popularity_power)
+    x = x / np.maximum(x.sum(axis=0), 1.0) ** popularity_power
     n = x.shape[1]
     for j in range(n):
         others = [i for i in range(n) if i != j]
@@ -57,8 +61,9 @@ def _fitted(neighbours: int = 100) -> tuple[ItemModel, np.ndarray, np.ndarray]:
     x[:, 1] = np.maximum(x[:, 1], x[:, 0])  # B comes with A
     products = np.array(["F", "A", "E", "B", "D", "C"], dtype=object)  # not sorted: fit sorts them
     gram = x.T @ x
-    model = ItemModel.fit(gram, products, ModelConfig(l2=5.0, neighbours=neighbours))
-    return model, ease_weights(gram, 5.0), products
+    config = ModelConfig(l2=5.0, neighbours=neighbours)
+    model = ItemModel.fit(gram, products, config)
+    return model, ease_weights(gram, 5.0, config.popularity_power), products
 
 
 def test_a_rule_weighs_the_sum_of_its_antecedents_weights_and_nan_outside_the_model() -> None:

@@ -54,9 +54,21 @@ def model_products(products: np.ndarray, baskets: np.ndarray, config: ModelConfi
     return sold[order[: config.max_items]]
 
 
-def ease_weights(gram: np.ndarray, l2: float) -> np.ndarray:
-    """EASE's weight matrix of a Gram matrix (products in its row order), zero on the diagonal."""
+def ease_weights(gram: np.ndarray, l2: float, popularity_power: float = 0.0) -> np.ndarray:
+    """EASE's weight matrix of a Gram matrix (products in its row order), zero on the diagonal.
+
+    With ``popularity_power`` (beta) the regression runs on the basket matrix
+    whose column ``j`` is scaled by ``n_j ** -beta`` (``n_j = G[j, j]``, the
+    product's basket count): ``G[i, j] / (n_i n_j) ** beta``. The weights are
+    used as they come out, item to item: a co-occurrence with a best-seller
+    explains less, so a cart's weights favour the products specifically bought
+    with it over those bought with everything.
+    """
     regularised = np.array(gram, dtype=np.float64)
+    if popularity_power:
+        scale = np.power(np.maximum(np.diag(regularised), 1.0), -popularity_power)
+        regularised *= scale[:, None]
+        regularised *= scale[None, :]
     regularised[np.diag_indices_from(regularised)] += l2
     inverse = np.linalg.inv(regularised)
     weights = inverse / -np.diag(inverse)[None, :]
@@ -81,7 +93,7 @@ class ItemModel:
     @classmethod
     def fit(cls, gram: np.ndarray, products: np.ndarray, config: ModelConfig) -> ItemModel:
         """The model of a Gram matrix whose rows and columns are ``products``."""
-        dense = ease_weights(gram, config.l2)
+        dense = ease_weights(gram, config.l2, config.popularity_power)
         n = len(products)
         keep = min(config.neighbours, max(n - 1, 0))
         order = np.argsort(np.asarray(products, dtype=object).astype(str), kind="stable")

@@ -80,7 +80,8 @@ def _ranked_by(row: dict[str, Any], config: Config, margins: bool) -> str:
     if weight is not None and np.isfinite(weight):
         return (
             f"model_margin: item-model weight {weight:.4f} (how much the antecedent predicts this product once "
-            f"everything else bought with them is accounted for; model.l2 {config.model.l2:g}){value}"
+            f"everything else bought with them is accounted for, best-sellers discounted; model.l2 "
+            f"{config.model.l2:g}, model.popularity_power {config.model.popularity_power:g}){value}"
         )
     if config.rank.by == "model_margin" and row["placement"] != POST_PURCHASE:
         return "model_margin: a product outside the item model (model.max_items): ranked after the weighted offers"
