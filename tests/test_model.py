@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from pipeline.config import Config, ModelConfig
 from pipeline.flow.run import run
+from pipeline.policy import model as model_module
 from pipeline.policy.model import ItemModel, ease_weights, model_products
 from pipeline.read.lookup import offers_for_cart
 
@@ -75,19 +76,27 @@ def test_a_rule_weighs_the_sum_of_its_antecedents_weights_and_nan_outside_the_mo
     assert np.isnan(found[2]) and np.isnan(found[3])  # antecedent, then consequent, unknown
 
 
-def test_a_cart_weighs_the_sum_over_its_products_and_the_table_reads_back() -> None:
+@pytest.mark.parametrize("block_cells", [model_module.DENSE_BLOCK_CELLS, 6])
+def test_a_cart_weighs_the_sum_over_its_products_and_the_table_reads_back(
+    block_cells: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Also with one cart per dense block of sums (6 cells: the model's 6 products), offers out of cart order."""
+    monkeypatch.setattr(model_module, "DENSE_BLOCK_CELLS", block_cells)
     model, dense, products = _fitted()
     at = {p: i for i, p in enumerate(products)}
-    case = np.array([0, 0, 0, 1])
-    product = np.array(["A", "E", "Z", "C"], dtype=object)
-    found = model.cart_weights(case, product, np.array([0, 0, 1]), np.array(["B", "D", "B"], dtype=object))
-    assert found == pytest.approx(
-        [
-            dense[at["A"], at["B"]] + dense[at["E"], at["B"]],
-            dense[at["A"], at["D"]] + dense[at["E"], at["D"]],
-            dense[at["C"], at["B"]],
-        ]
+    case = np.array([0, 0, 0, 1, 2])
+    product = np.array(["A", "E", "Z", "C", "Z"], dtype=object)
+    found = model.cart_weights(
+        case, product, np.array([1, 0, 2, 0, 1]), np.array(["B", "B", "B", "D", "Z"], dtype=object)
     )
+    expected = [
+        dense[at["C"], at["B"]],
+        dense[at["A"], at["B"]] + dense[at["E"], at["B"]],
+        np.nan,  # a cart of products outside the model
+        dense[at["A"], at["D"]] + dense[at["E"], at["D"]],
+        np.nan,  # a product outside the model
+    ]
+    assert found == pytest.approx(expected, nan_ok=True)
     table = model.table()
     again = ItemModel.from_table(table)
     assert list(again.products) == sorted(products)

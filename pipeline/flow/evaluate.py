@@ -267,11 +267,12 @@ def _rule_strategy(table: pa.Table, train: Baskets, k: int, scoring: CartScoring
     """The cart block's rule offers, from ``table``'s offers; each chunk's are kept for the storefront
     strategy built on them (a few integers per case)."""
     made: dict[tuple[int, int], pd.DataFrame] = {}
+    rules = _Rules.of(table, train)
 
     def offers(carts: Carts) -> pd.DataFrame:
         key = (int(carts.order[0]) if len(carts) else -1, len(carts))
         if key not in made:
-            made[key] = _rule_offers(table, train, carts, k, scoring)
+            made[key] = _rule_offers(rules, train, carts, k, scoring)
         return made[key]
 
     return offers
@@ -422,26 +423,44 @@ def _margins(train: Baskets, catalog: pd.DataFrame | None) -> np.ndarray:
     return catalog.set_index("product_id")["margin"].reindex(train.items).to_numpy(dtype=np.float64)
 
 
-def _rule_offers(table: pa.Table, train: Baskets, carts: Carts, k: int, scoring: CartScoring) -> pd.DataFrame:
+@dataclass(frozen=True)
+class _Rules:
+    """A strategy's shown rule offers, prepared once for every chunk of cases: each rule's antecedent
+    products as training codes, and the columns the cart block orders by."""
+
+    members: pd.DataFrame
+    size: np.ndarray
+    frame: pd.DataFrame
+
+    @classmethod
+    def of(cls, table: pa.Table, train: Baskets) -> _Rules:
+        codes = pd.Index(train.items)
+        member = codes.get_indexer(pc.list_flatten(table["antecedent"]).to_numpy(zero_copy_only=False))
+        rule = pc.list_parent_indices(table["antecedent"]).to_numpy()
+        columns = list(dict.fromkeys([*(c for c, _ in CART_ORDER), "consequent_margin"]))
+        frame = table.select(columns).to_pandas()
+        frame["code"] = codes.get_indexer(frame["consequent"].astype(str))
+        # Codes number the products in id order: a categorical consequent sorts by id at integer speed.
+        frame["consequent"] = pd.Categorical.from_codes(frame["code"].to_numpy(), categories=codes)
+        return cls(
+            members=pd.DataFrame({"rule": rule, "code": member.astype(np.int64)}),
+            size=table["antecedent_size"].to_numpy().astype(np.int64),
+            frame=frame,
+        )
+
+
+def _rule_offers(rules: _Rules, train: Baskets, carts: Carts, k: int, scoring: CartScoring) -> pd.DataFrame:
     """The cart block's offers for every cart: (case, product code, position).
 
     Every offer whose antecedent lies inside the cart and whose product is not
     in it, through the storefront's :func:`~pipeline.policy.offers.cart_block`.
     """
-    codes = pd.Index(train.items)
-    member = codes.get_indexer(pc.list_flatten(table["antecedent"]).to_numpy(zero_copy_only=False))
-    rule = pc.list_parent_indices(table["antecedent"]).to_numpy()
-    size = table["antecedent_size"].to_numpy().astype(np.int64)
-    members = pd.DataFrame({"rule": rule, "code": member.astype(np.int64)})
     cart = pd.DataFrame({"case": carts.case, "code": carts.item})
-    matched = cart.merge(members, on="code").groupby(["case", "rule"], sort=False).size().reset_index(name="hits")
-    matched = matched[matched["hits"].to_numpy() == size[matched["rule"].to_numpy()]]
-    columns = list(dict.fromkeys([*(c for c, _ in CART_ORDER), "consequent_margin"]))
-    offers = table.select(columns).to_pandas().iloc[matched["rule"].to_numpy()].reset_index(drop=True)
+    grouped = cart.merge(rules.members, on="code").groupby(["case", "rule"], sort=False)
+    matched = grouped.size().reset_index(name="hits")
+    matched = matched[matched["hits"].to_numpy() == rules.size[matched["rule"].to_numpy()]]
+    offers = rules.frame.iloc[matched["rule"].to_numpy()].reset_index(drop=True)
     offers["case"] = matched["case"].to_numpy()
-    offers["code"] = codes.get_indexer(offers["consequent"].astype(str))
-    # Codes number the products in id order: a categorical consequent sorts by id at integer speed.
-    offers["consequent"] = pd.Categorical.from_codes(offers["code"].to_numpy(), categories=codes)
     offers = offers[~_in_cart(offers["case"].to_numpy(), offers["code"].to_numpy(), carts)]
     known = carts.item >= 0
     shown = cart_block(

@@ -42,6 +42,9 @@ import scipy.sparse as sp
 from pipeline.config import ModelConfig
 from pipeline.contract.vocabulary import KEY_SEPARATOR
 
+#: Cells of one dense block of summed cart weights (carts x model products, 8 bytes each): 128 MB.
+DENSE_BLOCK_CELLS = 1 << 24
+
 
 def model_products(products: np.ndarray, baskets: np.ndarray, config: ModelConfig) -> np.ndarray:
     """The positions of the products the model covers: the ``max_items`` in the most baskets.
@@ -186,10 +189,16 @@ class ItemModel:
         cart = sp.csr_matrix((np.ones(int(inside.sum())), (index[inside], at[known][inside])), shape=(needed.size, n))
         cart.sum_duplicates()
         cart.data[:] = 1.0
-        summed = (cart @ self.weights).tocsr()
-        summed.sum_duplicates()
-        scored = (offered >= 0) & (np.diff(cart.indptr)[row] > 0)
-        result[scored] = _entries(summed, row[scored], offered[scored])
+        scored = np.flatnonzero((offered >= 0) & (np.diff(cart.indptr)[row] > 0))
+        # The sums as dense blocks of carts: sorting the indices of their sparse product took longer than
+        # the arithmetic. Offers are looked up block by block, in the order of their carts.
+        scored = scored[np.argsort(row[scored], kind="stable")]
+        step = max(1, DENSE_BLOCK_CELLS // n)
+        bounds = np.searchsorted(row[scored], np.arange(0, needed.size + step, step))
+        for block, start in enumerate(range(0, needed.size, step)):
+            sums = np.asarray((cart[start : start + step] @ self.weights).todense())
+            pick = scored[bounds[block] : bounds[block + 1]]
+            result[pick] = sums[row[pick] - start, offered[pick]]
         return result
 
     def _positions(self, products: np.ndarray) -> np.ndarray:
