@@ -91,7 +91,12 @@ def _text(value: str | int | float | bool) -> str:
 
 
 def _local_cores(master: str) -> int | None:
-    """The cores of a ``local``, ``local[n]`` or ``local[*]`` master; None for a cluster."""
+    """The cores of a master on this machine: ``local``, ``local[n]``, ``local[*]``, or
+    ``local-cluster[workers,cores,memory]`` (separate executor JVMs, as on a cluster: workers x cores);
+    None for a cluster."""
+    cluster = re.fullmatch(r"local-cluster\[\s*(\d+)\s*,\s*(\d+)\s*,\s*\d+\s*\]", master.strip())
+    if cluster is not None:
+        return max(1, int(cluster.group(1)) * int(cluster.group(2)))
     found = re.fullmatch(r"local(?:\[(\*|\d+)(?:,\s*\d+)?\])?", master.strip())
     if found is None:
         return None
