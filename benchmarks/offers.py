@@ -45,6 +45,7 @@ SPLITS = {
 }
 STRATEGIES = (
     "rules by model_margin",
+    "rules by model_margin, the cart alone",
     "rules by incremental_margin",
     "rules by similar_margin",
     "rules by lift",

@@ -294,6 +294,7 @@ Examples:
   basket recommend --output output --item 22386
   basket recommend --output output --item 22386 --upsell
   basket recommend --output output --cart 22386,85099B --json
+  basket recommend --output output --cart 22386,85099B --customer 17850
   basket recommend --output output --after 22386 --segment "United Kingdom"
   basket recommend --output output --after 22386 --customer 17850
 """,
@@ -306,7 +307,8 @@ Examples:
 @click.option(
     "--customer",
     metavar="ID",
-    help="With --after: the customer, whose own most bought products come first (buy again).",
+    help="With --after: the customer, whose own most bought products come first (buy again); "
+    "with --cart: the customer whose history orders the cart's offers.",
 )
 @click.option(
     "--segment",
@@ -332,8 +334,8 @@ def recommend_command(
         raise ConfigError("give exactly one of --item ID, --cart ID,ID or --after ID")
     if upsell and item is None:
         raise ConfigError("--upsell goes with --item")
-    if customer is not None and after is None:
-        raise ConfigError("--customer goes with --after")
+    if customer is not None and after is None and cart is None:
+        raise ConfigError("--customer goes with --after or --cart")
     columns = [
         "offer",
         "antecedent_key",
@@ -350,7 +352,8 @@ def recommend_command(
         offers = offers_after_purchase(output_dir, after, customer, segment, limit)
         columns.append("source")
     else:
-        offers = offers_for_cart(output_dir, [p for p in (cart or "").split(",") if p.strip()], segment, limit)
+        products = [p for p in (cart or "").split(",") if p.strip()]
+        offers = offers_for_cart(output_dir, products, segment, limit, customer)
         columns.append("source")
     offers.insert(0, "offer", range(1, len(offers) + 1))
     empty = "No offers."

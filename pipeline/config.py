@@ -198,6 +198,11 @@ class ModelConfig(_Section):
     max_items: int = Field(5000, ge=1, le=15_000)
     #: Weights kept (and published in neighbours.parquet) per product, the strongest by absolute value.
     neighbours: int = Field(100, ge=1, le=10_000)
+    #: A known customer's cart block adds history_weight x ln(1 + their orders that held the offered
+    #: product) to the cart's weights towards it (0: the cart alone).
+    history_weight: float = Field(0.1, ge=0, le=10)
+    #: Products per customer for it, their most bought (history.parquet).
+    history_products: int = Field(50, ge=1, le=1000)
 
 
 class RankConfig(_Section):

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
@@ -15,7 +16,7 @@ from pipeline.cli import main
 from pipeline.config import Config, load_config
 from pipeline.contract.schema import EVALUATION
 from pipeline.errors import InputDataError
-from pipeline.flow.evaluate import BEST_SELLERS, BUY_AGAIN, STOREFRONT, evaluate, write_evaluation
+from pipeline.flow.evaluate import BEST_SELLERS, BUY_AGAIN, STOREFRONT, Carts, _bought, evaluate, write_evaluation
 
 from conftest import SAMPLE_CONFIG
 
@@ -231,3 +232,20 @@ def test_buy_again_lists_a_customers_own_products_and_wins_the_follow_up_e_mail(
     later = metrics[(metrics["placement"] == "post_purchase") & (metrics["k"] == 3)].set_index("strategy")
     assert later.loc["buy again", "hit_rate"] == 1.0 and later.loc["post-purchase rules", "hit_rate"] == 0.0
     assert later.loc["buy again, then post-purchase rules", "hit_rate"] == 1.0
+
+
+def test_each_offer_counts_its_carts_customers_orders_of_the_product() -> None:
+    """The evaluation's history lookup against a dictionary: customers unknown, missing or without
+    the product count 0; numbers read as customer ids match their text in history.parquet."""
+    items = np.array(["A", "B", "C", "D"], dtype=object)
+    history = pd.DataFrame({"customer_id": ["17850", "17850", "x"], "product_id": ["B", "D", "B"], "orders": [4, 1, 2]})
+    customers = np.array([17850, None, "x", "y", np.nan], dtype=object)
+    empty = np.empty(0, dtype=np.int64)
+    carts = Carts(np.arange(5), empty, empty, empty, empty, np.empty(0), customer=customers)
+    offers = pd.DataFrame({"case": [0, 0, 0, 1, 2, 2, 3, 4], "code": [1, 3, 0, 1, 1, 3, 1, 1]})
+    expected = {("17850", "B"): 4, ("17850", "D"): 1, ("x", "B"): 2}
+    wanted = [
+        expected.get((str(customers[c]), items[p]), 0) if customers[c] is not None else 0
+        for c, p in zip(offers["case"], offers["code"], strict=True)
+    ]
+    assert _bought(offers, carts, history, items).tolist() == wanted == [4, 1, 0, 0, 2, 0, 0, 0]

@@ -180,3 +180,40 @@ def test_cart_and_rule_weights_are_the_brute_force_sums_of_the_kept_weights(
         targets,
     )
     np.testing.assert_allclose(rules, expected, equal_nan=True)
+
+
+def test_a_known_customers_cart_block_weighs_in_their_history(export: Export, tmp_path: Path) -> None:
+    """With a customer id, each rule offer's weight gains model.history_weight x ln(1 + the customer's
+    orders that held it), from history.parquet; a stranger's cart is ordered as an anonymous one."""
+    config: Config = export_config(export, tmp_path / "out")
+    result = run(config)
+    history = pq.read_table(result.run_dir / "history.parquet").to_pandas()
+    assert len(history) > 0 and history.groupby("customer_id")["rank"].max().le(config.model.history_products).all()
+    neighbours = pq.read_table(result.run_dir / "neighbours.parquet").to_pandas()
+    pages = pq.read_table(result.run_dir / "recommendations.parquet").to_pandas()
+    pages = pages[(pages["placement"] == "product") & (pages["kind"] == "cross_sell")]
+    # A cart of two products and a customer who bought one of its offers before.
+    found = None
+    for cart in (list(pair) for pair in zip(pages["antecedent_key"], pages["antecedent_key"].shift(-1), strict=True)):
+        if None in cart or len(set(cart)) < 2:
+            continue
+        offered = set(offers_for_cart(result.output_dir, cart, limit=50)["consequent"])
+        buyers = history[history["product_id"].isin(offered)]
+        if len(buyers):
+            found = cart, str(buyers["customer_id"].iloc[0])
+            break
+    assert found is not None
+    cart, customer = found
+    own = offers_for_cart(result.output_dir, cart, limit=50, customer_id=customer)
+    rules = own[own["source"] == "rule"]
+    bought = history[history["customer_id"] == customer].set_index("product_id")["orders"]
+    weights = neighbours[neighbours["product_id"].isin(cart)].groupby("neighbour")["weight"].sum()
+    weight = weights.reindex(rules["consequent"]).fillna(0).to_numpy()
+    boost = config.model.history_weight * np.log1p(bought.reindex(rules["consequent"]).fillna(0).to_numpy())
+    margin = rules["consequent_margin"].to_numpy() ** config.rank.margin_power
+    assert (boost > 0).any()
+    assert rules["score"].to_numpy() == pytest.approx((weight + boost) * margin)
+    assert list(rules["score"]) == sorted(rules["score"], reverse=True)
+    anonymous = offers_for_cart(result.output_dir, cart, limit=50)
+    stranger = offers_for_cart(result.output_dir, cart, limit=50, customer_id="no such customer")
+    assert stranger["consequent"].tolist() == anonymous["consequent"].tolist()

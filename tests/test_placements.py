@@ -211,6 +211,11 @@ def test_the_follow_up_e_mail_puts_the_customers_own_products_first(export: Expo
     own = pd.read_parquet(result.run_dir / "buy_again.parquet")
     assert len(own) == result.counts.buy_again > 0
     assert own.groupby("customer_id")["rank"].max().le(3).all()  # output.top_k per customer
+    # The cart block's history is the same list, deeper (model.history_products): the e-mail's is its top.
+    history = pd.read_parquet(result.run_dir / "history.parquet")
+    columns = ["customer_id", "product_id", "orders", "rank"]
+    assert history.groupby("customer_id")["rank"].max().gt(3).any()
+    pd.testing.assert_frame_equal(history.loc[history["rank"] <= 3, columns].reset_index(drop=True), own[columns])
     customer = own["customer_id"].iloc[0]
     listed = own.loc[own["customer_id"] == customer].sort_values("rank")["product_id"].tolist()
     mail = offers_after_purchase(result.output_dir, "00123", customer, limit=10)
@@ -228,7 +233,7 @@ def test_buy_again_lists_customers_in_the_text_order_of_their_ids_whatever_the_e
     orders = [(9, ["A", "B"], "2024-01-01", "*"), (10, ["B"], "2024-01-02", "*"), (None, ["A"], "2024-01-03", "*")]
     lines = _lines(orders).astype({"customer_id": "Int64"})
     baskets = baskets_from_lines(lines)
-    table = LocalEngine(_config(), baskets.items, None).buy_again(baskets, "r").to_pandas()
+    table = LocalEngine(_config(), baskets.items, None).buy_again(baskets, "r", 3).to_pandas()
     assert table[["customer_id", "product_id", "rank"]].values.tolist() == [
         ["10", "B", 1],
         ["9", "A", 1],

@@ -290,3 +290,15 @@ def test_strptime_formats_become_java_patterns() -> None:
     assert java_datetime_pattern("%Y-%m-%dT%H:%M:%S.%f") == "yyyy-MM-dd'T'HH:mm:ss.SSSSSS"
     with pytest.raises(ConfigError, match=r"input\.timestamp_format: '%j' has no equivalent"):
         java_datetime_pattern("%Y-%j")
+
+
+@pytest.mark.parametrize(
+    ("master", "cores"),
+    [("local", 1), ("local[3]", 3), ("local-cluster[2,1,1024]", 2), ("local-cluster[ 2, 3, 2048 ]", 6), ("yarn", None)],
+)
+def test_masters_on_this_machine_get_partitions_for_its_cores(master: str, cores: int | None) -> None:
+    """local and local-cluster masters get twice their cores as shuffle partitions (not Spark's 200):
+    a cluster (None) keeps Spark's defaults."""
+    from pipeline.spark.session import _local_cores
+
+    assert _local_cores(master) == cores

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-SCHEMA_VERSION = "2.5"
+SCHEMA_VERSION = "2.6"
 
 #: The pandas dtype of every id and text column inside the pipeline: pyarrow
 #: strings with ``pd.NA`` for missing (pandas 3's default ``str`` uses NaN).
@@ -165,6 +165,18 @@ BUY_AGAIN = pa.schema(
     ]
 )
 
+#: Each customer's most bought products with their order counts (since 2.6): the history a known
+#: customer's cart block weighs in (model.history_weight; pipeline.policy.offers.cart_block).
+HISTORY = pa.schema(
+    [
+        pa.field("customer_id", pa.string(), nullable=False),
+        pa.field("product_id", pa.string(), nullable=False),
+        pa.field("orders", pa.int64(), nullable=False),
+        pa.field("rank", pa.int32(), nullable=False),
+        pa.field("run_id", pa.string(), nullable=False),
+    ]
+)
+
 #: The item model's strongest weights per product (since 2.3): the storefront's cart block sums, over
 #: the cart's products, their weights towards each offered product (pipeline.policy.model).
 NEIGHBOURS = pa.schema(
@@ -197,6 +209,7 @@ TABLES: dict[str, pa.Schema] = {
     "bundles": BUNDLES,
     "products": PRODUCTS,
     "buy_again": BUY_AGAIN,
+    "history": HISTORY,
     "neighbours": NEIGHBOURS,
     "rejects": REJECTS,
 }

@@ -41,7 +41,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from pathlib import Path
 
@@ -75,6 +75,8 @@ BEST_SELLERS = "best-sellers"
 BUY_AGAIN = "buy again"
 #: The cart block as the shop runs it: rules by rank.by, then category and overall best sellers.
 STOREFRONT = "storefront (rules, then best sellers)"
+#: The model's own strategy without the customers' histories, beside it when ``model.history_weight`` is on.
+CART_ONLY = "the cart alone"
 #: Strategies besides the configured ``rank.by``.
 _COMPARED = ("incremental_margin", "similar_margin", "lift")
 #: Cases replayed at a time: bounds the memory of the candidate offers (best sellers list k + cart size each).
@@ -91,7 +93,7 @@ class Carts:
     order just bought), ``target_case``/``target`` the products that count as
     hits (the held-out product, or the customer's next order), in training
     codes (``-1`` for a product never sold in training); ``target_price`` is
-    each target's price; ``customer`` each case's customer id (follow-up cases).
+    each target's price; ``customer`` each case's customer id (None: unknown).
     """
 
     order: np.ndarray
@@ -137,11 +139,14 @@ class Carts:
 
 @dataclass(frozen=True)
 class CartScoring:
-    """How the cart block scores its offers: the trained item model (None: each rule's own score)."""
+    """How the cart block scores its offers: the trained item model (None: each rule's own score) and,
+    with ``history_weight``, the customers' histories (``history.parquet``'s rows)."""
 
     model: ItemModel | None = None
     has_margins: bool = False
     margin_power: float = 1.0
+    history: pd.DataFrame | None = None
+    history_weight: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -191,6 +196,9 @@ def evaluate(config: Config) -> Evaluation:
         strategies[f"rules by {by}"] = rules = _rule_strategy(table, train, deepest, scoring)
         if by == config.rank.by:
             strategies[STOREFRONT] = _storefront_strategy(rules, train, deepest, catalog)
+        if scoring.history is not None:
+            anonymous = replace(scoring, history=None)
+            strategies[f"rules by {by}, {CART_ONLY}"] = _rule_strategy(table, train, deepest, anonymous)
     strategies[BEST_SELLERS] = lambda carts: _best_seller_offers(train, carts, deepest)
     rows = [replay.rows(name, CART, strategy, carts) for name, strategy in strategies.items()]
     if config.post_purchase.enabled:
@@ -260,7 +268,14 @@ def _cart_scoring(trained: dict[str, pa.Table], config: Config, catalog: pd.Data
     if config.rank.by != "model_margin" or rows.num_rows == 0:
         return CartScoring()
     model = ItemModel.from_table(rows)
-    return CartScoring(model, knows_margins(catalog), config.rank.margin_power)
+    history = trained["history"].select(["customer_id", "product_id", "orders"]).to_pandas()
+    return CartScoring(
+        model,
+        knows_margins(catalog),
+        config.rank.margin_power,
+        history if config.model.history_weight > 0 and len(history) else None,
+        config.model.history_weight,
+    )
 
 
 def _rule_strategy(table: pa.Table, train: Baskets, k: int, scoring: CartScoring) -> Strategy:
@@ -371,6 +386,7 @@ def _carts(test_lines: pd.DataFrame, train: Baskets, catalog: pd.DataFrame | Non
         target_case=np.arange(case_order.size),
         target=to_train[target],
         target_price=prices[target],
+        customer=test.order_info["customer_id"].astype(object).to_numpy()[case_order],
     )
 
 
@@ -462,17 +478,38 @@ def _rule_offers(rules: _Rules, train: Baskets, carts: Carts, k: int, scoring: C
     offers = rules.frame.iloc[matched["rule"].to_numpy()].reset_index(drop=True)
     offers["case"] = matched["case"].to_numpy()
     offers = offers[~_in_cart(offers["case"].to_numpy(), offers["code"].to_numpy(), carts)]
+    if scoring.history is not None and carts.customer is not None:
+        offers = offers.assign(bought=_bought(offers, carts, scoring.history, train.items))
     known = carts.item >= 0
     shown = cart_block(
         offers,
         carts.case[known],
-        train.items[carts.item[known]],
+        pd.Categorical.from_codes(carts.item[known], categories=pd.Index(train.items)),
         scoring.model,
         scoring.has_margins,
         scoring.margin_power,
         k,
+        scoring.history_weight,
     )
     return _first(shown[["case", "code"]], k)
+
+
+def _bought(offers: pd.DataFrame, carts: Carts, history: pd.DataFrame, items: np.ndarray) -> np.ndarray:
+    """Each offer's count in its cart's customer's history: their orders that held the product (0: none).
+
+    ``offers`` name products by their code in ``items`` (the training products)."""
+    assert carts.customer is not None
+    customers = pd.Index(history["customer_id"].astype(str).unique())
+    width = len(items) + 1
+    listed = customers.get_indexer(history["customer_id"].astype(str)).astype(np.int64) * width + pd.Index(
+        items
+    ).get_indexer(history["product_id"].astype(str))
+    names = pd.Series(carts.customer, dtype=object)
+    of_case = np.where(names.isna().to_numpy(), -1, customers.get_indexer(names.astype(str)))
+    owner = of_case[offers["case"].to_numpy()]
+    found = pd.Index(listed).get_indexer(owner.astype(np.int64) * width + offers["code"].to_numpy())
+    orders = history["orders"].to_numpy(dtype=np.int64)
+    return np.where((owner >= 0) & (found >= 0), orders[found], 0)
 
 
 def _best_seller_offers(train: Baskets, carts: Carts, k: int) -> pd.DataFrame:

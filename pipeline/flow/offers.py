@@ -18,7 +18,9 @@
   (``neighbours.parquet``), which the storefront's cart block sums.
 
 With ``post_purchase.buy_again``, the ``*`` segment also carries each
-customer's buy-again list (``buy_again.parquet``).
+customer's buy-again list (``buy_again.parquet``); with the item model and
+``model.history_weight``, each customer's history (``history.parquet``), which
+their cart block weighs in.
 
 The engine (:class:`pipeline.engine.OfferEngine`) moves the data; what is kept
 and how it ranks is :mod:`pipeline.policy`.
@@ -56,10 +58,16 @@ def offer_segments(
         )
         for name in segments_to_mine(sizes, config)
     ]
-    if config.post_purchase.enabled and config.post_purchase.buy_again:
-        # A customer's own history is the same in every segment: one list, with the global rows.
+    emailed = config.post_purchase.enabled and config.post_purchase.buy_again
+    personal = config.rank.by == "model_margin" and config.model.history_weight > 0
+    if emailed or personal:
+        # A customer's own history is the same in every segment: one list, with the global rows,
+        # ranked once as deep as the longer of its two uses.
+        top_k, depth = config.output.top_k, config.model.history_products
         with stage("buy_again"):
-            segments[0].buy_again = engine.buy_again(baskets, run_id)
+            listed = engine.buy_again(baskets, run_id, max(top_k if emailed else 0, depth if personal else 0))
+            segments[0].buy_again = engine.top_ranks(listed, top_k) if emailed else None
+            segments[0].history = engine.top_ranks(listed, depth) if personal else None
     return segments
 
 

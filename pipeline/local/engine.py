@@ -24,6 +24,7 @@ from pipeline.contract.manifest import InputFile
 from pipeline.contract.schema import (
     BUNDLES,
     BUY_AGAIN,
+    HISTORY,
     ITEMSETS,
     NEIGHBOURS,
     PAIRS,
@@ -169,8 +170,11 @@ class LocalEngine:
     def products(self, baskets: Baskets, segment: str) -> pa.Table:
         return product_table(baskets, self.catalog, segment)
 
-    def buy_again(self, baskets: Baskets, run_id: str) -> pa.Table:
-        return buy_again_table(baskets, self.catalog, self.config.output.top_k, run_id)
+    def buy_again(self, baskets: Baskets, run_id: str, depth: int) -> pa.Table:
+        return buy_again_table(baskets, self.catalog, depth, run_id)
+
+    def top_ranks(self, listed: pa.Table, k: int) -> pa.Table:
+        return listed.filter(pc.field("rank") <= k)
 
 
 def local_tables(
@@ -237,6 +241,9 @@ def offer_tables(segments: list[SegmentTables]) -> dict[str, pa.Table]:
         "bundles": pa.concat_tables(s.bundles if s.bundles is not None else BUNDLES.empty_table() for s in segments),
         "products": pa.concat_tables(s.products for s in segments if s.products is not None),
         "buy_again": segments[0].buy_again if segments[0].buy_again is not None else BUY_AGAIN.empty_table(),
+        "history": HISTORY.empty_table()
+        if segments[0].history is None
+        else segments[0].history.select(HISTORY.names).cast(HISTORY),
         "neighbours": neighbours(segments),
     }
 

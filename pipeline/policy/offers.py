@@ -129,11 +129,12 @@ def valued(probability: np.ndarray, margin: np.ndarray, has_margins: bool, margi
 def cart_block(
     offers: pd.DataFrame,
     case: np.ndarray,
-    product: np.ndarray,
+    product: np.ndarray | pd.Categorical,
     model: ItemModel | None,
     has_margins: bool,
     margin_power: float,
     k: int,
+    history_weight: float = 0.0,
 ) -> pd.DataFrame:
     """The cart block: each cart's best ``k`` offers, from the rule offers its products trigger.
 
@@ -144,19 +145,30 @@ def cart_block(
     item model (``rank.by = "model_margin"``) it is then scored for the whole
     cart, ``sum of the cart's weights towards it x margin ** margin_power``
     (:meth:`~pipeline.policy.model.ItemModel.cart_weights`), the rule's own
-    score without one. The storefront's lookup and ``basket evaluate`` both
-    call this.
+    score without one. Where the cart's customer is known, ``offers`` carry
+    ``bought``, their orders that held the offered product (``history.parquet``):
+    the weight gains ``history_weight x ln(1 + bought)`` (``model.history_weight``),
+    so among the offers the cart allows, what this customer buys again rises.
+    The storefront's lookup and ``basket evaluate`` both call this.
     """
     offers = _sorted(offers, [("case", True), *CART_ORDER]).drop_duplicates(["case", "consequent"])
     if model is not None:
         weight = model.cart_weights(
-            case, product, offers["case"].to_numpy(dtype=np.int64), offers["consequent"].to_numpy(dtype=object)
+            case, product, offers["case"].to_numpy(dtype=np.int64), _products(offers["consequent"])
         )
+        if history_weight and "bought" in offers:
+            weight = weight + history_weight * np.log1p(offers["bought"].to_numpy(dtype=np.float64))
         offers = offers.assign(
             score=valued(weight, offers["consequent_margin"].to_numpy(dtype=np.float64), has_margins, margin_power)
         )
         offers = _sorted(offers, [("case", True), *CART_ORDER])
     return offers[offers.groupby("case", sort=False).cumcount().to_numpy() < k]
+
+
+def _products(column: pd.Series) -> np.ndarray | pd.Categorical:
+    """Product ids as the model looks them up: a categorical column (``basket evaluate``'s) as it is."""
+    values = column.array
+    return values if isinstance(values, pd.Categorical) else column.to_numpy(dtype=object)
 
 
 def _sorted(frame: pd.DataFrame, order: list[tuple[str, bool]]) -> pd.DataFrame:

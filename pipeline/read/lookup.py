@@ -95,15 +95,21 @@ def offers_after_purchase(
 
 
 def offers_for_cart(
-    output_dir: Path, cart: Iterable[str], segment: str = ALL_SEGMENTS, limit: int | None = None
+    output_dir: Path,
+    cart: Iterable[str],
+    segment: str = ALL_SEGMENTS,
+    limit: int | None = None,
+    customer_id: str | None = None,
 ) -> pd.DataFrame:
     """The best offers for a cart of products: the cart block.
 
     Rules first: every cross-sell rule (placements ``product`` and ``cart``)
     whose antecedent lies inside the cart; each product not in the cart keeps
     its best rule (``source = "rule"``, ``antecedent`` is the part of the cart
-    that triggered it). When they give fewer than ``limit`` offers, the best
-    sellers of the cart's categories fill up (``source =
+    that triggered it), ordered for the whole cart by the item model and, with
+    ``customer_id``, by what that customer bought before (``history.parquet``,
+    ``model.history_weight``). When they give fewer than ``limit`` offers, the
+    best sellers of the cart's categories fill up (``source =
     "category_best_seller"``), then the overall best sellers.
     """
     manifest = run_manifest(output_dir)
@@ -120,6 +126,8 @@ def offers_for_cart(
     table = table[~table["consequent"].isin(products)].assign(case=0)
     config = manifest.config
     model = _cart_model(output_dir, segment, products) if config.rank.by == "model_margin" else None
+    if model is not None and customer_id is not None:
+        table["bought"] = _history(output_dir, customer_id).reindex(table["consequent"]).fillna(0).to_numpy()
     scored = cart_block(
         table,
         np.zeros(len(products), dtype=np.int64),
@@ -128,8 +136,9 @@ def offers_for_cart(
         has_margins(manifest),
         config.rank.margin_power,
         limit,
+        config.model.history_weight,
     )
-    table = scored.drop(columns="case").assign(source="rule")
+    table = scored.drop(columns=["case", "bought"], errors="ignore").assign(source="rule")
     if len(table) < limit:
         fill = _best_sellers(output_dir, segment, products, set(table["consequent"]), limit - len(table))
         table = pd.concat([table, fill], ignore_index=True)
@@ -149,6 +158,17 @@ def _cart_model(output_dir: Path, segment: str, cart: list[str]) -> ItemModel | 
         return None
     rows = pq.read_table(path, filters=[("segment", "=", segment), ("product_id", "in", cart or [""])])
     return ItemModel.from_table(rows)
+
+
+def _history(output_dir: Path, customer_id: str) -> pd.Series:
+    """The customer's orders per product they bought (``history.parquet``; empty for runs before 2.6)."""
+    path = latest_run(output_dir) / "history.parquet"
+    if not path.exists():
+        return pd.Series(dtype=np.int64)
+    rows = pq.read_table(
+        path, filters=[("customer_id", "=", str(customer_id).strip())], columns=["product_id", "orders"]
+    )
+    return pd.Series(rows["orders"].to_numpy(), index=rows["product_id"].to_pylist(), dtype=np.int64)
 
 
 def _best_sellers(output_dir: Path, segment: str, cart: list[str], offered: set[str], n: int) -> pd.DataFrame:

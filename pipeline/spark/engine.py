@@ -31,6 +31,7 @@ from pipeline.contract.manifest import InputFile
 from pipeline.contract.schema import (
     BUNDLES,
     BUY_AGAIN,
+    HISTORY,
     ITEMSETS,
     PAIRS,
     PRODUCTS,
@@ -182,8 +183,13 @@ class SparkEngine:
     def products(self, baskets: SparkBaskets, segment: str) -> DataFrame:
         return product_table(baskets.frame, self.catalog, segment)
 
-    def buy_again(self, baskets: SparkBaskets, run_id: str) -> DataFrame:
-        return buy_again_table(baskets.frame, self.catalog, self.config.output.top_k, run_id).cache()
+    def buy_again(self, baskets: SparkBaskets, run_id: str, depth: int) -> DataFrame:
+        return buy_again_table(baskets.frame, self.catalog, depth, run_id).cache()
+
+    def top_ranks(self, listed: DataFrame, k: int) -> DataFrame:
+        from pyspark.sql import functions as F
+
+        return listed.where(F.col("rank") <= k)
 
 
 def prepare_spark(config: Config, stage: StageTimer) -> Prepared:
@@ -232,7 +238,7 @@ def _run_tables(
     recommendations = _union(r for s in segments for r in s.recommendations).cache()
     found_bundles = [s.bundles for s in segments if s.bundles is not None]
     bundles = _union(found_bundles).cache() if found_bundles else None
-    buy_again = segments[0].buy_again
+    buy_again, history = segments[0].buy_again, segments[0].history
     missing, missing_listed = _missing(baskets.frame, catalog, MISSING_LISTED)
     counts = _counts(
         lines, baskets, overall, rules, recommendations, bundles, catalog_pd, segments, missing, missing_listed
@@ -266,6 +272,9 @@ def _run_tables(
         "buy_again": BUY_AGAIN.empty_table()
         if buy_again is None
         else table_writer(buy_again, BUY_AGAIN, ["customer_id", "rank"]),
+        "history": HISTORY.empty_table()
+        if history is None
+        else table_writer(history, HISTORY, ["customer_id", "rank"]),
         "neighbours": neighbours(segments),
         "rejects": table_writer(lines.rejects, REJECTS, ["file_index", "source_row"]),
     }
