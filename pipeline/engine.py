@@ -72,7 +72,7 @@ class SegmentTables:
     bundles: Any | None = None
     products: Any | None = None
     buy_again: Any | None = None
-    #: Each customer's history for their cart block (``history.parquet``), in buy_again's layout.
+    #: Each customer's history for their cart block (``history.parquet``).
     history: Any | None = None
     #: The item model's published rows (an Arrow table, whatever the engine), or None.
     neighbours: pa.Table | None = None
@@ -184,9 +184,6 @@ class OfferEngine(Protocol):
     def products(self, baskets: Any, segment: str) -> Any:
         """Every product sold in the segment with its category and basket count."""
 
-    def buy_again(self, baskets: Any, run_id: str, depth: int) -> Any:
-        """Each customer's ``depth`` most bought products (``BUY_AGAIN_ORDER``), in the layout of
-        ``buy_again.parquet``."""
-
-    def top_ranks(self, listed: Any, k: int) -> Any:
-        """The rows of a ranked list (``buy_again``'s) whose ``rank`` is at most ``k``."""
+    def customer_lists(self, baskets: Any, run_id: str, top_k: int, depth: int) -> tuple[Any, Any]:
+        """Each customer's ``top_k`` most bought products (``BUY_AGAIN_ORDER``; ``buy_again.parquet``) and
+        their ``depth`` most bought (``history.parquet``), from one ranking; 0 gives an empty list."""

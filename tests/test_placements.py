@@ -233,7 +233,7 @@ def test_buy_again_lists_customers_in_the_text_order_of_their_ids_whatever_the_e
     orders = [(9, ["A", "B"], "2024-01-01", "*"), (10, ["B"], "2024-01-02", "*"), (None, ["A"], "2024-01-03", "*")]
     lines = _lines(orders).astype({"customer_id": "Int64"})
     baskets = baskets_from_lines(lines)
-    table = LocalEngine(_config(), baskets.items, None).buy_again(baskets, "r", 3).to_pandas()
+    table = LocalEngine(_config(), baskets.items, None).customer_lists(baskets, "r", 3, 0)[0].to_pandas()
     assert table[["customer_id", "product_id", "rank"]].values.tolist() == [
         ["10", "B", 1],
         ["9", "A", 1],

@@ -173,7 +173,6 @@ HISTORY = pa.schema(
         pa.field("product_id", pa.string(), nullable=False),
         pa.field("orders", pa.int64(), nullable=False),
         pa.field("rank", pa.int32(), nullable=False),
-        pa.field("run_id", pa.string(), nullable=False),
     ]
 )
 

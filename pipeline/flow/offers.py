@@ -61,13 +61,13 @@ def offer_segments(
     emailed = config.post_purchase.enabled and config.post_purchase.buy_again
     personal = config.rank.by == "model_margin" and config.model.history_weight > 0
     if emailed or personal:
-        # A customer's own history is the same in every segment: one list, with the global rows,
-        # ranked once as deep as the longer of its two uses.
+        # A customer's own history is the same in every segment: with the global rows, ranked once
+        # for both its uses.
         top_k, depth = config.output.top_k, config.model.history_products
         with stage("buy_again"):
-            listed = engine.buy_again(baskets, run_id, max(top_k if emailed else 0, depth if personal else 0))
-            segments[0].buy_again = engine.top_ranks(listed, top_k) if emailed else None
-            segments[0].history = engine.top_ranks(listed, depth) if personal else None
+            emails, history = engine.customer_lists(baskets, run_id, top_k if emailed else 0, depth if personal else 0)
+            segments[0].buy_again = emails if emailed else None
+            segments[0].history = history if personal else None
     return segments
 
 

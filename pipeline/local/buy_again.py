@@ -13,13 +13,16 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pipeline.contract.schema import BUY_AGAIN, TEXT, text_column, to_table
+from pipeline.contract.schema import BUY_AGAIN, HISTORY, TEXT, to_table
 from pipeline.local.baskets import Baskets
 from pipeline.policy.offers import BUY_AGAIN_ORDER, shown
 
 
-def buy_again_table(baskets: Baskets, catalog: pd.DataFrame | None, top_k: int, run_id: str) -> pa.Table:
-    """Each customer's ``top_k`` most bought products as a ``buy_again.parquet`` table.
+def customer_lists(
+    baskets: Baskets, catalog: pd.DataFrame | None, top_k: int, depth: int, run_id: str
+) -> tuple[pa.Table, pa.Table]:
+    """Each customer's ``top_k`` most bought products as a ``buy_again.parquet`` table, and their
+    ``depth`` most bought as a ``history.parquet`` table (0: an empty table), from one ranking.
 
     Customers and products are counted as integer codes (customers numbered in
     id order, products in id order by construction), one sort of the
@@ -57,26 +60,29 @@ def buy_again_table(baskets: Baskets, catalog: pd.DataFrame | None, top_k: int, 
     first = np.r_[True, customer[1:] != customer[:-1]] if customer.size else np.empty(0, dtype=bool)
     positions = np.arange(customer.size)
     rank = positions - np.maximum.accumulate(np.where(first, positions, 0)) + 1
-    pick = shown(rank, top_k)
-    chosen = ranked[pick]
-    product = baskets.items[groups["product_id"][chosen]]
-    names = catalog.set_index("product_id")["name"] if catalog is not None else pd.Series(dtype=object)
-    return to_table(
-        pd.DataFrame(
-            {
-                "customer_id": text_column(
-                    np.asarray(customers, dtype=object)[customer[pick]].astype(str), len(chosen)
-                ),
-                "product_id": text_column(product.astype(str), len(chosen)),
-                "product_name": pd.array(names.reindex(product).to_numpy(dtype=object), dtype=TEXT),
-                "orders": groups["orders"][chosen].astype(np.int64),
-                "last_bought": groups["last_bought"][chosen].view(stamps.dtype),
-                "rank": rank[pick].astype(np.int32),
-                "run_id": text_column(run_id, len(chosen)),
-            }
-        ),
-        BUY_AGAIN,
-    )
+    # The text columns are taken in Arrow from the distinct ids and names: a history is tens of
+    # products per customer, millions of rows as Python strings would cost gigabytes.
+    ids = np.asarray(customers, dtype=object).astype(str), baskets.items.astype(str)
+
+    def listed(k: int, schema: pa.Schema) -> pa.Table:
+        pick = shown(rank, k)
+        chosen = ranked[pick]
+        product = groups["product_id"][chosen]
+        frame = pd.DataFrame({"orders": groups["orders"][chosen].astype(np.int64), "rank": rank[pick].astype(np.int32)})
+        texts = {"customer_id": _taken(ids[0], customer[pick]), "product_id": _taken(ids[1], product)}
+        if "run_id" in schema.names:
+            names = catalog.set_index("product_id")["name"] if catalog is not None else pd.Series(dtype=object)
+            frame["last_bought"] = groups["last_bought"][chosen].view(stamps.dtype)
+            texts["product_name"] = _taken(names.reindex(baskets.items).to_numpy(dtype=object), product)
+            texts["run_id"] = _taken(np.array([run_id], dtype=object), np.zeros(chosen.size, dtype=np.int64))
+        return to_table(frame, schema, {n: texts[n] for n in schema.names if n in texts})
+
+    return listed(top_k, BUY_AGAIN), listed(depth, HISTORY)
+
+
+def _taken(values: np.ndarray, index: np.ndarray) -> pa.Array:
+    """``values[index]`` as an Arrow text column (missing values null), each distinct value converted once."""
+    return pa.array(values, type=pa.string(), from_pandas=True).take(pa.array(index, type=pa.int64()))
 
 
 def _customer_codes(customer: pd.Series) -> tuple[np.ndarray, np.ndarray]:

@@ -37,7 +37,7 @@ from pipeline.contract.vocabulary import GROUP
 from pipeline.engine import MISSING_LISTED, MinedRules, Ranked, RunTables, SegmentTables
 from pipeline.local.baskets import Baskets, ItemsetLabels, itemset_labels, pair_customers
 from pipeline.local.bundles import bundle_table
-from pipeline.local.buy_again import buy_again_table
+from pipeline.local.buy_again import customer_lists
 from pipeline.local.catalog import catalog_variants, known_margins
 from pipeline.local.clean import CleanResult
 from pipeline.local.itemsets import Itemsets, frequent_itemsets, pair_itemsets
@@ -170,11 +170,8 @@ class LocalEngine:
     def products(self, baskets: Baskets, segment: str) -> pa.Table:
         return product_table(baskets, self.catalog, segment)
 
-    def buy_again(self, baskets: Baskets, run_id: str, depth: int) -> pa.Table:
-        return buy_again_table(baskets, self.catalog, depth, run_id)
-
-    def top_ranks(self, listed: pa.Table, k: int) -> pa.Table:
-        return listed.filter(pc.field("rank") <= k)
+    def customer_lists(self, baskets: Baskets, run_id: str, top_k: int, depth: int) -> tuple[pa.Table, pa.Table]:
+        return customer_lists(baskets, self.catalog, top_k, depth, run_id)
 
 
 def local_tables(
@@ -241,9 +238,7 @@ def offer_tables(segments: list[SegmentTables]) -> dict[str, pa.Table]:
         "bundles": pa.concat_tables(s.bundles if s.bundles is not None else BUNDLES.empty_table() for s in segments),
         "products": pa.concat_tables(s.products for s in segments if s.products is not None),
         "buy_again": segments[0].buy_again if segments[0].buy_again is not None else BUY_AGAIN.empty_table(),
-        "history": HISTORY.empty_table()
-        if segments[0].history is None
-        else segments[0].history.select(HISTORY.names).cast(HISTORY),
+        "history": segments[0].history if segments[0].history is not None else HISTORY.empty_table(),
         "neighbours": neighbours(segments),
     }
 

@@ -63,8 +63,8 @@ from pipeline.spark.mining import (
 )
 from pipeline.spark.offers import (
     bundle_table,
-    buy_again_table,
     catalog_frame,
+    customer_lists,
     product_table,
     rank_offers,
     ranked_rules,
@@ -183,13 +183,8 @@ class SparkEngine:
     def products(self, baskets: SparkBaskets, segment: str) -> DataFrame:
         return product_table(baskets.frame, self.catalog, segment)
 
-    def buy_again(self, baskets: SparkBaskets, run_id: str, depth: int) -> DataFrame:
-        return buy_again_table(baskets.frame, self.catalog, depth, run_id).cache()
-
-    def top_ranks(self, listed: DataFrame, k: int) -> DataFrame:
-        from pyspark.sql import functions as F
-
-        return listed.where(F.col("rank") <= k)
+    def customer_lists(self, baskets: SparkBaskets, run_id: str, top_k: int, depth: int) -> tuple[DataFrame, DataFrame]:
+        return customer_lists(baskets.frame, self.catalog, top_k, depth, run_id)
 
 
 def prepare_spark(config: Config, stage: StageTimer) -> Prepared:

@@ -299,8 +299,11 @@ def bundle_table(itemsets: SparkItemsets, catalog: DataFrame | None, config: Con
     return ranked.where(F.col("rank") <= config.bundles.top_n)
 
 
-def buy_again_table(baskets: DataFrame, catalog: DataFrame | None, top_k: int, run_id: str) -> DataFrame:
-    """Each customer's ``top_k`` most bought products (:func:`pipeline.local.buy_again.buy_again_table`)."""
+def customer_lists(
+    baskets: DataFrame, catalog: DataFrame | None, top_k: int, depth: int, run_id: str
+) -> tuple[DataFrame, DataFrame]:
+    """Each customer's ``top_k`` and ``depth`` most bought products, ranked once
+    (:func:`pipeline.local.buy_again.customer_lists`)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -311,10 +314,12 @@ def buy_again_table(baskets: DataFrame, catalog: DataFrame | None, top_k: int, r
         F.count("*").alias("orders"), F.max("timestamp").alias("last_bought")
     )
     ranked = grouped.withColumn("rank", _row_number(Window.partitionBy("customer_id"), BUY_AGAIN_ORDER))
-    ranked = where_kernel(ranked, partial(shown, top_k=top_k), ["rank"])
+    ranked = where_kernel(ranked, partial(shown, top_k=max(top_k, depth)), ["rank"]).cache()
+    emails = where_kernel(ranked, partial(shown, top_k=top_k), ["rank"])
     if catalog is None:
-        named = ranked.withColumn("product_name", F.lit(None).cast("string"))
+        named = emails.withColumn("product_name", F.lit(None).cast("string"))
     else:
         names = catalog.select("product_id", F.col("name").alias("product_name"))
-        named = ranked.join(F.broadcast(names), "product_id", "left")
-    return named.withColumn("run_id", F.lit(run_id))
+        named = emails.join(F.broadcast(names), "product_id", "left")
+    history = where_kernel(ranked, partial(shown, top_k=depth), ["rank"])
+    return named.withColumn("run_id", F.lit(run_id)), history.select("customer_id", "product_id", "orders", "rank")
