@@ -616,6 +616,7 @@ def _summary_text(result: RunResult) -> str:
         "    " + ", ".join(f"{k} {v:,}" for k, v in counts.by_placement.items()),
         f"  bundles           {counts.bundles:>10,}",
         f"  buy-again rows    {counts.buy_again:>10,}  (each customer's most bought products)",
+        f"  history rows      {counts.history:>10,}  (what a known customer's cart block weighs in)",
     ]
     if len(counts.segments) > 1:
         lines.append("  segments          " + ", ".join(f"{k} ({v:,} baskets)" for k, v in counts.segments.items()))

@@ -188,7 +188,8 @@ def test_a_known_customers_cart_block_weighs_in_their_history(export: Export, tm
     config: Config = export_config(export, tmp_path / "out")
     result = run(config)
     history = pq.read_table(result.run_dir / "history.parquet").to_pandas()
-    assert len(history) > 0 and history.groupby("customer_id")["rank"].max().le(config.model.history_products).all()
+    assert len(history) == result.counts.history > 0
+    assert history.groupby("customer_id")["rank"].max().le(config.model.history_products).all()
     neighbours = pq.read_table(result.run_dir / "neighbours.parquet").to_pandas()
     pages = pq.read_table(result.run_dir / "recommendations.parquet").to_pandas()
     pages = pages[(pages["placement"] == "product") & (pages["kind"] == "cross_sell")]

@@ -36,6 +36,8 @@ class RunCounts(BaseModel):
     segments: dict[str, int] = Field(default_factory=dict)
     bundles: int = 0
     buy_again: int = 0
+    #: Rows of history.parquet: the customers' histories their cart blocks weigh in (since 2.6).
+    history: int = 0
     #: Rows of neighbours.parquet: the item models' published weights (since 2.3).
     neighbours: int = 0
     catalog_products: int | None = None

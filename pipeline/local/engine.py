@@ -214,6 +214,7 @@ def local_tables(
         segments={s.segment: s.baskets for s in segments},
         bundles=tables["bundles"].num_rows,
         buy_again=tables["buy_again"].num_rows,
+        history=tables["history"].num_rows,
         neighbours=tables["neighbours"].num_rows,
         catalog_products=None if catalog is None else len(catalog),
         catalog_margins=known_margins(catalog),

@@ -338,6 +338,7 @@ def _counts(
         segments={s.segment: s.baskets for s in segments},
         bundles=0 if bundles is None else bundles.count(),
         buy_again=0 if overall.buy_again is None else overall.buy_again.count(),
+        history=0 if overall.history is None else overall.history.count(),
         neighbours=sum(s.neighbours.num_rows for s in segments if s.neighbours is not None),
         catalog_products=None if catalog_pd is None else len(catalog_pd),
         catalog_margins=known_margins(catalog_pd),
