@@ -16,7 +16,7 @@ from pipeline.cli import main
 from pipeline.config import Config, load_config
 from pipeline.contract.schema import EVALUATION
 from pipeline.errors import InputDataError
-from pipeline.flow.evaluate import BEST_SELLERS, BUY_AGAIN, STOREFRONT, Carts, _bought, evaluate, write_evaluation
+from pipeline.flow.evaluate import BEST_SELLERS, BUY_AGAIN, STOREFRONT, Carts, _History, evaluate, write_evaluation
 
 from conftest import SAMPLE_CONFIG
 
@@ -248,4 +248,4 @@ def test_each_offer_counts_its_carts_customers_orders_of_the_product() -> None:
         expected.get((str(customers[c]), items[p]), 0) if customers[c] is not None else 0
         for c, p in zip(offers["case"], offers["code"], strict=True)
     ]
-    assert _bought(offers, carts, history, items).tolist() == wanted == [4, 1, 0, 0, 2, 0, 0, 0]
+    assert _History.of(history, items).bought(offers, carts).tolist() == wanted == [4, 1, 0, 0, 2, 0, 0, 0]

@@ -145,7 +145,7 @@ class CartScoring:
     model: ItemModel | None = None
     has_margins: bool = False
     margin_power: float = 1.0
-    history: pd.DataFrame | None = None
+    history: _History | None = None
     history_weight: float = 0.0
 
 
@@ -192,7 +192,7 @@ def evaluate(config: Config) -> Evaluation:
     for by in dict.fromkeys((config.rank.by, *_COMPARED)):
         offered = trained["recommendations"] if by == config.rank.by else _ranked_by(engine, segments[0], by)
         table = _shown(offered, [PRODUCT, CART])
-        scoring = _cart_scoring(trained, config, catalog) if by == config.rank.by else CartScoring()
+        scoring = _cart_scoring(trained, config, catalog, train.items) if by == config.rank.by else CartScoring()
         strategies[f"rules by {by}"] = rules = _rule_strategy(table, train, deepest, scoring)
         if by == config.rank.by:
             strategies[STOREFRONT] = _storefront_strategy(rules, train, deepest, catalog)
@@ -262,18 +262,21 @@ def _product_pages(recommendations: pa.Table, train: Baskets) -> float:
     return len(pc.unique(pages)) / max(int((train.item_counts() > 0).sum()), 1)
 
 
-def _cart_scoring(trained: dict[str, pa.Table], config: Config, catalog: pd.DataFrame | None) -> CartScoring:
-    """The cart block's scoring of the trained run: its global item model, when ``rank.by`` has one."""
+def _cart_scoring(
+    trained: dict[str, pa.Table], config: Config, catalog: pd.DataFrame | None, items: np.ndarray
+) -> CartScoring:
+    """The cart block's scoring of the trained run: its global item model, when ``rank.by`` has one, and
+    its customers' histories (against the training products ``items``)."""
     rows = trained["neighbours"].filter(pc.field("segment") == ALL_SEGMENTS)
     if config.rank.by != "model_margin" or rows.num_rows == 0:
         return CartScoring()
     model = ItemModel.from_table(rows)
-    history = trained["history"].select(["customer_id", "product_id", "orders"]).to_pandas()
+    history = trained["history"]
     return CartScoring(
         model,
         knows_margins(catalog),
         config.rank.margin_power,
-        history if config.model.history_weight > 0 and len(history) else None,
+        _History.of(history.to_pandas(), items) if config.model.history_weight > 0 and history.num_rows else None,
         config.model.history_weight,
     )
 
@@ -479,7 +482,7 @@ def _rule_offers(rules: _Rules, train: Baskets, carts: Carts, k: int, scoring: C
     offers["case"] = matched["case"].to_numpy()
     offers = offers[~_in_cart(offers["case"].to_numpy(), offers["code"].to_numpy(), carts)]
     if scoring.history is not None and carts.customer is not None:
-        offers = offers.assign(bought=_bought(offers, carts, scoring.history, train.items))
+        offers = offers.assign(bought=scoring.history.bought(offers, carts))
     known = carts.item >= 0
     shown = cart_block(
         offers,
@@ -494,22 +497,34 @@ def _rule_offers(rules: _Rules, train: Baskets, carts: Carts, k: int, scoring: C
     return _first(shown[["case", "code"]], k)
 
 
-def _bought(offers: pd.DataFrame, carts: Carts, history: pd.DataFrame, items: np.ndarray) -> np.ndarray:
-    """Each offer's count in its cart's customer's history: their orders that held the product (0: none).
+@dataclass(frozen=True)
+class _History:
+    """``history.parquet``'s rows keyed once for every chunk of cases: (customer code, product code)."""
 
-    ``offers`` name products by their code in ``items`` (the training products)."""
-    assert carts.customer is not None
-    customers = pd.Index(history["customer_id"].astype(str).unique())
-    width = len(items) + 1
-    listed = customers.get_indexer(history["customer_id"].astype(str)).astype(np.int64) * width + pd.Index(
-        items
-    ).get_indexer(history["product_id"].astype(str))
-    names = pd.Series(carts.customer, dtype=object)
-    of_case = np.where(names.isna().to_numpy(), -1, customers.get_indexer(names.astype(str)))
-    owner = of_case[offers["case"].to_numpy()]
-    found = pd.Index(listed).get_indexer(owner.astype(np.int64) * width + offers["code"].to_numpy())
-    orders = history["orders"].to_numpy(dtype=np.int64)
-    return np.where((owner >= 0) & (found >= 0), orders[found], 0)
+    customers: pd.Index
+    keys: pd.Index
+    orders: np.ndarray
+    width: int
+
+    @classmethod
+    def of(cls, rows: pd.DataFrame, items: np.ndarray) -> _History:
+        """``rows`` (customer_id, product_id, orders) against the training products ``items``."""
+        customers = pd.Index(rows["customer_id"].astype(str).unique())
+        width = len(items) + 1
+        product = pd.Index(items).get_indexer(rows["product_id"].astype(str))
+        keys = customers.get_indexer(rows["customer_id"].astype(str)).astype(np.int64) * width + product
+        return cls(customers, pd.Index(keys), rows["orders"].to_numpy(dtype=np.int64), width)
+
+    def bought(self, offers: pd.DataFrame, carts: Carts) -> np.ndarray:
+        """Each offer's count in its cart's customer's history: their orders that held the product (0: none).
+
+        ``offers`` name products by their training code (column ``code``)."""
+        assert carts.customer is not None
+        names = pd.Series(carts.customer, dtype=object)
+        of_case = np.where(names.isna().to_numpy(), -1, self.customers.get_indexer(pd.Index(names.astype(str))))
+        owner = of_case[offers["case"].to_numpy()]
+        found = self.keys.get_indexer(owner.astype(np.int64) * self.width + offers["code"].to_numpy())
+        return np.where((owner >= 0) & (found >= 0), self.orders[found], 0)
 
 
 def _best_seller_offers(train: Baskets, carts: Carts, k: int) -> pd.DataFrame:
