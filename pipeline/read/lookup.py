@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.contract.files import MANIFEST, latest_run
@@ -79,9 +80,7 @@ def offers_after_purchase(
     rules = offers_for_item(output_dir, product_id, segment, limit, placement=POST_PURCHASE).assign(source="rule")
     if customer_id is None:
         return rules
-    table = pq.read_table(
-        latest_run(output_dir) / "buy_again.parquet", filters=[("customer_id", "=", str(customer_id).strip())]
-    ).to_pandas()
+    table = _customer_rows(output_dir, "buy_again.parquet", customer_id).to_pandas()
     own = pd.DataFrame(
         {
             "consequent": table["product_id"],
@@ -162,13 +161,16 @@ def _cart_model(output_dir: Path, segment: str, cart: list[str]) -> ItemModel | 
 
 def _history(output_dir: Path, customer_id: str) -> pd.Series:
     """The customer's orders per product they bought (``history.parquet``; empty for runs before 2.6)."""
-    path = latest_run(output_dir) / "history.parquet"
-    if not path.exists():
+    if not (latest_run(output_dir) / "history.parquet").exists():
         return pd.Series(dtype=np.int64)
-    rows = pq.read_table(
-        path, filters=[("customer_id", "=", str(customer_id).strip())], columns=["product_id", "orders"]
-    )
+    rows = _customer_rows(output_dir, "history.parquet", customer_id, ["product_id", "orders"])
     return pd.Series(rows["orders"].to_numpy(), index=rows["product_id"].to_pylist(), dtype=np.int64)
+
+
+def _customer_rows(output_dir: Path, name: str, customer_id: str, columns: list[str] | None = None) -> pa.Table:
+    """One customer's rows of a per-customer table of the latest run (``buy_again``, ``history``)."""
+    filters = [("customer_id", "=", str(customer_id).strip())]
+    return pq.read_table(latest_run(output_dir) / name, filters=filters, columns=columns)
 
 
 def _best_sellers(output_dir: Path, segment: str, cart: list[str], offered: set[str], n: int) -> pd.DataFrame:
