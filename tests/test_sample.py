@@ -9,6 +9,7 @@ import pytest
 
 from pipeline import load_config, run
 from pipeline.flow.run import RunResult
+from pipeline.read.lookup import offers_for_cart
 
 from conftest import SAMPLE_CONFIG
 
@@ -60,3 +61,14 @@ def test_sample_rules_are_meaningful(sample_run: RunResult) -> None:
     assert set(recs["placement"]) == {"product", "cart", "post_purchase"}
     assert set(recs["kind"]) <= {"cross_sell", "upsell"}
     assert recs["consequent"].isin(["POST", "DOT", "M", "BANK CHARGES"]).sum() == 0
+
+
+@pytest.mark.slow
+def test_a_cart_is_not_offered_a_variant_of_any_of_its_products(sample_run: RunResult) -> None:
+    """22386 -> 85099F is a rule of the sample; with 85099B (JUMBO BAG RED RETROSPOT) in the cart too,
+    neither 85099F nor any other variant of the cart's bags is offered."""
+    alone = offers_for_cart(sample_run.output_dir, ["22386"], limit=10)
+    assert "85099F" in set(alone.loc[alone["source"] == "rule", "consequent"])
+    both = offers_for_cart(sample_run.output_dir, ["22386", "85099B"], limit=10)
+    assert len(both) == 10
+    assert not both["consequent"].str.startswith("85099").any()

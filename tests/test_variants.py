@@ -9,8 +9,10 @@ import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pipeline.contract.vocabulary import KEY_SEPARATOR
 from pipeline.flow.run import run
-from pipeline.policy.variants import variant_keys, variant_offers
+from pipeline.policy.offers import cart_block
+from pipeline.policy.variants import VariantIndex, variant_keys, variant_offers
 from pipeline.read.explain import explain
 
 from conftest import Export, export_config
@@ -45,6 +47,59 @@ def test_being_a_variant_is_symmetric(first: list[str], second: list[str]) -> No
     there = variant_offers(np.array(["a"]), np.array(["b"]), known)
     back = variant_offers(np.array(["b"]), np.array(["a"]), known)
     assert there.tolist() == back.tolist()
+
+
+def test_the_cart_block_never_offers_a_variant_of_any_product_of_the_cart() -> None:
+    """A rule triggered by one cart product (22386 -> 85099F) may offer a variant of another cart product
+    (85099B, same base code): the cart block drops it whatever part of the cart triggered the rule; the
+    cart without 85099B keeps it, and so does the cart block without the index."""
+    offers = pd.DataFrame(
+        {
+            "case": [0, 0, 1],
+            "antecedent_key": ["22386", "22386", "22386"],
+            "antecedent_size": [1, 1, 1],
+            "consequent": ["85099F", "23203", "85099F"],
+            "score": [0.9, 0.5, 0.9],
+            "confidence": [0.2, 0.4, 0.2],
+            "lift": [10.0, 7.0, 10.0],
+            "consequent_margin": [1.0, 1.0, 1.0],
+        }
+    )
+    case = np.array([0, 0, 1])
+    product = np.array(["22386", "85099B", "22386"], dtype=object)
+    index = VariantIndex.of(["22386", "85099B", "85099F", "23203"], {})
+    kept = cart_block(offers, case, product, None, True, 0.25, 3, variants=index)
+    assert kept[["case", "consequent"]].values.tolist() == [[0, "23203"], [1, "85099F"]]
+    assert len(cart_block(offers, case, product, None, True, 0.25, 3)) == 3
+
+
+names = st.sampled_from(["MUG RED", "MUG PINK", "HEART TIN", "HEART TIN LARGE", "SET 3", None])
+ids = st.sampled_from(["100A", "100B", "200", "201", "300C", "301"])
+
+
+@given(
+    catalog=st.dictionaries(ids, names),
+    carts=st.lists(st.lists(ids, min_size=1, max_size=4), min_size=1, max_size=4),
+    offers=st.lists(st.tuples(st.integers(0, 3), ids), max_size=10),
+    categorical=st.booleans(),
+)
+def test_a_cart_variant_is_a_variant_of_the_whole_cart_as_one_antecedent(
+    catalog: dict[str, str | None], carts: list[list[str]], offers: list[tuple[int, str]], categorical: bool
+) -> None:
+    """The index's verdict for (cart, offer) is the antecedent filter's verdict for the cart taken as one
+    antecedent; products as arrays or categoricals alike."""
+    known = {p: variant_keys(p, n) for p, n in catalog.items()}
+    offers = [(c % len(carts), p) for c, p in offers]
+    case = np.repeat(np.arange(len(carts)), [len(c) for c in carts])
+    product = np.array([p for c in carts for p in c], dtype=object)
+    offered = np.array([p for _, p in offers], dtype=object)
+    index = VariantIndex.of(["200", *product, *offered], known)
+    if categorical:
+        product, offered = pd.Categorical(product), pd.Categorical(offered)
+    flagged = index.cart_variants(case, product, np.array([c for c, _ in offers], dtype=np.int64), offered)
+    antecedents = np.array([KEY_SEPARATOR.join(carts[c]) for c, _ in offers], dtype=object)
+    expected = variant_offers(antecedents, np.array([p for _, p in offers], dtype=object), known)
+    assert flagged.tolist() == expected.tolist()
 
 
 def _with_groups(export: Export, directory: Path) -> Path:

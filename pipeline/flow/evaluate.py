@@ -51,13 +51,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipeline.arrays import ragged_arange
 from pipeline.config import Config
 from pipeline.contract.schema import EVALUATION, SCHEMA_VERSION, to_table
 from pipeline.contract.vocabulary import ALL_SEGMENTS, CART, CROSS_SELL, POST_PURCHASE, PRODUCT
 from pipeline.engine import SegmentTables
 from pipeline.errors import InputDataError, OutputError
 from pipeline.flow.offers import offer_segments, rank_cross_sells
-from pipeline.local.arrays import ragged_arange
 from pipeline.local.baskets import Baskets, baskets_from_lines
 from pipeline.local.budget import check_budget
 from pipeline.local.catalog import knows_margins, read_catalog
@@ -67,6 +67,7 @@ from pipeline.local.ingest import read_transactions
 from pipeline.local.postpurchase import transitions
 from pipeline.policy.model import ItemModel
 from pipeline.policy.offers import CART_ORDER, cart_block
+from pipeline.policy.variants import VariantIndex
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +148,8 @@ class CartScoring:
     margin_power: float = 1.0
     history: _History | None = None
     history_weight: float = 0.0
+    #: The training products' variant keys under ``rank.drop_variants``: no offer is a variant of its cart.
+    variants: VariantIndex | None = None
 
 
 @dataclass(frozen=True)
@@ -189,10 +192,12 @@ def evaluate(config: Config) -> Evaluation:
     trained = offer_tables(segments)
     replay = _Replay(train, catalog, ks, config.evaluate.bootstrap)
     strategies: dict[str, Strategy] = {}
+    variants = VariantIndex.of(train.items, engine.variants) if config.rank.drop_variants else None
     for by in dict.fromkeys((config.rank.by, *_COMPARED)):
         offered = trained["recommendations"] if by == config.rank.by else _ranked_by(engine, segments[0], by)
         table = _shown(offered, [PRODUCT, CART])
         scoring = _cart_scoring(trained, config, catalog, train.items) if by == config.rank.by else CartScoring()
+        scoring = replace(scoring, variants=variants)
         strategies[f"rules by {by}"] = rules = _rule_strategy(table, train, deepest, scoring)
         if by == config.rank.by:
             strategies[STOREFRONT] = _storefront_strategy(rules, train, deepest, catalog)
@@ -493,6 +498,7 @@ def _rule_offers(rules: _Rules, train: Baskets, carts: Carts, k: int, scoring: C
         scoring.margin_power,
         k,
         scoring.history_weight,
+        scoring.variants,
     )
     return _first(shown[["case", "code"]], k)
 

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
 
-from pipeline.local.arrays import ragged_arange
+from pipeline.arrays import ragged_arange
 
 log = logging.getLogger(__name__)
 

@@ -22,10 +22,10 @@ import logging
 import numpy as np
 import pandas as pd
 
+from pipeline.arrays import ragged_arange
 from pipeline.config import Config, UpsellConfig
 from pipeline.contract.schema import text_column
 from pipeline.contract.vocabulary import PRODUCT, UPSELL
-from pipeline.local.arrays import ragged_arange
 from pipeline.local.baskets import Baskets, customer_products, shared_rows
 from pipeline.local.recommendations import rank_offers
 from pipeline.policy.offers import UPSELL_ORDER

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from pipeline.arrays import positions
 from pipeline.config import ModelConfig
 from pipeline.contract.vocabulary import KEY_SEPARATOR
 
@@ -207,11 +208,8 @@ class ItemModel:
         return result
 
     def _positions(self, products: np.ndarray | pd.Categorical) -> np.ndarray:
-        """Each product's row in the model, -1 outside it; a categorical's categories are looked up once."""
-        if isinstance(products, pd.Categorical):
-            at = self._positions(np.asarray(products.categories, dtype=object))
-            return np.where(products.codes >= 0, at[products.codes], -1)
-        return self.products.get_indexer(pd.Index(np.asarray(products, dtype=object).astype(str)))
+        """Each product's row in the model, -1 outside it."""
+        return positions(self.products, products)
 
 
 def _entries(matrix: sp.csr_matrix, row: np.ndarray, col: np.ndarray) -> np.ndarray:

@@ -39,6 +39,7 @@ import pandas as pd
 
 from pipeline.config import MarginConfig
 from pipeline.policy.model import ItemModel
+from pipeline.policy.variants import VariantIndex
 
 #: How rule offers are ordered within a group: (column, ascending), nulls last.
 RULE_ORDER: tuple[tuple[str, bool], ...] = (
@@ -135,6 +136,7 @@ def cart_block(
     margin_power: float,
     k: int,
     history_weight: float = 0.0,
+    variants: VariantIndex | None = None,
 ) -> pd.DataFrame:
     """The cart block: each cart's best ``k`` offers, from the rule offers its products trigger.
 
@@ -149,9 +151,15 @@ def cart_block(
     ``bought``, their orders that held the offered product (``history.parquet``):
     the weight gains ``history_weight x ln(1 + bought)`` (``model.history_weight``),
     so among the offers the cart allows, what this customer buys again rises.
+    With ``variants`` (under ``rank.drop_variants``) an offer that is a colour
+    or size variant of any product of its cart is dropped, not only of the
+    part of the cart that triggered its rule.
     The storefront's lookup and ``basket evaluate`` both call this.
     """
     offers = _sorted(offers, [("case", True), *CART_ORDER]).drop_duplicates(["case", "consequent"])
+    if variants is not None:
+        offered = _products(offers["consequent"])
+        offers = offers[~variants.cart_variants(case, product, offers["case"].to_numpy(dtype=np.int64), offered)]
     if model is not None:
         weight = model.cart_weights(
             case, product, offers["case"].to_numpy(dtype=np.int64), _products(offers["consequent"])

@@ -12,16 +12,21 @@ variants when they share a *variant key*:
 
 With ``rank.drop_variants`` (default on) no cross-sell offers a variant of a
 product of its antecedent: :func:`variant_offers` marks them, on every engine.
+Nor does the cart block offer a variant of any product of its cart, whichever
+part of the cart triggered the rule (:class:`VariantIndex`).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
+from pipeline.arrays import positions, ragged_arange
 from pipeline.contract.vocabulary import KEY_SEPARATOR
 
 #: Words that name a colour or a size: a name that differs only in these names a variant.
@@ -92,6 +97,62 @@ def variant_offers(antecedent_keys: np.ndarray, consequents: np.ndarray, known: 
     flagged = np.zeros(len(offered), dtype=bool)
     flagged[both["offer"].to_numpy(dtype=np.int64)] = True
     return flagged
+
+
+@dataclass(frozen=True)
+class VariantIndex:
+    """Products' variant keys as integer codes, worked out once for many carts.
+
+    ``keys`` has a row per product of ``products`` and a column per distinct
+    key; the cart block asks it, for thousands of carts at a time, which
+    offers are a variant of a product of their own cart.
+    """
+
+    products: pd.Index
+    keys: sp.csr_matrix
+
+    @classmethod
+    def of(cls, products: Iterable[object], known: Mapping[str, Keys]) -> VariantIndex:
+        """The index of ``products``: the catalog's keys (``known``), else those of the id alone."""
+        index = pd.Index(pd.unique(np.asarray([str(p) for p in products], dtype=object)))
+        found = [_keys(p, known) for p in index]
+        codes: dict[str, int] = {}
+        columns = [codes.setdefault(k, len(codes)) for keys in found for k in sorted(keys)]
+        rows = np.repeat(np.arange(len(index)), [len(keys) for keys in found])
+        matrix = sp.csr_matrix(
+            (np.ones(len(columns), dtype=np.int8), (rows, np.asarray(columns, dtype=np.int64))),
+            shape=(len(index), len(codes)),
+        )
+        return cls(index, matrix)
+
+    def cart_variants(
+        self,
+        case: np.ndarray,
+        product: np.ndarray | pd.Categorical,
+        offer_case: np.ndarray,
+        offer: np.ndarray | pd.Categorical,
+    ) -> np.ndarray:
+        """Which offers are a variant of a product of their cart (the cart of offer ``i`` holds
+        ``product[case == offer_case[i]]``); products outside the index have no keys."""
+        width = max(self.keys.shape[1], 1)
+        held_case, held_key = self._pairs(np.asarray(case, dtype=np.int64), product)
+        held = np.unique(held_case * width + held_key)
+        offer_index, offer_key = self._pairs(np.arange(len(offer_case), dtype=np.int64), offer)
+        wanted = np.asarray(offer_case, dtype=np.int64)[offer_index] * width + offer_key
+        flagged = np.zeros(len(offer_case), dtype=bool)
+        if held.size:
+            at = np.minimum(np.searchsorted(held, wanted), held.size - 1)
+            flagged[offer_index[held[at] == wanted]] = True
+        return flagged
+
+    def _pairs(self, owner: np.ndarray, product: np.ndarray | pd.Categorical) -> tuple[np.ndarray, np.ndarray]:
+        """(owner, key code) for each key of each product (none for a product outside the index)."""
+        position = positions(self.products, product)
+        known = position >= 0
+        owner, position = owner[known], position[known]
+        counts = np.diff(self.keys.indptr)[position]
+        at = np.repeat(self.keys.indptr[position], counts) + ragged_arange(counts)
+        return np.repeat(owner, counts), self.keys.indices[at].astype(np.int64)
 
 
 def _keys(product: str, known: Mapping[str, Keys]) -> Keys:

@@ -27,8 +27,8 @@ from pipeline.contract.manifest import Manifest
 from pipeline.contract.vocabulary import ALL_SEGMENTS, CART, KEY_SEPARATOR, POST_PURCHASE, PRODUCT
 from pipeline.policy.offers import shown
 from pipeline.policy.rules import KEPT, passed_filters, rule_verdicts, verdict_reason
-from pipeline.policy.variants import Keys, catalog_variant_keys, variant_offers
-from pipeline.read.lookup import has_margins, normalised_ids, run_manifest
+from pipeline.policy.variants import variant_offers
+from pipeline.read.lookup import has_margins, normalised_ids, published_variants, run_manifest
 
 
 def explain(output_dir: Path, antecedent: list[str], consequent: str, segment: str = ALL_SEGMENTS) -> dict[str, Any]:
@@ -107,7 +107,7 @@ def _no_basket_rule(
     if (
         config.rank.drop_variants
         and variant_offers(
-            np.array([KEY_SEPARATOR.join(items)]), np.array([target]), _published_variants(run_dir)
+            np.array([KEY_SEPARATOR.join(items)]), np.array([target]), published_variants(run_dir, [*items, target])
         ).any()
     ):
         return "a colour or size variant of the antecedent: never offered as a cross-sell (rank.drop_variants)"
@@ -129,12 +129,6 @@ def _no_basket_rule(
         f"{reason}, then removed by the margin, catalog or significance filter{floor} "
         "(see counts.rules_dropped in the manifest)"
     )
-
-
-def _published_variants(run_dir: Path) -> dict[str, Keys]:
-    """Variant keys of the run's products, from the ids, names and declared groups it published."""
-    products = pq.read_table(run_dir / "products.parquet").to_pandas().drop_duplicates("product_id")
-    return catalog_variant_keys(products["product_id"], products["name"], products["variant_group"])
 
 
 def _rule_verdict(

@@ -31,6 +31,7 @@ from pipeline.contract.vocabulary import ALL_SEGMENTS, CART, CROSS_SELL, KEY_SEP
 from pipeline.local.clean import normalise_ids
 from pipeline.policy.model import ItemModel
 from pipeline.policy.offers import cart_block
+from pipeline.policy.variants import Keys, VariantIndex, catalog_variant_keys
 
 #: Carts larger than this are cut to their first products: 2^n subsets grow fast.
 MAX_CART_KEYS = 20_000
@@ -136,6 +137,7 @@ def offers_for_cart(
         config.rank.margin_power,
         limit,
         config.model.history_weight,
+        _variants(output_dir, [*products, *table["consequent"]]) if config.rank.drop_variants else None,
     )
     table = scored.drop(columns=["case", "bought"], errors="ignore").assign(source="rule")
     if len(table) < limit:
@@ -157,6 +159,19 @@ def _cart_model(output_dir: Path, segment: str, cart: list[str]) -> ItemModel | 
         return None
     rows = pq.read_table(path, filters=[("segment", "=", segment), ("product_id", "in", cart or [""])])
     return ItemModel.from_table(rows)
+
+
+def _variants(output_dir: Path, products: list[str]) -> VariantIndex:
+    """The variant keys of ``products`` from the names and declared groups the run published."""
+    return VariantIndex.of(products, published_variants(latest_run(output_dir), products))
+
+
+def published_variants(run_dir: Path, products: list[str] | None = None) -> dict[str, Keys]:
+    """Variant keys of the run's products (or of ``products`` among them), from the ids, names and
+    declared groups it published (``products.parquet``)."""
+    filters = None if products is None else [("product_id", "in", products or [""])]
+    rows = pq.read_table(run_dir / "products.parquet", filters=filters).to_pandas().drop_duplicates("product_id")
+    return catalog_variant_keys(rows["product_id"], rows["name"], rows["variant_group"])
 
 
 def _history(output_dir: Path, customer_id: str) -> pd.Series:
