@@ -44,6 +44,9 @@ VARIANT_WORDS = frozenset(
 _BASE_CODE = re.compile(r"^(\d{3,})[A-Z]{1,3}$", re.IGNORECASE)
 _WORD = re.compile(r"[A-Z0-9]+")
 
+#: Cells of the largest (cart, key) lookup table built at once (bytes of a boolean table).
+LOOKUP_TABLE_CELLS = 1 << 27
+
 #: A product's variant keys.
 Keys = frozenset[str]
 
@@ -136,13 +139,13 @@ class VariantIndex:
         ``product[case == offer_case[i]]``); products outside the index have no keys."""
         width = max(self.keys.shape[1], 1)
         held_case, held_key = self._pairs(np.asarray(case, dtype=np.int64), product)
-        held = np.unique(held_case * width + held_key)
         offer_index, offer_key = self._pairs(np.arange(len(offer_case), dtype=np.int64), offer)
         wanted = np.asarray(offer_case, dtype=np.int64)[offer_index] * width + offer_key
         flagged = np.zeros(len(offer_case), dtype=bool)
-        if held.size:
-            at = np.minimum(np.searchsorted(held, wanted), held.size - 1)
-            flagged[offer_index[held[at] == wanted]] = True
+        held = held_case * width + held_key
+        # A table over the (cart, key) codes when it fits (basket evaluate's thousands of carts), else a sort.
+        small = (int(held.max(initial=0)) + 1) <= LOOKUP_TABLE_CELLS
+        flagged[offer_index[np.isin(wanted, held, kind="table" if small and held.size else None)]] = True
         return flagged
 
     def _pairs(self, owner: np.ndarray, product: np.ndarray | pd.Categorical) -> tuple[np.ndarray, np.ndarray]:
