@@ -39,7 +39,9 @@ def customer_lists(
     width = max(len(baskets.items), 1)
     keys = owner[rows].astype(np.int64) * width + columns
     del columns
-    order = np.argsort(keys, kind="stable")
+    # Lines of one (customer, product) are counted and their latest time taken: their order among
+    # themselves does not matter, so the fastest (unstable) sort.
+    order = np.argsort(keys)
     keys = keys[order]
     starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if keys.size else np.empty(0, dtype=np.int64)
     # NaT is the smallest int64: the latest known time wins, NaT only where every basket lacks one.
@@ -54,8 +56,13 @@ def customer_lists(
     }
     customer = keys[starts] // width
     del keys, ticks, starts
-    # Within each customer, BUY_AGAIN_ORDER; np.lexsort is stable and takes its last key first.
-    ranked = np.lexsort([*(_sort_key(groups[c], a) for c, a in reversed(BUY_AGAIN_ORDER)), customer])
+    # Within each customer, BUY_AGAIN_ORDER. The groups come in (customer, product) order, so a stable
+    # sort on (customer, orders descending) then the latest time keeps the product order for ties:
+    # two keys, not four (np.lexsort is stable and takes its last key first).
+    assert BUY_AGAIN_ORDER == (("orders", False), ("last_bought", False), ("product_id", True))
+    most = int(groups["orders"].max(initial=0))
+    by_orders = customer * (most + 1) + (most - groups["orders"])
+    ranked = np.lexsort([_sort_key(groups["last_bought"], False), by_orders])
     customer = customer[ranked]
     first = np.r_[True, customer[1:] != customer[:-1]] if customer.size else np.empty(0, dtype=bool)
     positions = np.arange(customer.size)
