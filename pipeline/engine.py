@@ -17,14 +17,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    import numpy as np
     import pyarrow as pa
 
     from pipeline.config import Config, MineConfig
     from pipeline.contract.counts import RunCounts
     from pipeline.contract.files import TableWriter
     from pipeline.contract.manifest import InputFile
-    from pipeline.policy.model import ItemModel
+    from pipeline.policy.model import Gram, ItemModel
 
 #: How many products missing from the catalog the manifest lists by name.
 MISSING_LISTED = 50
@@ -146,8 +145,10 @@ class OfferEngine(Protocol):
     def rule_count(self, rules: Any) -> int:
         """How many rules there are."""
 
-    def pair_itemsets(self, baskets: Any, min_count: int) -> Any:
-        """Every product and pair of products in at least ``min_count`` baskets (``pairs.*``)."""
+    def pair_itemsets(self, baskets: Any, min_count: int, with_gram: bool) -> tuple[Any, Gram | None]:
+        """Every product and pair of products in at least ``min_count`` baskets (``pairs.*``); with
+        ``with_gram``, the item model's Gram matrix (:meth:`model_gram`) where the engine counts it in
+        the same pass, else None."""
 
     def customer_floor(self, rules: Any, itemsets: Any, baskets: Any) -> tuple[Any, int]:
         """One-product rules of ``itemsets`` backed by at least ``pairs.min_customers`` customers, and how
@@ -156,7 +157,7 @@ class OfferEngine(Protocol):
     def cart_rules(self, rules: Any, itemsets: Any) -> Any:
         """The rules whose antecedent holds two products or more."""
 
-    def model_gram(self, baskets: Any) -> tuple[np.ndarray, np.ndarray]:
+    def model_gram(self, baskets: Any) -> Gram:
         """The Gram matrix (baskets holding both) of the products the item model covers
         (:func:`pipeline.policy.model.model_products`, in its order), and their ids."""
 

@@ -36,7 +36,7 @@ from pipeline.config import Config, MineConfig
 from pipeline.contract.schema import NEIGHBOURS, text_column, to_table
 from pipeline.contract.vocabulary import ALL_SEGMENTS, CART, POST_PURCHASE, PRODUCT
 from pipeline.engine import MinedRules, OfferEngine, Ranked, SegmentTables
-from pipeline.policy.model import ItemModel
+from pipeline.policy.model import Gram, ItemModel
 from pipeline.policy.segments import segment_mine_config, segments_to_mine
 from pipeline.stages import StageTimer
 
@@ -76,13 +76,15 @@ def segment_offers(
 ) -> SegmentTables:
     """Mine one segment and build its recommendation, rule, bundle and product rows."""
     mine = segment_mine_config(segment, config)
+    modelled = config.rank.by == "model_margin"
+    mined, gram = mine_cross_sells(engine, baskets, mine, config, stage, modelled)
     model = None
-    if config.rank.by == "model_margin":
+    if modelled:
         with stage("model") as done:
-            gram, products = engine.model_gram(baskets)
-            model = ItemModel.fit(gram, products, config.model)
+            matrix, products = gram or engine.model_gram(baskets)
+            del gram
+            model = ItemModel.fit(matrix, products, config.model)
             done["products"] = len(products)
-    mined = mine_cross_sells(engine, baskets, mine, config, stage)
     with stage("rank"):
         ranked, dropped = rank_cross_sells(engine, mined, segment, model)
     result = SegmentTables(segment, engine.basket_count(baskets), mined.itemsets, mined.rules_mined, dropped)
@@ -110,9 +112,10 @@ def segment_offers(
 
 
 def mine_cross_sells(
-    engine: OfferEngine, baskets: Any, mine: MineConfig, config: Config, stage: StageTimer
-) -> MinedRules:
-    """The itemsets and rules of one segment's baskets; with ``pairs.enabled`` also every pair's rules."""
+    engine: OfferEngine, baskets: Any, mine: MineConfig, config: Config, stage: StageTimer, with_gram: bool = False
+) -> tuple[MinedRules, Gram | None]:
+    """The itemsets and rules of one segment's baskets; with ``pairs.enabled`` also every pair's rules,
+    and (``with_gram``) the item model's Gram matrix where the engine counts it with the pairs."""
     with stage("itemsets") as done:
         itemsets = engine.frequent_itemsets(baskets, mine)
         done["itemsets"] = engine.itemset_count(itemsets)
@@ -120,15 +123,15 @@ def mine_cross_sells(
         rules = engine.association_rules(itemsets)
         done["rules"] = count = engine.rule_count(rules)
     if not config.pairs.enabled:
-        return MinedRules(itemsets, rules, count)
+        return MinedRules(itemsets, rules, count), None
     # The product page from every pair bought together often enough; the cart from the longer itemsets.
     with stage("pairs") as done:
-        pairs = engine.pair_itemsets(baskets, config.pairs.min_count)
+        pairs, gram = engine.pair_itemsets(baskets, config.pairs.min_count, with_gram)
         pair_rules = engine.association_rules(pairs)
         paired = engine.rule_count(pair_rules)
         pair_rules, habits = engine.customer_floor(pair_rules, pairs, baskets)
         done["pair rules"] = paired - habits
-    return MinedRules(itemsets, rules, count + paired, pairs, pair_rules, habits)
+    return MinedRules(itemsets, rules, count + paired, pairs, pair_rules, habits), gram
 
 
 def rank_cross_sells(

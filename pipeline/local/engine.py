@@ -46,7 +46,7 @@ from pipeline.local.products import product_table
 from pipeline.local.recommendations import RankedRules, rank_rules, top_recommendations
 from pipeline.local.rules import association_rules
 from pipeline.local.upsell import upsell_offers
-from pipeline.policy.model import ItemModel, model_products
+from pipeline.policy.model import Gram, ItemModel, model_products
 from pipeline.policy.rules import enough_customers
 
 
@@ -103,9 +103,11 @@ class LocalEngine:
     def rule_count(self, rules: pd.DataFrame) -> int:
         return len(rules)
 
-    def pair_itemsets(self, baskets: Baskets, min_count: int) -> LabelledItemsets:
-        itemsets = pair_itemsets(baskets, min_count)
-        return LabelledItemsets(itemsets, itemset_labels(itemsets.codes, itemsets.length, self.items))
+    def pair_itemsets(self, baskets: Baskets, min_count: int, with_gram: bool) -> tuple[LabelledItemsets, Gram | None]:
+        chosen = self._model_products(baskets) if with_gram else None
+        itemsets, gram = pair_itemsets(baskets, min_count, chosen)
+        labelled = LabelledItemsets(itemsets, itemset_labels(itemsets.codes, itemsets.length, self.items))
+        return labelled, None if gram is None or chosen is None else (gram, self.items[chosen])
 
     def customer_floor(
         self, rules: pd.DataFrame, itemsets: LabelledItemsets, baskets: Baskets
@@ -119,10 +121,13 @@ class LocalEngine:
         size = itemsets.itemsets.length[rules["antecedent"].to_numpy(dtype=np.int64)]
         return rules[size >= 2].reset_index(drop=True)
 
-    def model_gram(self, baskets: Baskets) -> tuple[np.ndarray, np.ndarray]:
-        chosen = model_products(self.items, baskets.item_counts(), self.config.model)
+    def model_gram(self, baskets: Baskets) -> Gram:
+        chosen = self._model_products(baskets)
         columns = baskets.matrix[:, chosen].astype(np.float64).tocsc()
         return (columns.T @ columns).toarray(), self.items[chosen]
+
+    def _model_products(self, baskets: Baskets) -> np.ndarray:
+        return model_products(self.items, baskets.item_counts(), self.config.model)
 
     def ranked_rules(
         self,

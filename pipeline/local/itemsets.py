@@ -303,31 +303,49 @@ def _packed(
 PAIR_BLOCK = 4_096
 
 
-def pair_itemsets(baskets: Baskets, min_count: int) -> Itemsets:
-    """Every product and every pair of products in at least ``min_count`` baskets, counted exactly.
+def pair_itemsets(
+    baskets: Baskets, min_count: int, gram_of: np.ndarray | None = None
+) -> tuple[Itemsets, np.ndarray | None]:
+    """Every product and every pair of products in at least ``min_count`` baskets, counted exactly;
+    with ``gram_of`` (product codes), their Gram matrix too (baskets holding both, rows and columns
+    in ``gram_of``'s order, every count kept): the item model's, from the same product.
 
     The pairs are the entries of the sparse co-occurrence matrix ``X'X``
     (baskets ``X``, products as columns), computed a block of
     :data:`PAIR_BLOCK` products at a time: cheap at any support, so the
     product page is not bound by the support that longer itemsets need.
+    Counting the model's Gram matrix separately cost as much again.
     """
     counts = baskets.item_counts()
     frequent = np.flatnonzero(counts >= min_count)
-    matrix = baskets.matrix[:, frequent].astype(np.int32).tocsc()
+    gram_of = None if gram_of is None else np.asarray(gram_of, dtype=np.int64)
+    # The columns counted: the frequent products and the model's (which may sell less often).
+    columns = frequent if gram_of is None else np.union1d(frequent, gram_of)
+    matrix = baskets.matrix[:, columns].astype(np.int32).tocsc()
     transposed = matrix.T.tocsr()
+    in_gram = np.full(columns.size, -1, dtype=np.int64)
+    gram = None
+    if gram_of is not None:
+        in_gram[np.searchsorted(columns, gram_of)] = np.arange(gram_of.size)
+        gram = np.zeros((gram_of.size, gram_of.size))
     first: list[np.ndarray] = []
     second: list[np.ndarray] = []
     together: list[np.ndarray] = []
-    for start in range(0, frequent.size, PAIR_BLOCK):
+    for start in range(0, columns.size, PAIR_BLOCK):
         block = (transposed @ matrix[:, start : start + PAIR_BLOCK]).tocoo()
         a, c = block.row, block.col + start
+        if gram is not None:
+            row, col = in_gram[a], in_gram[c]
+            modelled = (row >= 0) & (col >= 0)
+            gram[row[modelled], col[modelled]] = block.data[modelled]
+        # A pair counted min_count times holds two products counted as often: both frequent.
         keep = (a < c) & (block.data >= min_count)
         first.append(a[keep])
         second.append(c[keep])
         together.append(block.data[keep].astype(np.int64))
     a, c = (
-        frequent[np.concatenate(first or [np.empty(0, np.int64)])],
-        frequent[np.concatenate(second or [np.empty(0, np.int64)])],
+        columns[np.concatenate(first or [np.empty(0, np.int64)])],
+        columns[np.concatenate(second or [np.empty(0, np.int64)])],
     )
     pair_count = np.concatenate(together or [np.empty(0, np.int64)])
     singles = np.column_stack([frequent, np.full(frequent.size, PAD)])
@@ -335,4 +353,4 @@ def pair_itemsets(baskets: Baskets, min_count: int) -> Itemsets:
     length = np.concatenate([np.ones(frequent.size, np.int32), np.full(a.size, 2, np.int32)])
     count = np.concatenate([counts[frequent].astype(np.int64), pair_count])
     log.info("pairs: %d products and %d pairs in at least %d baskets", frequent.size, a.size, min_count)
-    return _packed(codes, length, count, baskets.count, min_count, "sparse product", "every pair")
+    return _packed(codes, length, count, baskets.count, min_count, "sparse product", "every pair"), gram

@@ -43,6 +43,9 @@ from pipeline.arrays import positions
 from pipeline.config import ModelConfig
 from pipeline.contract.vocabulary import KEY_SEPARATOR
 
+#: A Gram matrix (baskets holding both products) and the product ids of its rows and columns.
+Gram = tuple[np.ndarray, np.ndarray]
+
 #: Cells of one dense block of summed cart weights (carts x model products, 8 bytes each): 128 MB.
 DENSE_BLOCK_CELLS = 1 << 24
 

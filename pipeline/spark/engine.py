@@ -46,7 +46,7 @@ from pipeline.local.clean import cleaning_funnel
 from pipeline.local.engine import neighbours
 from pipeline.local.ingest import file_sha256
 from pipeline.policy.guards import no_baskets_error
-from pipeline.policy.model import ItemModel
+from pipeline.policy.model import Gram, ItemModel
 from pipeline.policy.offers import UPSELL_ORDER
 from pipeline.policy.rules import enough_customers
 from pipeline.policy.variants import Keys
@@ -130,8 +130,8 @@ class SparkEngine:
     def rule_count(self, rules: DataFrame) -> int:
         return int(rules.count())
 
-    def pair_itemsets(self, baskets: SparkBaskets, min_count: int) -> SparkItemsets:
-        return pair_itemsets(baskets.frame, baskets.count, min_count)
+    def pair_itemsets(self, baskets: SparkBaskets, min_count: int, with_gram: bool) -> tuple[SparkItemsets, None]:
+        return pair_itemsets(baskets.frame, baskets.count, min_count), None
 
     def customer_floor(self, rules: DataFrame, itemsets: SparkItemsets, baskets: SparkBaskets) -> tuple[DataFrame, int]:
         from pyspark.sql import functions as F
@@ -152,7 +152,7 @@ class SparkEngine:
 
         return rules.where(F.size("antecedent") >= 2)
 
-    def model_gram(self, baskets: SparkBaskets) -> tuple[np.ndarray, np.ndarray]:
+    def model_gram(self, baskets: SparkBaskets) -> Gram:
         return model_gram(baskets.frame, self.config.model)
 
     def ranked_rules(
