@@ -16,7 +16,17 @@ from pipeline.cli import main
 from pipeline.config import Config, load_config
 from pipeline.contract.schema import EVALUATION
 from pipeline.errors import InputDataError
-from pipeline.flow.evaluate import BEST_SELLERS, BUY_AGAIN, STOREFRONT, Carts, _History, evaluate, write_evaluation
+from pipeline.flow.evaluate import (
+    BEST_SELLERS,
+    BUY_AGAIN,
+    KNN_ALONE,
+    MODEL_ALONE,
+    STOREFRONT,
+    Carts,
+    _History,
+    evaluate,
+    write_evaluation,
+)
 
 from conftest import SAMPLE_CONFIG
 
@@ -60,8 +70,9 @@ def test_hits_coverage_and_attach_value_are_those_worked_out_by_hand(tmp_path: P
     every_k = result.metrics[result.metrics["placement"] == "cart"]
     assert sorted(set(every_k["k"])) == [1, 3, 5, 10]
     metrics = every_k[every_k["k"] == 3].set_index("strategy")
-    for by in ("model_margin", "incremental_margin", "similar_margin", "lift"):
-        strategy = f"rules by {by}"
+    # The models alone see the same co-occurrences (A with B, C with D, E with nothing): the same offers.
+    for strategy in (*(f"rules by {by}" for by in ("model_margin", "incremental_margin", "similar_margin", "lift")),
+                     MODEL_ALONE, KNN_ALONE):  # fmt: skip
         row = metrics.loc[strategy]
         # Every {A, B} and {C, D} cart is offered its partner; {E} and {X} carts get nothing.
         assert row["hit_rate"] == pytest.approx(20 / 24)

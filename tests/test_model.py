@@ -6,15 +6,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.config import Config, ModelConfig
 from pipeline.flow.run import run
 from pipeline.policy import model as model_module
-from pipeline.policy.model import ItemModel, ease_weights, model_products
+from pipeline.policy.model import ItemModel, cosine_weights, ease_weights, model_products
 from pipeline.read.lookup import offers_for_cart
 
 from conftest import Export, export_config
@@ -180,6 +182,45 @@ def test_cart_and_rule_weights_are_the_brute_force_sums_of_the_kept_weights(
         targets,
     )
     np.testing.assert_allclose(rules, expected, equal_nan=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.lists(st.integers(-3, 3), min_size=6, max_size=6), min_size=6, max_size=6),
+    st.lists(st.lists(st.integers(0, 7), min_size=0, max_size=4), min_size=1, max_size=5),
+    st.integers(1, 7),
+)
+def test_the_model_alone_offers_each_carts_best_summed_weights(
+    weights: list[list[int]], carts: list[list[int]], k: int
+) -> None:
+    """``cart_top`` over every product is the brute-force ranking: the sum of the cart's weights towards
+    each product not in the cart, positive ones only, best first, ties to the smaller id; products outside
+    the model (P6, P7) add nothing. Whole-number weights: exact in single precision."""
+    dense = np.array(weights, dtype=np.float64)
+    np.fill_diagonal(dense, 0.0)
+    products = np.array([f"P{i}" for i in range(6)], dtype=object)
+    model = ItemModel(pd.Index(products), sp.csr_matrix(dense))
+    case = np.array([c for c, cart in enumerate(carts) for _ in cart], dtype=np.int64)
+    held = np.array([f"P{p}" for cart in carts for p in cart], dtype=object)
+    found = model.cart_top(case, held, k)
+    for c, cart in enumerate(carts):
+        inside = {q for q in cart if q < 6}
+        score = {p: sum(dense[q, p] for q in inside) for p in range(6) if p not in inside}
+        expected = sorted((p for p, v in score.items() if v > 0), key=lambda p: (-score[p], p))[:k]
+        offered = found[found["case"] == c]
+        assert offered["product_id"].tolist() == [f"P{p}" for p in expected]
+        assert offered["position"].tolist() == list(range(1, len(expected) + 1))
+
+
+@given(st.lists(st.sets(st.integers(0, 4), min_size=1), min_size=1, max_size=20))
+def test_knn_similarity_is_the_cosine_of_the_products_basket_sets(baskets: list[set[int]]) -> None:
+    x = np.array([[p in b for p in range(5)] for b in baskets], dtype=np.float64)
+    similarity = cosine_weights(x.T @ x)
+    for i in range(5):
+        for j in range(5):
+            both = sum(i in b and j in b for b in baskets)
+            alone = max(sum(i in b for b in baskets), 1) * max(sum(j in b for b in baskets), 1)
+            assert similarity[i, j] == pytest.approx(0.0 if i == j else both / alone**0.5)
 
 
 def test_a_known_customers_cart_block_weighs_in_their_history(export: Export, tmp_path: Path) -> None:

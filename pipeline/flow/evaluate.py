@@ -65,7 +65,7 @@ from pipeline.local.clean import clean_transactions
 from pipeline.local.engine import LocalEngine, offer_tables
 from pipeline.local.ingest import read_transactions
 from pipeline.local.postpurchase import transitions
-from pipeline.policy.model import ItemModel
+from pipeline.policy.model import ItemModel, cosine_weights
 from pipeline.policy.offers import CART_ORDER, cart_block
 from pipeline.policy.variants import VariantIndex
 
@@ -78,6 +78,9 @@ BUY_AGAIN = "buy again"
 STOREFRONT = "storefront (rules, then best sellers)"
 #: The model's own strategy without the customers' histories, beside it when ``model.history_weight`` is on.
 CART_ONLY = "the cart alone"
+#: References without the rules, over every product: the strongest simple models the offers are judged against.
+MODEL_ALONE = "item model alone (every product, no rules)"
+KNN_ALONE = "item-kNN alone (cosine, every product, no rules)"
 #: Strategies besides the configured ``rank.by``.
 _COMPARED = ("incremental_margin", "similar_margin", "lift")
 #: Cases replayed at a time: bounds the memory of the candidate offers (best sellers list k + cart size each).
@@ -205,6 +208,8 @@ def evaluate(config: Config) -> Evaluation:
             anonymous = replace(scoring, history=None)
             strategies[f"rules by {by}, {CART_ONLY}"] = _rule_strategy(table, train, deepest, anonymous)
     strategies[BEST_SELLERS] = lambda carts: _best_seller_offers(train, carts, deepest)
+    for name, model in _references(engine, train, trained, config).items():
+        strategies[name] = _model_strategy(model, train, deepest)
     rows = [replay.rows(name, CART, strategy, carts) for name, strategy in strategies.items()]
     if config.post_purchase.enabled:
         rows += _post_purchase_rows(trained, train, test_lines, catalog, config, replay)
@@ -284,6 +289,35 @@ def _cart_scoring(
         _History.of(history.to_pandas(), items) if config.model.history_weight > 0 and history.num_rows else None,
         config.model.history_weight,
     )
+
+
+def _references(
+    engine: LocalEngine, train: Baskets, trained: dict[str, pa.Table], config: Config
+) -> dict[str, ItemModel]:
+    """The reference models: the trained item model (when ``rank.by`` has one) and item-kNN's cosine
+    similarity on the same products, each keeping ``model.neighbours`` weights per product."""
+    models: dict[str, ItemModel] = {}
+    rows = trained["neighbours"].filter(pc.field("segment") == ALL_SEGMENTS)
+    if config.rank.by == "model_margin" and rows.num_rows:
+        models[MODEL_ALONE] = ItemModel.from_table(rows)
+    gram, products = engine.model_gram(train)
+    models[KNN_ALONE] = ItemModel.strongest(cosine_weights(gram), products, config.model.neighbours)
+    return models
+
+
+def _model_strategy(model: ItemModel, train: Baskets, k: int) -> Strategy:
+    """A model alone: each cart's ``k`` best products by the model over every product (no rules, no margin)."""
+    codes = pd.Index(train.items)
+
+    def offers(carts: Carts) -> pd.DataFrame:
+        known = carts.item >= 0
+        cart = pd.Categorical.from_codes(carts.item[known], categories=codes)
+        top = model.cart_top(carts.case[known], cart, k)
+        return pd.DataFrame(
+            {"case": top["case"], "code": codes.get_indexer(top["product_id"]), "position": top["position"]}
+        )
+
+    return offers
 
 
 def _rule_strategy(table: pa.Table, train: Baskets, k: int, scoring: CartScoring) -> Strategy:

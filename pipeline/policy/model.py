@@ -83,6 +83,14 @@ def ease_weights(gram: np.ndarray, l2: float, popularity_power: float = 0.0) -> 
     return weights
 
 
+def cosine_weights(gram: np.ndarray) -> np.ndarray:
+    """Item-kNN's similarity of a Gram matrix: ``G[i, j] / sqrt(n_i n_j)``, zero on the diagonal."""
+    counts = np.sqrt(np.maximum(np.diag(gram).astype(np.float64), 1.0))
+    weights = np.asarray(gram, dtype=np.float64) / counts[:, None] / counts[None, :]
+    np.fill_diagonal(weights, 0.0)
+    return weights
+
+
 @dataclass(frozen=True)
 class ItemModel:
     """Each model product's strongest weights: ``weights[i, j]`` from ``products[i]`` to ``products[j]``.
@@ -100,9 +108,13 @@ class ItemModel:
     @classmethod
     def fit(cls, gram: np.ndarray, products: np.ndarray, config: ModelConfig) -> ItemModel:
         """The model of a Gram matrix whose rows and columns are ``products``."""
-        dense = ease_weights(gram, config.l2, config.popularity_power)
+        return cls.strongest(ease_weights(gram, config.l2, config.popularity_power), products, config.neighbours)
+
+    @classmethod
+    def strongest(cls, dense: np.ndarray, products: np.ndarray, neighbours: int) -> ItemModel:
+        """The model keeping each row's ``neighbours`` strongest weights (by absolute value) of ``dense``."""
         n = len(products)
-        keep = min(config.neighbours, max(n - 1, 0))
+        keep = min(neighbours, max(n - 1, 0))
         order = np.argsort(np.asarray(products, dtype=object).astype(str), kind="stable")
         ordered = pd.Index(np.asarray(products, dtype=object)[order])
         dense = dense[np.ix_(order, order)]
@@ -209,6 +221,48 @@ class ItemModel:
             pick = scored[bounds[block] : bounds[block + 1]]
             result[pick] = sums[row[pick] - start, offered[pick]]
         return result
+
+    def cart_top(self, case: np.ndarray, product: np.ndarray | pd.Categorical, k: int) -> pd.DataFrame:
+        """Each cart's ``k`` products of highest positive summed weight, over every product of the model
+        and none of the cart: the model alone, without rules (``basket evaluate``'s reference).
+
+        The cart of case ``c`` holds ``product[case == c]``. Returns (case, product_id, position).
+        """
+        n = len(self.products)
+        at = self._positions(product)
+        known = at >= 0
+        case = np.asarray(case, dtype=np.int64)[known]
+        cases = int(case.max(initial=-1)) + 1
+        # Every product ranked for every cart: single precision halves the dense blocks.
+        cart = sp.csr_matrix((np.ones(case.size, dtype=np.float32), (case, at[known])), shape=(cases, n))
+        cart.sum_duplicates()
+        cart.data[:] = 1.0
+        weights = self.weights.astype(np.float32)
+        found: list[pd.DataFrame] = []
+        depth = min(k, n)
+        step = max(1, DENSE_BLOCK_CELLS // max(n, 1))
+        for start in range(0, cases if depth else 0, step):
+            block = cart[start : start + step]
+            sums = (block @ weights).toarray()
+            sums[block.nonzero()] = -np.inf  # never the cart's own products
+            best = np.argpartition(-sums, depth - 1, axis=1)[:, :depth]
+            score = np.take_along_axis(sums, best, axis=1)
+            # Best first; ties to the product that sorts first.
+            order = np.lexsort((best, -score), axis=1)
+            best, score = np.take_along_axis(best, order, axis=1), np.take_along_axis(score, order, axis=1)
+            row, column = np.nonzero(score > 0)
+            found.append(
+                pd.DataFrame(
+                    {
+                        "case": row + start,
+                        "product_id": self.products.to_numpy()[best[row, column]],
+                        "position": column + 1,
+                    }
+                )
+            )
+        if not found:
+            return pd.DataFrame({"case": [], "product_id": [], "position": []})
+        return pd.concat(found, ignore_index=True)
 
     def _positions(self, products: np.ndarray | pd.Categorical) -> np.ndarray:
         """Each product's row in the model, -1 outside it."""
