@@ -323,21 +323,21 @@ def pair_itemsets(
     columns = frequent if gram_of is None else np.union1d(frequent, gram_of)
     matrix = baskets.matrix[:, columns].astype(np.int32).tocsc()
     transposed = matrix.T.tocsr()
+    # Each model product's position among the counted columns, and each column's row of the Gram matrix.
+    gram_at = np.empty(0, dtype=np.int64) if gram_of is None else np.searchsorted(columns, gram_of)
     in_gram = np.full(columns.size, -1, dtype=np.int64)
-    gram = None
-    if gram_of is not None:
-        in_gram[np.searchsorted(columns, gram_of)] = np.arange(gram_of.size)
-        gram = np.zeros((gram_of.size, gram_of.size))
+    in_gram[gram_at] = np.arange(gram_at.size)
+    gram = None if gram_of is None else np.zeros((gram_at.size, gram_at.size))
     first: list[np.ndarray] = []
     second: list[np.ndarray] = []
     together: list[np.ndarray] = []
     for start in range(0, columns.size, PAIR_BLOCK):
-        block = (transposed @ matrix[:, start : start + PAIR_BLOCK]).tocoo()
+        product = (transposed @ matrix[:, start : start + PAIR_BLOCK]).tocsr()
+        modelled = np.flatnonzero(in_gram[start : start + PAIR_BLOCK] >= 0)
+        if gram is not None and modelled.size:
+            gram[:, in_gram[start + modelled]] = product[gram_at][:, modelled].toarray()
+        block = product.tocoo()
         a, c = block.row, block.col + start
-        if gram is not None:
-            row, col = in_gram[a], in_gram[c]
-            modelled = (row >= 0) & (col >= 0)
-            gram[row[modelled], col[modelled]] = block.data[modelled]
         # A pair counted min_count times holds two products counted as often: both frequent.
         keep = (a < c) & (block.data >= min_count)
         first.append(a[keep])
