@@ -110,4 +110,7 @@ def test_shared_rows_is_a_brute_force_count(
     owner = np.array(groups[: len(rows)], dtype=np.int64)
     holding = [[i for i, r in enumerate(rows) if p in r and q in r] for p, q in pairs]
     assert shared_rows(matrix, a, c).tolist() == [len(h) for h in holding]
-    assert shared_rows(matrix, a, c, owner).tolist() == [len({groups[i] for i in h}) for h in holding]
+    distinct = [len({groups[i] for i in h}) for h in holding]
+    assert shared_rows(matrix, a, c, owner).tolist() == distinct
+    # Given each pair's rows, only the rows of a group holding the first product twice are read.
+    assert shared_rows(matrix, a, c, owner, np.array([len(h) for h in holding], dtype=np.int64)).tolist() == distinct

@@ -164,7 +164,13 @@ def customer_products(baskets: Baskets) -> sp.csr_matrix:
     return ((customer_owners(baskets) @ baskets.matrix.astype(np.int32)) > 0).astype(np.int32).tocsr()
 
 
-def shared_rows(matrix: sp.csr_matrix, a: np.ndarray, c: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
+def shared_rows(
+    matrix: sp.csr_matrix,
+    a: np.ndarray,
+    c: np.ndarray,
+    groups: np.ndarray | None = None,
+    together: np.ndarray | None = None,
+) -> np.ndarray:
     """For each pair, the rows of ``matrix`` (baskets or customers) holding both ``a`` and ``c``.
 
     With ``groups`` (a code per row), the distinct groups of those rows instead.
@@ -175,6 +181,11 @@ def shared_rows(matrix: sp.csr_matrix, a: np.ndarray, c: np.ndarray, groups: np.
     The work is the sum of the squared row sizes, not the pairs times the
     first products' popularity (a pair-by-pair column product ran out of
     memory, or crashed scipy, on a popular product's thousands of pairs).
+
+    Only a group with several rows holding the same first product can count
+    twice for a pair. With ``together`` (each pair's rows holding both, as the
+    pair counting found them) only those rows are read, and each pair's groups
+    are ``together`` less its repeats: a fraction of the work.
     """
     rows_of = matrix.tocsc()
     width = matrix.shape[1]
@@ -193,31 +204,48 @@ def shared_rows(matrix: sp.csr_matrix, a: np.ndarray, c: np.ndarray, groups: np.
         part = firsts[block == number]
         sizes = holding[part]
         rows = rows_of.indices[np.repeat(rows_of.indptr[part], sizes) + ragged_arange(sizes)]
-        sub = matrix[rows]
-        entry = np.repeat(np.arange(rows.size), np.diff(sub.indptr))
-        wanted = np.repeat(part, sizes).astype(np.int64)[entry] * width + sub.indices
-        found = lookup.get_indexer(wanted)
-        hit = found >= 0
-        pair, held_by = found[hit].astype(np.int64), entry[hit]
+        first = np.repeat(part, sizes).astype(np.int64)
         if groups is None:
-            shared += np.bincount(pair, minlength=sorted_keys.size)
+            shared += np.bincount(_pairs_held(matrix, rows, first, lookup)[0], minlength=sorted_keys.size)
             continue
-        # Only an owner with several rows holding the same first product can count twice for a pair:
-        # de-duplicate the entries of those rows alone (a few percent), count the others as they are.
         owner = groups[rows]
         first_owner = np.repeat(np.arange(part.size, dtype=np.int64), sizes) * span + owner
         _, row_key, rows_per_key = np.unique(first_owner, return_inverse=True, return_counts=True)
-        again = (rows_per_key[row_key] > 1)[held_by]
-        shared += np.bincount(pair[~again], minlength=sorted_keys.size)
-        distinct = np.unique(pair[again] * span + owner[held_by[again]])
-        shared += np.bincount(distinct // span, minlength=sorted_keys.size)
+        again_row = rows_per_key[row_key] > 1
+        if together is not None:
+            rows, first, owner, again_row = rows[again_row], first[again_row], owner[again_row], again_row[again_row]
+        pair, held_by = _pairs_held(matrix, rows, first, lookup)
+        again = again_row[held_by]
+        if together is None:
+            shared += np.bincount(pair[~again], minlength=sorted_keys.size)
+        distinct, copies = np.unique(pair[again] * span + owner[held_by[again]], return_counts=True)
+        if together is None:
+            shared += np.bincount(distinct // span, minlength=sorted_keys.size)
+        else:
+            # Each (pair, group) met in n of the group's rows was counted n times in together: n - 1 too many.
+            shared += np.bincount(distinct // span, weights=copies - 1, minlength=sorted_keys.size).astype(np.int64)
+    if together is not None:
+        return np.asarray(together, dtype=np.int64) - shared[asked]
     return shared[asked]
 
 
-def pair_customers(baskets: Baskets, a: np.ndarray, c: np.ndarray) -> np.ndarray:
+def _pairs_held(
+    matrix: sp.csr_matrix, rows: np.ndarray, first: np.ndarray, lookup: pd.Index
+) -> tuple[np.ndarray, np.ndarray]:
+    """The asked pairs (positions in ``lookup``) that row ``rows[i]`` holds with its first product
+    ``first[i]``, and the ``i`` holding each."""
+    sub = matrix[rows]
+    entry = np.repeat(np.arange(rows.size), np.diff(sub.indptr))
+    found = lookup.get_indexer(first[entry] * matrix.shape[1] + sub.indices)
+    hit = found >= 0
+    return found[hit].astype(np.int64), entry[hit]
+
+
+def pair_customers(baskets: Baskets, a: np.ndarray, c: np.ndarray, together: np.ndarray | None = None) -> np.ndarray:
     """For each pair, the distinct customers with a basket holding both ``a`` and ``c``.
 
     A pair bought together in twelve orders of one customer is that customer's
-    habit: it counts once here.
+    habit: it counts once here. ``together``: each pair's baskets holding both,
+    when known (the rules' ``pair_count``), which spares reading most baskets.
     """
-    return shared_rows(baskets.matrix.tocsr(), a, c, owner_codes(baskets))
+    return shared_rows(baskets.matrix.tocsr(), a, c, owner_codes(baskets), together)

@@ -113,7 +113,8 @@ class LocalEngine:
         self, rules: pd.DataFrame, itemsets: LabelledItemsets, baskets: Baskets
     ) -> tuple[pd.DataFrame, int]:
         antecedent = itemsets.itemsets.codes[rules["antecedent"].to_numpy(dtype=np.int64), 0].astype(np.int64)
-        customers = pair_customers(baskets, antecedent, rules["consequent"].to_numpy(dtype=np.int64))
+        consequent = rules["consequent"].to_numpy(dtype=np.int64)
+        customers = pair_customers(baskets, antecedent, consequent, rules["pair_count"].to_numpy(dtype=np.int64))
         keep = enough_customers(customers, self.config.pairs)
         return rules[keep].reset_index(drop=True), int((~keep).sum())
 
