@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import scipy.sparse as sp
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from pipeline.config import Config, ModelConfig
@@ -190,6 +190,8 @@ def test_cart_and_rule_weights_are_the_brute_force_sums_of_the_kept_weights(
     st.lists(st.lists(st.integers(0, 7), min_size=0, max_size=4), min_size=1, max_size=5),
     st.integers(1, 7),
 )
+# Two products tied for the one place: the smaller id, not whichever a partition puts first.
+@example([[0] * 6, [0, 0, 0, 0, 1, 1], *[[0] * 6] * 4], [[1]], 1)
 def test_the_model_alone_offers_each_carts_best_summed_weights(
     weights: list[list[int]], carts: list[list[int]], k: int
 ) -> None:

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from pipeline.arrays import positions
+from pipeline.arrays import positions, ragged_arange
 from pipeline.config import ModelConfig
 from pipeline.contract.vocabulary import KEY_SEPARATOR
 
@@ -245,18 +245,21 @@ class ItemModel:
             block = cart[start : start + step]
             sums = (block @ weights).toarray()
             sums[block.nonzero()] = -np.inf  # never the cart's own products
-            best = np.argpartition(-sums, depth - 1, axis=1)[:, :depth]
-            score = np.take_along_axis(sums, best, axis=1)
-            # Best first; ties to the product that sorts first.
-            order = np.lexsort((best, -score), axis=1)
-            best, score = np.take_along_axis(best, order, axis=1), np.take_along_axis(score, order, axis=1)
-            row, column = np.nonzero(score > 0)
+            # Every product scoring at least each cart's k-th best (a partition alone would pick among
+            # ties at the k-th place at random), then best first, ties to the product that sorts first.
+            kth = -np.partition(-sums, depth - 1, axis=1)[:, depth - 1]
+            row, column = np.nonzero((sums >= kth[:, None]) & (sums > 0))
+            score = sums[row, column]
+            order = np.lexsort((column, -score, row))
+            row, column = row[order], column[order]
+            position = ragged_arange(np.bincount(row, minlength=block.shape[0])) + 1
+            kept = position <= depth
             found.append(
                 pd.DataFrame(
                     {
-                        "case": row + start,
-                        "product_id": self.products.to_numpy()[best[row, column]],
-                        "position": column + 1,
+                        "case": row[kept] + start,
+                        "product_id": self.products.to_numpy()[column[kept]],
+                        "position": position[kept],
                     }
                 )
             )
