@@ -247,8 +247,11 @@ class ItemModel:
             sums[block.nonzero()] = -np.inf  # never the cart's own products
             # Every product scoring at least each cart's k-th best (a partition alone would pick among
             # ties at the k-th place at random), then best first, ties to the product that sorts first.
-            kth = -np.partition(-sums, depth - 1, axis=1)[:, depth - 1]
-            row, column = np.nonzero((sums >= kth[:, None]) & (sums > 0))
+            np.negative(sums, out=sums)  # in place: the smallest first, without a copy of the block
+            kth = -np.partition(sums, depth - 1, axis=1)[:, depth - 1]
+            np.negative(sums, out=sums)
+            floor = np.maximum(kth, np.finfo(sums.dtype).tiny)  # positive sums only
+            row, column = np.nonzero(sums >= floor[:, None])
             score = sums[row, column]
             order = np.lexsort((column, -score, row))
             row, column = row[order], column[order]
