@@ -196,10 +196,11 @@ def evaluate(config: Config) -> Evaluation:
     replay = _Replay(train, catalog, ks, config.evaluate.bootstrap)
     strategies: dict[str, Strategy] = {}
     variants = VariantIndex.of(train.items, engine.variants) if config.rank.drop_variants else None
+    model = _trained_model(trained, config)
     for by in dict.fromkeys((config.rank.by, *_COMPARED)):
         offered = trained["recommendations"] if by == config.rank.by else _ranked_by(engine, segments[0], by)
         table = _shown(offered, [PRODUCT, CART])
-        scoring = _cart_scoring(trained, config, catalog, train.items) if by == config.rank.by else CartScoring()
+        scoring = _cart_scoring(model, trained, config, catalog, train.items) if by == config.rank.by else CartScoring()
         scoring = replace(scoring, variants=variants)
         strategies[f"rules by {by}"] = rules = _rule_strategy(table, train, deepest, scoring)
         if by == config.rank.by:
@@ -208,8 +209,8 @@ def evaluate(config: Config) -> Evaluation:
             anonymous = replace(scoring, history=None)
             strategies[f"rules by {by}, {CART_ONLY}"] = _rule_strategy(table, train, deepest, anonymous)
     strategies[BEST_SELLERS] = lambda carts: _best_seller_offers(train, carts, deepest)
-    for name, model in _references(engine, train, trained, config).items():
-        strategies[name] = _model_strategy(model, train, deepest)
+    for name, reference in _references(engine, train, model, config).items():
+        strategies[name] = _model_strategy(reference, train, deepest)
     rows = [replay.rows(name, CART, strategy, carts) for name, strategy in strategies.items()]
     if config.post_purchase.enabled:
         rows += _post_purchase_rows(trained, train, test_lines, catalog, config, replay)
@@ -272,15 +273,25 @@ def _product_pages(recommendations: pa.Table, train: Baskets) -> float:
     return len(pc.unique(pages)) / max(int((train.item_counts() > 0).sum()), 1)
 
 
-def _cart_scoring(
-    trained: dict[str, pa.Table], config: Config, catalog: pd.DataFrame | None, items: np.ndarray
-) -> CartScoring:
-    """The cart block's scoring of the trained run: its global item model, when ``rank.by`` has one, and
-    its customers' histories (against the training products ``items``)."""
+def _trained_model(trained: dict[str, pa.Table], config: Config) -> ItemModel | None:
+    """The trained run's global item model (its published weights), when ``rank.by`` has one."""
     rows = trained["neighbours"].filter(pc.field("segment") == ALL_SEGMENTS)
     if config.rank.by != "model_margin" or rows.num_rows == 0:
+        return None
+    return ItemModel.from_table(rows)
+
+
+def _cart_scoring(
+    model: ItemModel | None,
+    trained: dict[str, pa.Table],
+    config: Config,
+    catalog: pd.DataFrame | None,
+    items: np.ndarray,
+) -> CartScoring:
+    """The cart block's scoring of the trained run: its item ``model``, when it has one, and its
+    customers' histories (against the training products ``items``)."""
+    if model is None:
         return CartScoring()
-    model = ItemModel.from_table(rows)
     history = trained["history"]
     return CartScoring(
         model,
@@ -291,15 +302,10 @@ def _cart_scoring(
     )
 
 
-def _references(
-    engine: LocalEngine, train: Baskets, trained: dict[str, pa.Table], config: Config
-) -> dict[str, ItemModel]:
-    """The reference models: the trained item model (when ``rank.by`` has one) and item-kNN's cosine
+def _references(engine: LocalEngine, train: Baskets, model: ItemModel | None, config: Config) -> dict[str, ItemModel]:
+    """The reference models: the trained item ``model`` (when there is one) and item-kNN's cosine
     similarity on the same products, each keeping ``model.neighbours`` weights per product."""
-    models: dict[str, ItemModel] = {}
-    rows = trained["neighbours"].filter(pc.field("segment") == ALL_SEGMENTS)
-    if config.rank.by == "model_margin" and rows.num_rows:
-        models[MODEL_ALONE] = ItemModel.from_table(rows)
+    models: dict[str, ItemModel] = {} if model is None else {MODEL_ALONE: model}
     gram, products = engine.model_gram(train)
     models[KNN_ALONE] = ItemModel.strongest(cosine_weights(gram), products, config.model.neighbours)
     return models
