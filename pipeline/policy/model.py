@@ -32,6 +32,7 @@ storefront's cart block.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -207,18 +208,13 @@ class ItemModel:
         needed, row = np.unique(offer_case, return_inverse=True)
         index = np.searchsorted(needed, np.asarray(case, dtype=np.int64)[known])
         inside = (index < needed.size) & (needed[np.minimum(index, needed.size - 1)] == np.asarray(case)[known])
-        cart = sp.csr_matrix((np.ones(int(inside.sum())), (index[inside], at[known][inside])), shape=(needed.size, n))
-        cart.sum_duplicates()
-        cart.data[:] = 1.0
-        scored = np.flatnonzero((offered >= 0) & (np.diff(cart.indptr)[row] > 0))
-        # The sums as dense blocks of carts: sorting the indices of their sparse product took longer than
-        # the arithmetic. Offers are looked up block by block, in the order of their carts.
+        cart_row, held = index[inside], at[known][inside]
+        scored = np.flatnonzero((offered >= 0) & (np.bincount(cart_row, minlength=needed.size)[row] > 0))
+        # Offers are looked up block by block of carts, in the order of their carts.
         scored = scored[np.argsort(row[scored], kind="stable")]
-        step = max(1, DENSE_BLOCK_CELLS // n)
-        bounds = np.searchsorted(row[scored], np.arange(0, needed.size + step, step))
-        for block, start in enumerate(range(0, needed.size, step)):
-            sums = np.asarray((cart[start : start + step] @ self.weights).todense())
-            pick = scored[bounds[block] : bounds[block + 1]]
+        for start, block, sums in self._cart_sums(cart_row, held, needed.size, np.float64):
+            first, last = np.searchsorted(row[scored], [start, start + block.shape[0]])
+            pick = scored[first:last]
             result[pick] = sums[row[pick] - start, offered[pick]]
         return result
 
@@ -228,22 +224,14 @@ class ItemModel:
 
         The cart of case ``c`` holds ``product[case == c]``. Returns (case, product_id, position).
         """
-        n = len(self.products)
         at = self._positions(product)
         known = at >= 0
         case = np.asarray(case, dtype=np.int64)[known]
         cases = int(case.max(initial=-1)) + 1
-        # Every product ranked for every cart: single precision halves the dense blocks.
-        cart = sp.csr_matrix((np.ones(case.size, dtype=np.float32), (case, at[known])), shape=(cases, n))
-        cart.sum_duplicates()
-        cart.data[:] = 1.0
-        weights = self.weights.astype(np.float32)
         found: list[pd.DataFrame] = []
-        depth = min(k, n)
-        step = max(1, DENSE_BLOCK_CELLS // max(n, 1))
-        for start in range(0, cases if depth else 0, step):
-            block = cart[start : start + step]
-            sums = (block @ weights).toarray()
+        depth = min(k, len(self.products))
+        # Every product ranked for every cart: single precision halves the dense blocks.
+        for start, block, sums in self._cart_sums(case, at[known], cases if depth else 0, np.float32):
             sums[block.nonzero()] = -np.inf  # never the cart's own products
             # Every product scoring at least each cart's k-th best (a partition alone would pick among
             # ties at the k-th place at random), then best first, ties to the product that sorts first.
@@ -269,6 +257,23 @@ class ItemModel:
         if not found:
             return pd.DataFrame({"case": [], "product_id": [], "position": []})
         return pd.concat(found, ignore_index=True)
+
+    def _cart_sums(
+        self, cart: np.ndarray, held: np.ndarray, carts: int, dtype: type[np.floating[Any]]
+    ) -> Iterator[tuple[int, sp.csr_matrix, np.ndarray]]:
+        """Each cart's summed weights towards every model product, as dense blocks of carts: (first cart,
+        the block's carts x products indicator, the sums). Cart ``cart[i]`` holds the product at row
+        ``held[i]``, counted once however often listed. Dense, because sorting the indices of the sparse
+        product took longer than the arithmetic; :data:`DENSE_BLOCK_CELLS` bounds each block."""
+        n = len(self.products)
+        indicator = sp.csr_matrix((np.ones(cart.size, dtype=dtype), (cart, held)), shape=(carts, n))
+        indicator.sum_duplicates()
+        indicator.data[:] = 1
+        weights = self.weights.astype(dtype, copy=False)
+        step = max(1, DENSE_BLOCK_CELLS // max(n, 1))
+        for start in range(0, carts, step):
+            block = indicator[start : start + step]
+            yield start, block, (block @ weights).toarray()
 
     def _positions(self, products: np.ndarray | pd.Categorical) -> np.ndarray:
         """Each product's row in the model, -1 outside it."""
