@@ -216,10 +216,9 @@ def shared_rows(
             rows, first, owner, again_row = rows[again_row], first[again_row], owner[again_row], again_row[again_row]
         pair, held_by = _pairs_held(matrix, rows, first, lookup)
         again = again_row[held_by]
-        if together is None:
-            shared += np.bincount(pair[~again], minlength=sorted_keys.size)
         distinct, copies = np.unique(pair[again] * span + owner[held_by[again]], return_counts=True)
         if together is None:
+            shared += np.bincount(pair[~again], minlength=sorted_keys.size)
             shared += np.bincount(distinct // span, minlength=sorted_keys.size)
         else:
             # Each (pair, group) met in n of the group's rows was counted n times in together: n - 1 too many.
