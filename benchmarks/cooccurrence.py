@@ -23,13 +23,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from engines import ROOT, dataset, write_results
-from mining import save_baskets
+from engines import dataset, write_results
+from mining import measured, save_baskets
 
 #: Run in the measured process: load the saved baskets, count, report.
 _MEASURE = """
@@ -59,17 +57,6 @@ print(json.dumps({"seconds": seconds, "peak_mb": peak, "hash": digest, "pairs": 
 """
 
 
-def measure(matrix: Path, how: str) -> dict[str, object]:
-    """One process counting the saved baskets' pairs and Gram matrix ``how`` (shared or separate)."""
-    done = subprocess.run(
-        [sys.executable, "-c", _MEASURE, str(matrix), how], cwd=ROOT, capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"{matrix} {how}: exit {done.returncode}: {done.stderr[-2000:]}")
-    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baskets", type=int, nargs="*", default=[1_000_000, 3_000_000])
@@ -83,7 +70,7 @@ def main() -> None:
             runs: dict[str, list[dict[str, object]]] = {"separate": [], "shared": []}
             for _ in range(args.repeats):
                 for how, found in runs.items():
-                    found.append(measure(matrix, how))
+                    found.append(measured(_MEASURE, str(matrix), how))
             hashes = {r["hash"] for found in runs.values() for r in found}
             if len(hashes) != 1:
                 raise SystemExit(f"{size} baskets: the two ways counted differently: {hashes}")

@@ -93,15 +93,14 @@ def save_baskets(path: Path, settings: dict[str, object], out: Path) -> None:
 
 def measure(matrix: Path, support: float, engine: str) -> dict[str, object]:
     """One process mining the saved baskets with ``engine``."""
-    done = subprocess.run(
-        [sys.executable, "-c", _MEASURE, str(matrix), str(support), engine],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return measured(_MEASURE, str(matrix), str(support), engine)
+
+
+def measured(code: str, *args: str) -> dict[str, object]:
+    """A fresh process running ``code`` with ``args``: its last line of output, a JSON object."""
+    done = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise SystemExit(f"{matrix} at {support} with {engine}: exit {done.returncode}: {done.stderr[-2000:]}")
+        raise SystemExit(f"{' '.join(args)}: exit {done.returncode}: {done.stderr[-2000:]}")
     result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
