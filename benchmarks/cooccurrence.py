@@ -40,7 +40,7 @@ matrix = sp.load_npz(sys.argv[1]).tocsr()
 items = np.array([f"{i:06d}" for i in range(matrix.shape[1])], dtype=object)
 baskets = Baskets(np.arange(matrix.shape[0]), items, matrix, matrix.nnz, pd.DataFrame())
 config = load_config(values={"input.paths": ["unused"]})
-engine = LocalEngine(config, items, None)
+engine = LocalEngine(config, items, None, None)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 started = time.perf_counter()
 if sys.argv[2] == "shared":

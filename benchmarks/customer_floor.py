@@ -43,7 +43,7 @@ def main() -> None:
         values = {"input.paths": [str(dataset(size))], "mine.min_support": 0.0005, "mine.max_len": 3}
         config = load_config(values={**values, "clean.max_basket_size": None})
         baskets = prepare_inputs(config).baskets
-        engine = LocalEngine(config, baskets.items, None)
+        engine = LocalEngine(config, baskets.items, None, None)
         pairs, _ = engine.pair_itemsets(baskets, config.pairs.min_count, False)
         rules = engine.association_rules(pairs)
         first = pairs.itemsets.codes[rules["antecedent"].to_numpy(dtype=np.int64), 0].astype(np.int64)

@@ -35,6 +35,7 @@ CANONICAL_COLUMNS: tuple[str, ...] = (
     "timestamp",
     "customer_id",
     "segment",
+    "product_name",
 )
 MANDATORY_COLUMNS: tuple[str, ...] = ("order_id", "product_id")
 
@@ -65,6 +66,8 @@ class ColumnMap(_Section):
     timestamp: str | None = None
     customer_id: str | None = None
     segment: str | None = None
+    #: The line's product description: the product's name where the catalog gives none (variants, products.parquet).
+    product_name: str | None = None
 
 
 class CatalogColumnMap(_Section):

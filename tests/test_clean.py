@@ -188,7 +188,7 @@ def test_copies_found_a_chunk_at_a_time_are_the_copies_of_the_whole_export(
     raw = pd.DataFrame(
         {"order_id": [r[0] for r in rows], "product_id": [r[1] for r in rows], "quantity": [str(r[2]) for r in rows]}
     )
-    raw = raw.assign(unit_price="1", timestamp="2011-01-01", customer_id=None, segment=None)
+    raw = raw.assign(unit_price="1", timestamp="2011-01-01", customer_id=None, segment=None, product_name=None)
     raw = raw.assign(source_file="f", source_row=range(1, len(raw) + 1))
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("pipeline.local.clean.DUPLICATE_CHUNK", chunk)
@@ -209,7 +209,7 @@ def test_basket_sizes_counted_a_chunk_at_a_time_are_the_distinct_kept_products(
     rows: list[tuple[str, str, int]], cap: int, chunk: int
 ) -> None:
     raw = pd.DataFrame(rows, columns=["order_id", "product_id", "quantity"]).astype({"quantity": str})
-    raw = raw.assign(unit_price="1", timestamp="2011-01-01", customer_id=None, segment=None)
+    raw = raw.assign(unit_price="1", timestamp="2011-01-01", customer_id=None, segment=None, product_name=None)
     raw = raw.assign(source_file="f", source_row=range(1, len(raw) + 1))
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("pipeline.local.clean.DUPLICATE_CHUNK", chunk)

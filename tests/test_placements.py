@@ -198,7 +198,7 @@ def test_a_segment_named_like_the_global_one_is_not_mined_apart() -> None:
     orders = [(f"c{i}", ["A", "B"], "2024-01-01", "*" if i % 2 else "B2B") for i in range(40)]
     baskets = baskets_from_lines(_lines(orders))
     config = _config(**{"segment.column": "Country", "segment.min_baskets": 10})
-    engine = LocalEngine(config, baskets.items, None)
+    engine = LocalEngine(config, baskets.items, None, None)
     found = segments_to_mine(engine.segment_sizes(baskets), config)
     assert [(name, engine.segment(baskets, name).count if name != "*" else baskets.count) for name in found] == [
         ("*", 40),
@@ -233,7 +233,7 @@ def test_buy_again_lists_customers_in_the_text_order_of_their_ids_whatever_the_e
     orders = [(9, ["A", "B"], "2024-01-01", "*"), (10, ["B"], "2024-01-02", "*"), (None, ["A"], "2024-01-03", "*")]
     lines = _lines(orders).astype({"customer_id": "Int64"})
     baskets = baskets_from_lines(lines)
-    table = LocalEngine(_config(), baskets.items, None).customer_lists(baskets, "r", 3, 0)[0].to_pandas()
+    table = LocalEngine(_config(), baskets.items, None, None).customer_lists(baskets, "r", 3, 0)[0].to_pandas()
     assert table[["customer_id", "product_id", "rank"]].values.tolist() == [
         ["10", "B", 1],
         ["9", "A", 1],

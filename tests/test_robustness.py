@@ -367,8 +367,8 @@ def test_bad_catalogs_are_refused(export: Export, tmp_path: Path, rows: str, mes
 def test_an_export_where_every_line_is_rejected(tmp_path: Path) -> None:
     path = tmp_path / "all_cancelled.csv"
     path.write_text(
-        "InvoiceNo,StockCode,Quantity,UnitPrice,InvoiceDate,CustomerID,Country\n"
-        "C1,00123,-1,1.5,2011-11-01 10:00,17850,France\nC2,00124,-2,1.5,2011-11-01 11:00,,France\n"
+        "InvoiceNo,StockCode,Description,Quantity,UnitPrice,InvoiceDate,CustomerID,Country\n"
+        "C1,00123,MUG,-1,1.5,2011-11-01 10:00,17850,France\nC2,00124,CUP,-2,1.5,2011-11-01 11:00,,France\n"
     )
     code, err = invoke("run", "--config", str(SAMPLE_CONFIG), "--input", str(path), "--output", str(tmp_path / "o"))
     assert code == ExitCode.INPUT

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,8 @@ from hypothesis import strategies as st
 
 from pipeline.contract.vocabulary import KEY_SEPARATOR
 from pipeline.flow.run import run
+from pipeline.local.baskets import export_names
+from pipeline.policy.names import described_products
 from pipeline.policy.offers import cart_block
 from pipeline.policy.variants import VariantIndex, variant_keys, variant_offers
 from pipeline.read.explain import explain
@@ -130,3 +133,78 @@ def test_declared_variants_are_never_each_others_cross_sell(export: Export, tmp_
         "not offered: no basket rule: a colour or size variant of the antecedent: "
         "never offered as a cross-sell (rank.drop_variants)"
     )
+
+
+@given(
+    lines=st.lists(
+        st.tuples(
+            st.sampled_from(["10", "2", "A"]), st.one_of(st.none(), st.sampled_from(["MUG", "CUP", " MUG", "bowl"]))
+        ),
+        max_size=40,
+    ),
+    categorical=st.booleans(),
+)
+def test_a_product_is_named_by_its_most_frequent_description(
+    lines: list[tuple[str, str | None]], categorical: bool
+) -> None:
+    ids = np.array([p for p, _ in lines], dtype=object)
+    names = pd.Series([n for _, n in lines], dtype=object)
+    items = np.array(sorted(set(ids.tolist())), dtype=object)
+    codes = np.searchsorted(items, ids).astype(np.int64)
+    found = export_names(codes, items, names.astype("category") if categorical else names)
+    described: dict[str, Counter[str]] = {}
+    for product, name in lines:
+        if name is not None:
+            described.setdefault(product, Counter())[name] += 1
+    expected = {p: min(c, key=lambda n: (-c[n], n)) for p, c in described.items()}
+    assert (found.to_dict() if found is not None else {}) == expected
+
+
+def test_the_catalog_names_a_product_and_the_export_names_the_rest() -> None:
+    catalog = pd.DataFrame(
+        {"product_id": ["1", "2"], "name": ["CATALOG MUG", None], "category": ["Home", None], "variant_group": None}
+    )
+    export = pd.Series({"1": "EXPORT MUG", "2": "EXPORT CUP", "3": "EXPORT BOWL"})
+    described = described_products(catalog, export).set_index("product_id")
+    assert described["name"].to_dict() == {"1": "CATALOG MUG", "2": "EXPORT CUP", "3": "EXPORT BOWL"}
+    assert described.loc["1", "category"] == "Home" and pd.isna(described.loc["3", "category"])
+    alone = described_products(catalog, None)
+    assert alone["product_id"].tolist() == ["1", "2"] and alone["name"].isna().tolist() == [False, True]
+    assert described_products(None, export).set_index("product_id")["name"].to_dict() == export.to_dict()
+
+
+def test_the_export_descriptions_name_the_variants_the_catalog_does_not(export: Export, tmp_path: Path) -> None:
+    # The two jumbo bags (always bought together) described as colours of one bag; the catalog names neither.
+    text = export.path.read_text(encoding="utf-8").replace("JUMBO BAG RED RETROSPOT", "JUMBO BAG RED POLKADOT")
+    renamed = tmp_path / "renamed.csv"
+    renamed.write_text(text, encoding="utf-8")
+    catalog = pd.read_csv(export.catalog, dtype=str)
+    unnamed = tmp_path / "unnamed.csv"
+    catalog.assign(name=catalog["name"].where(~catalog["product_id"].isin(["22386", "85099B"]))).to_csv(
+        unnamed, index=False
+    )
+    overrides = {"input.paths": [str(renamed)]}
+    named = run(export_config(export, tmp_path / "named", **overrides, **{"catalog.path": str(unnamed)}))
+    ignored = run(
+        export_config(
+            export,
+            tmp_path / "ignored",
+            **overrides,
+            **{"catalog.path": str(unnamed), "input.columns.product_name": None},
+        )
+    )
+    catalog_first = run(export_config(export, tmp_path / "catalog", **overrides))
+
+    def bag_offers(result: object) -> int:
+        recs = pd.read_parquet(Path(result.run_dir) / "recommendations.parquet")  # type: ignore[attr-defined]
+        bags = recs["antecedent"].map(lambda a: "22386" in a or "85099B" in a)
+        return int((bags & recs["consequent"].isin(["22386", "85099B"])).sum())
+
+    assert bag_offers(named) == 0  # variants by the export's names ...
+    assert bag_offers(ignored) > 0  # ... offered when the export's descriptions are not read ...
+    assert bag_offers(catalog_first) > 0  # ... and when the catalog names them apart (its names come first)
+    products = pd.read_parquet(named.run_dir / "products.parquet").drop_duplicates("product_id")
+    names = products.set_index("product_id")["name"]
+    assert names["85099B"] == "JUMBO BAG RED POLKADOT" and names["00123"] == "TEA CUP"
+    ignored_names = pd.read_parquet(ignored.run_dir / "products.parquet").set_index("product_id")["name"]
+    assert ignored_names.loc[["85099B"]].isna().all()

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-SCHEMA_VERSION = "2.6"
+SCHEMA_VERSION = "2.7"
 
 #: The pandas dtype of every id and text column inside the pipeline: pyarrow
 #: strings with ``pd.NA`` for missing (pandas 3's default ``str`` uses NaN).
@@ -94,6 +94,7 @@ REJECTS = pa.schema(
         pa.field("timestamp", pa.string()),
         pa.field("customer_id", pa.string()),
         pa.field("segment", pa.string()),
+        pa.field("product_name", pa.string()),
     ]
 )
 

@@ -190,7 +190,7 @@ def evaluate(config: Config) -> Evaluation:
     carts = _carts(test_lines, train, catalog, config.evaluate.max_orders)
     ks = config.evaluate.k
     deepest = max(ks)
-    engine = LocalEngine(config, train.items, catalog)
+    engine = LocalEngine(config, train.items, catalog, train.names)
     segments = offer_segments(engine, train, config, "evaluation")
     trained = offer_tables(segments)
     replay = _Replay(train, catalog, ks, config.evaluate.bootstrap)

@@ -100,7 +100,7 @@ def run_tables(config: Config, started: datetime, stage: StageTimer) -> RunTable
 def prepare_local(config: Config, stage: StageTimer | None = None) -> Prepared:
     """The local engine with the exports read, cleaned and turned into baskets (:func:`prepare_inputs`)."""
     inputs = prepare_inputs(config, stage)
-    engine = LocalEngine(config, inputs.baskets.items, inputs.catalog)
+    engine = LocalEngine(config, inputs.baskets.items, inputs.catalog, inputs.baskets.names)
     rejects = cache(partial(rejects_table, inputs.cleaned))
 
     def tables(run_id: str, segments: list[Any]) -> RunTables:

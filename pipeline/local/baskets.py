@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from pipeline.arrays import ragged_arange
+from pipeline.policy.names import most_frequent_names
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,9 @@ class Baskets:
     matrix: sp.csr_matrix
     lines: int
     order_info: pd.DataFrame
+    #: Product id -> its name as the export's lines describe it (:func:`export_names`); None when no line
+    #: has one (no ``product_name`` column).
+    names: pd.Series | None = None
 
     def size_histogram(self, cap: int = 100) -> dict[str, int]:
         """Baskets per number of distinct products; sizes above ``cap`` share the key ``">cap"``."""
@@ -59,6 +63,7 @@ class Baskets:
             matrix=matrix,
             lines=int(matrix.nnz),
             order_info=self.order_info[rows].reset_index(drop=True),
+            names=self.names,
         )
 
     @property
@@ -92,6 +97,7 @@ def baskets_from_lines(lines: pd.DataFrame) -> Baskets:
             },
             index=pd.RangeIndex(len(orders)),
         ),
+        names=export_names(item_codes, items, lines["product_name"]) if "product_name" in lines else None,
     )
     log.info(
         "baskets: %d baskets of %d products from %d lines (%d repeated product lines merged)",
@@ -101,6 +107,21 @@ def baskets_from_lines(lines: pd.DataFrame) -> Baskets:
         len(lines) - matrix.nnz,
     )
     return baskets
+
+
+def export_names(item_codes: np.ndarray, items: np.ndarray, names: pd.Series) -> pd.Series | None:
+    """Each product's name as its lines describe it (:func:`pipeline.policy.names.most_frequent_names`),
+    by product id; None when no line has a name. ``names`` is aligned with ``item_codes``."""
+    if isinstance(names.dtype, pd.CategoricalDtype):
+        codes, distinct = names.cat.codes.to_numpy(), names.cat.categories
+    else:
+        codes, distinct = pd.factorize(names)
+    named = codes >= 0
+    if not named.any():
+        return None
+    keys, counts = np.unique(item_codes[named].astype(np.int64) * len(distinct) + codes[named], return_counts=True)
+    text = np.asarray(pd.Index(distinct).astype(str), dtype=object)
+    return most_frequent_names(items[keys // len(distinct)], text[keys % len(distinct)], counts)
 
 
 def _codes_in_text_order(product_ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:

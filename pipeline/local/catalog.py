@@ -148,11 +148,10 @@ def _rows(mask: pd.Series, limit: int = 5) -> list[int]:
     return [int(i) for i in mask.index[mask.to_numpy(dtype=bool)][:limit]]
 
 
-def catalog_variants(catalog: pd.DataFrame | None) -> dict[str, Keys]:
-    """The catalog products' variant keys (:mod:`pipeline.policy.variants`); none without a catalog."""
-    if catalog is None:
-        return {}
-    return catalog_variant_keys(catalog["product_id"], catalog["name"], catalog["variant_group"])
+def product_variants(described: pd.DataFrame) -> dict[str, Keys]:
+    """The variant keys (:mod:`pipeline.policy.variants`) of the products of
+    :func:`pipeline.policy.names.described_products`."""
+    return catalog_variant_keys(described["product_id"], described["name"], described["variant_group"])
 
 
 def products_missing(product_ids: np.ndarray, catalog: pd.DataFrame) -> list[str]:

@@ -71,7 +71,7 @@ REASONS: tuple[str, ...] = (
 DUPLICATE_CHUNK = 1 << 20
 #: Ids cased by ``clean.id_case``; text columns trimmed (empty is missing).
 ID_COLUMNS = ("order_id", "product_id")
-TEXT_COLUMNS = ("order_id", "product_id", "customer_id", "segment")
+TEXT_COLUMNS = ("order_id", "product_id", "customer_id", "segment", "product_name")
 
 
 @dataclass(frozen=True)

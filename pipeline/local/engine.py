@@ -38,7 +38,7 @@ from pipeline.engine import MISSING_LISTED, MinedRules, Ranked, RunTables, Segme
 from pipeline.local.baskets import Baskets, ItemsetLabels, itemset_labels, pair_customers
 from pipeline.local.bundles import bundle_table
 from pipeline.local.buy_again import customer_lists
-from pipeline.local.catalog import catalog_variants, known_margins
+from pipeline.local.catalog import known_margins, product_variants
 from pipeline.local.clean import CleanResult
 from pipeline.local.itemsets import Itemsets, frequent_itemsets, pair_itemsets
 from pipeline.local.postpurchase import post_purchase_rules
@@ -47,6 +47,7 @@ from pipeline.local.recommendations import RankedRules, rank_rules, top_recommen
 from pipeline.local.rules import association_rules
 from pipeline.local.upsell import upsell_offers
 from pipeline.policy.model import Gram, ItemModel, model_products
+from pipeline.policy.names import described_products
 from pipeline.policy.rules import enough_customers
 
 
@@ -61,11 +62,15 @@ class LabelledItemsets:
 class LocalEngine:
     """Moves one run's data in pandas, numpy and pyfim; ``items`` maps product codes to ids."""
 
-    def __init__(self, config: Config, items: np.ndarray, catalog: pd.DataFrame | None) -> None:
+    def __init__(
+        self, config: Config, items: np.ndarray, catalog: pd.DataFrame | None, names: pd.Series | None
+    ) -> None:
         self.config = config
         self.items = items
         self.catalog = catalog
-        self.variants = catalog_variants(catalog)
+        # The products' names: the catalog's, else the export's (``names``, from :attr:`Baskets.names`).
+        self.described = described_products(catalog, names)
+        self.variants = product_variants(self.described)
         # One-product itemsets, row = product code: post-purchase and up-sell antecedents.
         self._singles = itemset_labels(
             np.arange(len(items), dtype=np.int32)[:, None], np.ones(len(items), np.int32), items
@@ -174,7 +179,7 @@ class LocalEngine:
         return bundle_table(itemsets.itemsets, itemsets.labels, self.items, self.catalog, self.config, segment)
 
     def products(self, baskets: Baskets, segment: str) -> pa.Table:
-        return product_table(baskets, self.catalog, segment)
+        return product_table(baskets, self.described, segment)
 
     def customer_lists(self, baskets: Baskets, run_id: str, top_k: int, depth: int) -> tuple[pa.Table, pa.Table]:
         return customer_lists(baskets, self.catalog, top_k, depth, run_id)

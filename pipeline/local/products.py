@@ -15,12 +15,14 @@ from pipeline.contract.schema import PRODUCTS, TEXT, text_column, to_table
 from pipeline.local.baskets import Baskets
 
 
-def product_table(baskets: Baskets, catalog: pd.DataFrame | None, segment: str) -> pa.Table:
-    """Every product sold in the segment with its category and basket count, ranked within its category."""
+def product_table(baskets: Baskets, described: pd.DataFrame, segment: str) -> pa.Table:
+    """Every product sold in the segment with its name, category and basket count, ranked within its category.
+
+    ``described`` names the products (:func:`pipeline.policy.names.described_products`).
+    """
     counts = baskets.item_counts()
     sold = np.flatnonzero(counts > 0)
-    info = catalog if catalog is not None else pd.DataFrame(columns=["product_id", "name", "category", "variant_group"])
-    info = info.set_index("product_id").reindex(baskets.items[sold])
+    info = described.set_index("product_id").reindex(baskets.items[sold])
     frame = pd.DataFrame(
         {
             "segment": text_column(segment, sold.size),

@@ -41,17 +41,18 @@ from pipeline.contract.schema import (
 )
 from pipeline.contract.vocabulary import ALL_SEGMENTS, GROUP, KEY_SEPARATOR
 from pipeline.engine import MISSING_LISTED, Prepared, Ranked, RunTables, SegmentTables
-from pipeline.local.catalog import catalog_variants, known_margins, knows_margins, read_catalog
+from pipeline.local.catalog import known_margins, knows_margins, product_variants, read_catalog
 from pipeline.local.clean import cleaning_funnel
 from pipeline.local.engine import neighbours
 from pipeline.local.ingest import file_sha256
 from pipeline.policy.guards import no_baskets_error
 from pipeline.policy.model import Gram, ItemModel
+from pipeline.policy.names import described_products
 from pipeline.policy.offers import UPSELL_ORDER
 from pipeline.policy.rules import enough_customers
 from pipeline.policy.variants import Keys
 from pipeline.spark.kernels import with_kernel
-from pipeline.spark.lines import SparkLines, clean_lines
+from pipeline.spark.lines import SparkLines, clean_lines, export_names
 from pipeline.spark.mining import (
     SparkItemsets,
     association_rules,
@@ -65,6 +66,7 @@ from pipeline.spark.offers import (
     bundle_table,
     catalog_frame,
     customer_lists,
+    described_frame,
     product_table,
     rank_offers,
     ranked_rules,
@@ -93,15 +95,24 @@ class SparkBaskets:
 class SparkEngine:
     """Moves one run's data on Spark; the catalog is a small broadcast DataFrame."""
 
-    def __init__(self, config: Config, catalog: DataFrame | None, variants: dict[str, Keys], has_margins: bool) -> None:
+    def __init__(
+        self,
+        config: Config,
+        catalog: DataFrame | None,
+        described: DataFrame,
+        variants: dict[str, Keys],
+        has_margins: bool,
+    ) -> None:
         self.config = config
         self.catalog = catalog
+        #: The products' names, categories and variant groups (:func:`~pipeline.spark.offers.described_frame`).
+        self.described = described
         self.variants = variants
         #: Whether the catalog knows any margin (:func:`pipeline.local.catalog.knows_margins`).
         self.has_margins = has_margins
 
     def with_config(self, config: Config) -> SparkEngine:
-        return SparkEngine(config, self.catalog, self.variants, self.has_margins)
+        return SparkEngine(config, self.catalog, self.described, self.variants, self.has_margins)
 
     def segment_sizes(self, baskets: SparkBaskets) -> dict[str, int]:
         from pyspark.sql import functions as F
@@ -181,7 +192,7 @@ class SparkEngine:
         return bundle_table(itemsets, self.catalog, self.config, segment)
 
     def products(self, baskets: SparkBaskets, segment: str) -> DataFrame:
-        return product_table(baskets.frame, self.catalog, segment)
+        return product_table(baskets.frame, self.described, segment)
 
     def customer_lists(self, baskets: SparkBaskets, run_id: str, top_k: int, depth: int) -> tuple[DataFrame, DataFrame]:
         return customer_lists(baskets.frame, self.catalog, top_k, depth, run_id)
@@ -211,7 +222,10 @@ def prepare_spark(config: Config, stage: StageTimer) -> Prepared:
     def tables(run_id: str, segments: list[SegmentTables]) -> RunTables:
         return _run_tables(run_id, lines, baskets, files, catalog, catalog_pd, segments)
 
-    engine = SparkEngine(config, catalog, catalog_variants(catalog_pd), knows_margins(catalog_pd))
+    described = described_products(catalog_pd, export_names(lines.kept))
+    engine = SparkEngine(
+        config, catalog, described_frame(spark, described), product_variants(described), knows_margins(catalog_pd)
+    )
     return Prepared(engine, baskets, files, tables)
 
 

@@ -51,6 +51,7 @@ from pipeline.local.ingest import (
     quoted_split,
     swallowed_lines,
 )
+from pipeline.policy.names import most_frequent_names
 from pipeline.spark.session import aggregate_row
 
 if TYPE_CHECKING:
@@ -116,6 +117,18 @@ class SparkLines:
         # in the local engine (18.0 as "18.0"; Arrow, which writes the file, would say "18").
         raw = [F.col(f"raw_{c}").cast("string").alias(c) for c in CANONICAL_COLUMNS]
         return self.lines.where("reason IS NOT NULL").select("source_file", "source_row", "reason", *raw, "file_index")
+
+
+def export_names(kept: DataFrame) -> pd.Series | None:
+    """Product id -> its name as the clean lines describe it (:func:`pipeline.policy.names.most_frequent_names`);
+    None when no line has one. Only (product, name) line counts come to the driver."""
+    from pyspark.sql import functions as F
+
+    counted = kept.where(F.col("product_name").isNotNull()).groupBy("product_id", "product_name").count().collect()
+    if not counted:
+        return None
+    ids, names, lines = zip(*((r["product_id"], r["product_name"], r["count"]) for r in counted), strict=True)
+    return most_frequent_names(np.array(ids, dtype=object), np.array(names, dtype=object), np.array(lines))
 
 
 def clean_lines(spark: SparkSession, config: Config) -> SparkLines:
@@ -342,7 +355,8 @@ def _cleaned(raw: DataFrame, files: list[InputFile], config: Config) -> SparkLin
     lines = lines.withColumn("reason", F.coalesce("reason", _first_reason(steps)))
     kept = F.col("reason").isNull()
     if clean.drop_duplicates:
-        same = Window.partitionBy(kept, *_LINE_VALUES).orderBy("file_index", "source_row")
+        # Copies share every canonical value, parsed (as the local engine compares them).
+        same = Window.partitionBy(kept, *CANONICAL_COLUMNS).orderBy("file_index", "source_row")
         lines = lines.withColumn(
             "reason", F.coalesce("reason", F.when(F.row_number().over(same) > 1, "duplicate_line"))
         )
@@ -364,10 +378,6 @@ def _cleaned(raw: DataFrame, files: list[InputFile], config: Config) -> SparkLin
         ", ".join(f"{k} {v}" for k, v in counts.items() if v) or "none",
     )
     return result
-
-
-#: The columns two lines must share to be copies: every canonical value, parsed.
-_LINE_VALUES = ("order_id", "product_id", "quantity", "unit_price", "timestamp", "customer_id", "segment")
 
 
 def _normalised(column: str, id_case: str) -> Column:

@@ -23,6 +23,7 @@ from pipeline.config import Config
 from pipeline.contract.vocabulary import CART, CROSS_SELL, GROUP, PRODUCT
 from pipeline.policy.bundles import BUNDLE_ORDER, price_bundles
 from pipeline.policy.model import ItemModel
+from pipeline.policy.names import DESCRIBED_COLUMNS
 from pipeline.policy.offers import (
     BUY_AGAIN_ORDER,
     RULE_ORDER,
@@ -61,6 +62,13 @@ def catalog_frame(spark: SparkSession, catalog: pd.DataFrame | None) -> DataFram
         )
     )
     return spark.createDataFrame(table)
+
+
+def described_frame(spark: SparkSession, described: pd.DataFrame) -> DataFrame:
+    """The products' names (:func:`pipeline.policy.names.described_products`) as a small Spark DataFrame."""
+    schema = pa.schema([(c, pa.string()) for c in DESCRIBED_COLUMNS])
+    table = pa.Table.from_pandas(described[list(DESCRIBED_COLUMNS)], preserve_index=False)
+    return spark.createDataFrame(table.cast(schema))
 
 
 def ranked_rules(
@@ -186,10 +194,10 @@ def top_recommendations(ranked_frame: DataFrame, top_k: int, run_id: str) -> Dat
     return where_kernel(ranked_frame, partial(shown, top_k=top_k), ["rank"]).withColumn("run_id", F.lit(run_id))
 
 
-def product_table(baskets: DataFrame, catalog: DataFrame | None, segment: str) -> DataFrame:
-    """Every product sold with its category and basket count, ranked within its category.
+def product_table(baskets: DataFrame, described: DataFrame, segment: str) -> DataFrame:
+    """Every product sold with its name, category and basket count, ranked within its category.
 
-    The rows of :func:`pipeline.local.products.product_table`.
+    The rows of :func:`pipeline.local.products.product_table`; ``described`` is :func:`described_frame`.
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -197,11 +205,7 @@ def product_table(baskets: DataFrame, catalog: DataFrame | None, segment: str) -
     counts = (
         baskets.select(F.explode("items").alias("product_id")).groupBy("product_id").agg(F.count("*").alias("baskets"))
     )
-    if catalog is None:
-        info = counts.withColumns({c: F.lit(None).cast("string") for c in ("name", "category", "variant_group")})
-    else:
-        described = catalog.select("product_id", "name", "category", "variant_group")
-        info = counts.join(F.broadcast(described), "product_id", "left")
+    info = counts.join(F.broadcast(described), "product_id", "left")
     within = Window.partitionBy("category").orderBy(F.desc("baskets"), "product_id")
     return info.withColumns({"segment": F.lit(segment), "category_rank": F.row_number().over(within)})
 
