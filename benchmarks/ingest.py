@@ -6,13 +6,9 @@ Usage::
     python benchmarks/ingest.py --base main~3 --baskets 300000 --repeats 5
 
 The stages up to the baskets (``pipeline.flow.inputs.prepare_inputs``: read,
-clean, group) run in a fresh process per measurement, once with the working
-tree's code and once with the code of ``--base`` (checked out in a temporary
-git worktree), alternating, ``--repeats`` times each, with Arrow's jemalloc
-pool as the ``basket`` command sets it. Each process reports its wall time,
-its peak resident set (``ru_maxrss``) and a hash of what it produced (the
-basket matrix, product and order ids, order attributes, rejects, counts);
-the two revisions must produce the same hash, or the benchmark stops. Inputs:
+clean, group) are measured at both revisions as ``revisions.py`` says; the
+hash covers the basket matrix, product and order ids, order attributes,
+rejects and counts. Inputs:
 a synthetic export with text ids (``synthetic.py --text-ids``), the same with
 integer ids, and the full Online Retail CSV when ``../shared`` has it.
 Medians; the ratios (working tree / base) are taken within the run. Results go
@@ -22,15 +18,9 @@ to ``benchmarks/results/ingest.json`` and ``ingest.md``.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import statistics
-import subprocess
-import sys
-import tempfile
-from pathlib import Path
 
 from engines import ROOT, dataset, write_results
+from revisions import COLUMNS, compare
 
 _RETAIL = ROOT.parent / "shared" / "datasets" / "online_retail" / "online_retail.csv.gz"
 #: Run in the measured process, with the revision's package first on the path.
@@ -61,23 +51,6 @@ print(json.dumps({"seconds": seconds, "peak_mb": peak, "hash": digest.hexdigest(
 """
 
 
-def measure(code_root: Path, path: Path, config: str) -> dict[str, float | str]:
-    """One process of the stages up to the baskets, with the package at ``code_root``."""
-    env = {**os.environ, "PYTHONPATH": str(code_root), "ARROW_DEFAULT_MEMORY_POOL": "jemalloc"}
-    done = subprocess.run(
-        [sys.executable, "-c", _MEASURE, str(path), config],
-        env=env,
-        cwd=code_root,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"{code_root} on {path}: exit {done.returncode}: {done.stderr.strip()[-2000:]}")
-    result: dict[str, float | str] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", required=True, help="the git revision to compare the working tree with")
@@ -90,43 +63,13 @@ def main() -> None:
     ]
     if _RETAIL.exists():
         inputs.append(("Online Retail, full year (CSV)", _RETAIL, str(ROOT / "configs" / "default.toml")))
-    rows = []
-    with tempfile.TemporaryDirectory() as work:
-        base = Path(work) / "base"
-        subprocess.run(["git", "worktree", "add", "--detach", str(base), args.base], cwd=ROOT, check=True)
-        try:
-            for name, path, config in inputs:
-                runs: dict[str, list[dict[str, float | str]]] = {"tree": [], "base": []}
-                for _ in range(args.repeats):
-                    runs["base"].append(measure(base, path, config))
-                    runs["tree"].append(measure(ROOT, path, config))
-                hashes = {str(r["hash"]) for found in runs.values() for r in found}
-                if len(hashes) != 1:
-                    raise SystemExit(f"{name}: the two revisions produce different baskets or rejects: {hashes}")
-                row: dict[str, object] = {"input": name, "base": args.base}
-                for label, found in runs.items():
-                    row[f"{label}_s"] = statistics.median(float(r["seconds"]) for r in found)
-                    row[f"{label}_peak_mb"] = statistics.median(float(r["peak_mb"]) for r in found)
-                row["time_ratio"] = float(row["tree_s"]) / float(row["base_s"])  # type: ignore[arg-type]
-                row["peak_ratio"] = float(row["tree_peak_mb"]) / float(row["base_peak_mb"])  # type: ignore[arg-type]
-                rows.append(row)
-                print(json.dumps(row), flush=True)
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=ROOT, check=False)
+    rows = compare(args.base, _MEASURE, inputs, args.repeats)
     write_results(
         "ingest",
         rows,
         f"Read, clean and group into baskets (`prepare_inputs`), medians of {args.repeats} processes each; "
         f"ratio = working tree / `{args.base}`; both produce the same hash.",
-        [
-            ("input", "input", ""),
-            ("tree s", "tree_s", ".2f"),
-            ("base s", "base_s", ".2f"),
-            ("time ratio", "time_ratio", ".2f"),
-            ("tree peak MB", "tree_peak_mb", ",.0f"),
-            ("base peak MB", "base_peak_mb", ",.0f"),
-            ("peak ratio", "peak_ratio", ".2f"),
-        ],
+        COLUMNS,
     )
 
 

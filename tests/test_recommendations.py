@@ -15,6 +15,7 @@ from pipeline.local.baskets import itemset_labels
 from pipeline.local.itemsets import frequent_itemsets
 from pipeline.local.recommendations import rank_rules, top_recommendations
 from pipeline.local.rules import association_rules
+from pipeline.policy.offers import CART_ORDER, sorted_by
 
 # "phone" is bought with "case" (cheap, high margin), "charger" (dear, low margin),
 # "cable" (sold below cost) and "sticker" (not in the catalog).
@@ -172,3 +173,34 @@ def test_ranks_are_contiguous_and_scores_never_increase(groups: list[set[str]], 
         assert group["rank"].tolist() == list(range(1, len(group) + 1))
         assert group["score"].is_monotonic_decreasing
         assert not group["consequent"].duplicated().any()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.integers(0, 3),
+            st.none() | st.sampled_from([0.5, 0.25, 1.0, -0.0, 0.0]),
+            st.sampled_from([0.1, 0.2]),
+            st.integers(1, 3),
+            st.sampled_from(["b", "a", "10", "9"]),
+        ),
+        max_size=40,
+    ),
+    categorical=st.booleans(),
+)
+def test_the_cart_order_is_pandas_stable_sort(
+    rows: list[tuple[int, float | None, float, int, str]], categorical: bool
+) -> None:
+    # The cart block's numpy sort against pandas' stable multi-key sort, ties and missing scores included.
+    frame = pd.DataFrame(rows, columns=["case", "score", "confidence", "antecedent_size", "consequent"])
+    frame = frame.astype({"score": "float64"}).assign(lift=frame["confidence"] * 2, row=np.arange(len(frame)))
+    if categorical:
+        frame["consequent"] = pd.Categorical(frame["consequent"], categories=sorted(set(frame["consequent"])))
+    order = [("case", True), *CART_ORDER]
+    expected = frame.sort_values(
+        [c for c, _ in order], ascending=[a for _, a in order], na_position="last", kind="stable"
+    )
+    assert sorted_by(frame, order)["row"].tolist() == expected["row"].tolist()
+    # Rows in order already (the shortcut that skips the sort) stay as they are.
+    assert sorted_by(expected, order)["row"].tolist() == expected["row"].tolist()

@@ -66,7 +66,7 @@ from pipeline.local.engine import LocalEngine, offer_tables
 from pipeline.local.ingest import read_transactions
 from pipeline.local.postpurchase import transitions
 from pipeline.policy.model import ItemModel, cosine_weights
-from pipeline.policy.offers import CART_ORDER, cart_block
+from pipeline.policy.offers import CART_ORDER, cart_block, sorted_by
 from pipeline.policy.variants import VariantIndex
 
 log = logging.getLogger(__name__)
@@ -492,7 +492,9 @@ class _Rules:
     """A strategy's shown rule offers, prepared once for every chunk of cases: each rule's antecedent
     products as training codes, and the columns the cart block orders by."""
 
-    members: pd.DataFrame
+    #: The rules holding each product in their antecedent: ``rules_of[starts[c]:starts[c + 1]]`` for code c.
+    rules_of: np.ndarray
+    starts: np.ndarray
     size: np.ndarray
     frame: pd.DataFrame
 
@@ -506,11 +508,30 @@ class _Rules:
         frame["code"] = codes.get_indexer(frame["consequent"].astype(str))
         # Codes number the products in id order: a categorical consequent sorts by id at integer speed.
         frame["consequent"] = pd.Categorical.from_codes(frame["code"].to_numpy(), categories=codes)
+        # Rules numbered in the cart block's order: a case's matched rules, ascending, are in that order already.
+        frame = frame.assign(rule=np.arange(len(frame)))
+        frame = sorted_by(frame, list(CART_ORDER))
+        number = np.empty(len(frame), dtype=np.int64)
+        number[frame.pop("rule").to_numpy()] = np.arange(len(frame))
+        rule = number[rule]
+        by_code = np.argsort(member, kind="stable")
         return cls(
-            members=pd.DataFrame({"rule": rule, "code": member.astype(np.int64)}),
-            size=table["antecedent_size"].to_numpy().astype(np.int64),
+            rules_of=rule[by_code].astype(np.int64),
+            starts=np.searchsorted(member[by_code], np.arange(len(codes) + 1)),
+            size=frame["antecedent_size"].to_numpy().astype(np.int64),
             frame=frame,
         )
+
+    def matched(self, carts: Carts) -> tuple[np.ndarray, np.ndarray]:
+        """The (case, rule) pairs whose whole antecedent is in the case's cart, ascending."""
+        known = carts.item >= 0
+        case, item = carts.case[known].astype(np.int64), carts.item[known]
+        held = self.starts[item + 1] - self.starts[item]
+        rule = self.rules_of[np.repeat(self.starts[item], held) + ragged_arange(held)]
+        keys, hits = np.unique(np.repeat(case, held) * self.size.size + rule, return_counts=True)
+        case, rule = np.divmod(keys, self.size.size)
+        whole = hits == self.size[rule]
+        return case[whole], rule[whole]
 
 
 def _rule_offers(rules: _Rules, train: Baskets, carts: Carts, k: int, scoring: CartScoring) -> pd.DataFrame:
@@ -519,12 +540,9 @@ def _rule_offers(rules: _Rules, train: Baskets, carts: Carts, k: int, scoring: C
     Every offer whose antecedent lies inside the cart and whose product is not
     in it, through the storefront's :func:`~pipeline.policy.offers.cart_block`.
     """
-    cart = pd.DataFrame({"case": carts.case, "code": carts.item})
-    grouped = cart.merge(rules.members, on="code").groupby(["case", "rule"], sort=False)
-    matched = grouped.size().reset_index(name="hits")
-    matched = matched[matched["hits"].to_numpy() == rules.size[matched["rule"].to_numpy()]]
-    offers = rules.frame.iloc[matched["rule"].to_numpy()].reset_index(drop=True)
-    offers["case"] = matched["case"].to_numpy()
+    case, rule = rules.matched(carts)
+    offers = rules.frame.iloc[rule].reset_index(drop=True)
+    offers["case"] = case
     offers = offers[~_in_cart(offers["case"].to_numpy(), offers["code"].to_numpy(), carts)]
     if scoring.history is not None and carts.customer is not None:
         offers = offers.assign(bought=scoring.history.bought(offers, carts))

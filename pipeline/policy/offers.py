@@ -37,6 +37,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pipeline.arrays import lexicographic_order
 from pipeline.config import MarginConfig
 from pipeline.policy.model import ItemModel
 from pipeline.policy.variants import VariantIndex
@@ -156,7 +157,7 @@ def cart_block(
     part of the cart that triggered its rule.
     The storefront's lookup and ``basket evaluate`` both call this.
     """
-    offers = _sorted(offers, [("case", True), *CART_ORDER]).drop_duplicates(["case", "consequent"])
+    offers = sorted_by(offers, [("case", True), *CART_ORDER]).drop_duplicates(["case", "consequent"])
     if variants is not None:
         offered = _products(offers["consequent"])
         offers = offers[~variants.cart_variants(case, product, offers["case"].to_numpy(dtype=np.int64), offered)]
@@ -169,7 +170,7 @@ def cart_block(
         offers = offers.assign(
             score=valued(weight, offers["consequent_margin"].to_numpy(dtype=np.float64), has_margins, margin_power)
         )
-        offers = _sorted(offers, [("case", True), *CART_ORDER])
+        offers = sorted_by(offers, [("case", True), *CART_ORDER])
     return offers[offers.groupby("case", sort=False).cumcount().to_numpy() < k]
 
 
@@ -179,10 +180,27 @@ def _products(column: pd.Series) -> np.ndarray | pd.Categorical:
     return values if isinstance(values, pd.Categorical) else column.to_numpy(dtype=object)
 
 
-def _sorted(frame: pd.DataFrame, order: list[tuple[str, bool]]) -> pd.DataFrame:
-    return frame.sort_values(
-        [c for c, _ in order], ascending=[a for _, a in order], na_position="last", kind="stable", ignore_index=True
-    )
+def sorted_by(frame: pd.DataFrame, order: list[tuple[str, bool]]) -> pd.DataFrame:
+    """``frame`` sorted by ``order`` ((column, ascending) pairs), stable, missing values last: as pandas'
+    ``sort_values`` sorts it (a property test checks), at numpy's speed."""
+    keys = [_sort_key(frame[column], ascending) for column, ascending in order]
+    return frame.take(lexicographic_order(keys)).reset_index(drop=True)
+
+
+def _sort_key(values: pd.Series, ascending: bool) -> np.ndarray:
+    """One column as a float key in its sort direction: a missing value NaN (last either way), text and
+    categories by their rank in text (category) order."""
+    array = values.array
+    if isinstance(array, pd.Categorical):
+        codes = array.codes
+    elif pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
+        key = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        return key if ascending else -key
+    else:
+        codes = pd.factorize(values, sort=True)[0]
+    key = codes.astype(np.float64)
+    key[codes < 0] = np.nan
+    return key if ascending else -key
 
 
 def shown(rank: np.ndarray, top_k: int) -> np.ndarray:

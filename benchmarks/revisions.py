@@ -1,0 +1,79 @@
+"""Two revisions of the code measured on the same inputs: time, peak memory, and the same answer.
+
+The shared method of ``ingest.py`` and ``evaluate.py``: a measurement is a
+fresh process running ``script`` with one revision's package first on the path
+(the working tree, or ``base`` checked out in a temporary git worktree),
+alternating base and tree ``repeats`` times each, with Arrow's jemalloc pool
+as the ``basket`` command sets it. ``script`` gets the input path and a config
+file as arguments and prints one JSON line with ``seconds``, ``peak_mb`` and a
+``hash`` of what it produced; the two revisions must produce the same hash, or
+the benchmark stops. Medians; ratios (working tree / base) within the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from engines import ROOT
+
+#: The columns of the results table that every revision comparison writes.
+COLUMNS = [
+    ("input", "input", ""),
+    ("tree s", "tree_s", ".2f"),
+    ("base s", "base_s", ".2f"),
+    ("time ratio", "time_ratio", ".2f"),
+    ("tree peak MB", "tree_peak_mb", ",.0f"),
+    ("base peak MB", "base_peak_mb", ",.0f"),
+    ("peak ratio", "peak_ratio", ".2f"),
+]
+
+
+def measure(code_root: Path, script: str, path: Path, config: str) -> dict[str, float | str]:
+    """One process of ``script`` with the package at ``code_root``."""
+    env = {**os.environ, "PYTHONPATH": str(code_root), "ARROW_DEFAULT_MEMORY_POOL": "jemalloc"}
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(path), config],
+        env=env,
+        cwd=code_root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"{code_root} on {path}: exit {done.returncode}: {done.stderr.strip()[-2000:]}")
+    result: dict[str, float | str] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def compare(base: str, script: str, inputs: list[tuple[str, Path, str]], repeats: int) -> list[dict[str, object]]:
+    """One row per (name, path, config file) input: medians of both revisions and their ratios."""
+    rows: list[dict[str, object]] = []
+    with tempfile.TemporaryDirectory() as work:
+        checkout = Path(work) / "base"
+        subprocess.run(["git", "worktree", "add", "--detach", str(checkout), base], cwd=ROOT, check=True)
+        try:
+            for name, path, config in inputs:
+                runs: dict[str, list[dict[str, float | str]]] = {"tree": [], "base": []}
+                for _ in range(repeats):
+                    runs["base"].append(measure(checkout, script, path, config))
+                    runs["tree"].append(measure(ROOT, script, path, config))
+                hashes = {str(r["hash"]) for found in runs.values() for r in found}
+                if len(hashes) != 1:
+                    raise SystemExit(f"{name}: the two revisions produce different answers: {hashes}")
+                row: dict[str, object] = {"input": name, "base": base}
+                for label, found in runs.items():
+                    row[f"{label}_s"] = statistics.median(float(r["seconds"]) for r in found)
+                    row[f"{label}_peak_mb"] = statistics.median(float(r["peak_mb"]) for r in found)
+                row["time_ratio"] = float(row["tree_s"]) / float(row["base_s"])  # type: ignore[arg-type]
+                row["peak_ratio"] = float(row["tree_peak_mb"]) / float(row["base_peak_mb"])  # type: ignore[arg-type]
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(checkout)], cwd=ROOT, check=False)
+    return rows
