@@ -204,7 +204,7 @@ def evaluate(config: Config) -> Evaluation:
         scoring = replace(scoring, variants=variants)
         strategies[f"rules by {by}"] = rules = _rule_strategy(table, train, deepest, scoring)
         if by == config.rank.by:
-            strategies[STOREFRONT] = _storefront_strategy(rules, train, deepest, catalog)
+            strategies[STOREFRONT] = _storefront_strategy(rules, train, deepest, catalog, variants)
         if scoring.history is not None:
             anonymous = replace(scoring, history=None)
             strategies[f"rules by {by}, {CART_ONLY}"] = _rule_strategy(table, train, deepest, anonymous)
@@ -256,7 +256,7 @@ def _post_purchase_rows(
     rules = _rule_strategy(table, train, deepest, CartScoring())
     strategies: dict[str, Strategy] = {
         "post-purchase rules": rules,
-        "post-purchase rules, then best sellers": _storefront_strategy(rules, train, deepest, catalog),
+        "post-purchase rules, then best sellers": _storefront_strategy(rules, train, deepest, catalog, None),
         BEST_SELLERS: lambda carts: _best_seller_offers(train, carts, deepest),
     }
     if config.post_purchase.buy_again:
@@ -341,9 +341,12 @@ def _rule_strategy(table: pa.Table, train: Baskets, k: int, scoring: CartScoring
     return offers
 
 
-def _storefront_strategy(rules: Strategy, train: Baskets, k: int, catalog: pd.DataFrame | None) -> Strategy:
-    """The cart block as the storefront runs it: the ``rules`` strategy's offers, then best sellers."""
-    return lambda carts: _storefront_offers(rules(carts), train, carts, k, catalog)
+def _storefront_strategy(
+    rules: Strategy, train: Baskets, k: int, catalog: pd.DataFrame | None, variants: VariantIndex | None
+) -> Strategy:
+    """The cart block as the storefront runs it: the ``rules`` strategy's offers, then best sellers (with
+    ``variants``, none a colour or size variant of a product of the cart)."""
+    return lambda carts: _storefront_offers(rules(carts), train, carts, k, catalog, variants)
 
 
 def _ranked_by(engine: LocalEngine, trained: SegmentTables, by: str) -> pa.Table:
@@ -597,13 +600,19 @@ def _best_seller_offers(train: Baskets, carts: Carts, k: int) -> pd.DataFrame:
 
 
 def _best_sellers(
-    train: Baskets, carts: Carts, k: int, category: np.ndarray | None = None, cases: np.ndarray | None = None
+    train: Baskets,
+    carts: Carts,
+    k: int,
+    category: np.ndarray | None = None,
+    cases: np.ndarray | None = None,
+    variants: VariantIndex | None = None,
 ) -> pd.DataFrame:
     """Candidate best sellers not in the cart, best first per cart: (case, code, order).
 
     With ``category`` (a category number per product code, -1 unknown), the
     best sellers of each cart product's category, each category's list cut
     to what any cart could need. ``cases``: only for these cases (default all).
+    With ``variants``, none a variant of a product of its cart.
     """
     counts = train.item_counts()
     ranking = np.lexsort([np.arange(counts.size), -counts])
@@ -624,11 +633,25 @@ def _best_sellers(
     order = np.empty(counts.size, dtype=np.int64)
     order[ranking] = np.arange(counts.size)
     keep = ~_in_cart(case, code, carts)
+    if variants is not None:
+        known = carts.item >= 0
+        items = pd.Index(train.items)
+        keep &= ~variants.cart_variants(
+            carts.case[known],
+            pd.Categorical.from_codes(carts.item[known], categories=items),
+            case,
+            pd.Categorical.from_codes(code, categories=items),
+        )
     return pd.DataFrame({"case": case[keep], "code": code[keep], "order": order[code[keep]]})
 
 
 def _storefront_offers(
-    rule_offers: pd.DataFrame, train: Baskets, carts: Carts, k: int, catalog: pd.DataFrame | None
+    rule_offers: pd.DataFrame,
+    train: Baskets,
+    carts: Carts,
+    k: int,
+    catalog: pd.DataFrame | None,
+    variants: VariantIndex | None,
 ) -> pd.DataFrame:
     """The cart block as the storefront runs it (``pipeline.read.lookup.offers_for_cart``): rule offers
     first, then best sellers of the cart's categories, then overall best sellers."""
@@ -636,7 +659,7 @@ def _storefront_offers(
     category = pd.factorize(names.reindex(train.items).to_numpy(dtype=object), use_na_sentinel=True)[0]
     # Only carts with fewer than k rule offers are filled up.
     short = np.flatnonzero(np.bincount(rule_offers["case"].to_numpy(dtype=np.int64), minlength=len(carts)) < k)
-    fills = [_best_sellers(train, carts, k, category, short), _best_sellers(train, carts, k, None, short)]
+    fills = [_best_sellers(train, carts, k, c, short, variants) for c in (category, None)]
     return _tiered([rule_offers, *fills], k)
 
 

@@ -141,7 +141,9 @@ def offers_for_cart(
     )
     table = scored.drop(columns=["case", "bought"], errors="ignore").assign(source="rule")
     if len(table) < limit:
-        fill = _best_sellers(output_dir, segment, products, set(table["consequent"]), limit - len(table))
+        fill = _best_sellers(
+            output_dir, segment, products, set(table["consequent"]), limit - len(table), config.rank.drop_variants
+        )
         table = pd.concat([table, fill], ignore_index=True)
     return table.reset_index(drop=True)
 
@@ -188,13 +190,22 @@ def _customer_rows(output_dir: Path, name: str, customer_id: str, columns: list[
     return pq.read_table(latest_run(output_dir) / name, filters=filters, columns=columns)
 
 
-def _best_sellers(output_dir: Path, segment: str, cart: list[str], offered: set[str], n: int) -> pd.DataFrame:
-    """The ``n`` best sellers of the cart's categories (then of all), not in the cart nor offered yet."""
+def _best_sellers(
+    output_dir: Path, segment: str, cart: list[str], offered: set[str], n: int, drop_variants: bool
+) -> pd.DataFrame:
+    """The ``n`` best sellers of the cart's categories (then of all), not in the cart nor offered yet, and
+    with ``drop_variants`` (``rank.drop_variants``) no colour or size variant of a product of the cart."""
     products = pq.read_table(latest_run(output_dir) / "products.parquet", filters=[("segment", "=", segment)])
     products = products.to_pandas()
     categories = set(products.loc[products["product_id"].isin(cart), "category"].dropna())
     products["in_cart_category"] = products["category"].isin(categories)
-    products = products[~products["product_id"].isin([*cart, *offered])]
+    shown = ~products["product_id"].isin([*cart, *offered]).to_numpy()
+    if drop_variants:
+        ids = products["product_id"].to_numpy(dtype=object)
+        index = VariantIndex.of([*cart, *ids], catalog_variant_keys(ids, products["name"], products["variant_group"]))
+        nobody = np.zeros(ids.size, dtype=np.int64)
+        shown &= ~index.cart_variants(np.zeros(len(cart), dtype=np.int64), np.asarray(cart, dtype=object), nobody, ids)
+    products = products[shown]
     products = products.sort_values(
         ["in_cart_category", "baskets", "product_id"], ascending=[False, False, True], kind="stable"
     ).head(n)
