@@ -154,6 +154,7 @@ class LocalEngine:
             placement,
             self.variants,
             model,
+            self.described.set_index("product_id")["name"],
         )
         return Ranked(ranked, ranked.dropped)
 

@@ -61,6 +61,7 @@ def rank_rules(
     placement: str | None = None,
     variants: Mapping[str, Keys] | None = None,
     model: ItemModel | None = None,
+    names: pd.Series | None = None,
 ) -> RankedRules:
     """Label rules with product ids, join margins, filter, score and rank them.
 
@@ -69,8 +70,9 @@ def rank_rules(
     ``items`` maps codes to product ids. Rows are marked with ``segment`` and
     ``placement`` (default: ``product`` for one-product antecedents, ``cart``
     for larger ones). ``variants`` are the catalog's variant keys
-    (:func:`pipeline.local.catalog.catalog_variants`); ``model`` the segment's item model
-    (``model_weight``; None: null weights). Sorted by :data:`GROUP`, then rank.
+    (:func:`pipeline.local.catalog.product_variants`); ``model`` the segment's item model
+    (``model_weight``; None: null weights); ``names`` the products' names (product id -> name,
+    :func:`pipeline.policy.names.described_products`; None: the catalog's). Sorted by :data:`GROUP`, then rank.
     """
     antecedent = rules["antecedent"].to_numpy(dtype=np.int64)
     size = itemsets.length[antecedent]
@@ -90,6 +92,8 @@ def rank_rules(
     )
     frame = pd.concat([frame, rules.drop(columns=["antecedent", "consequent"])], axis=1)
     frame, dropped = _with_margins(frame, catalog, config)
+    if names is not None:
+        frame["consequent_name"] = frame["consequent"].map(names).astype(TEXT)
     if config.rank.drop_variants:
         variant = variant_offers(frame["antecedent_key"].to_numpy(), frame["consequent"].to_numpy(), variants or {})
         dropped["variant_of_antecedent"] = int(variant.sum())

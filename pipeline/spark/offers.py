@@ -80,11 +80,13 @@ def ranked_rules(
     variants: Mapping[str, Keys] | None = None,
     model: ItemModel | None = None,
     has_margins: bool = False,
+    described: DataFrame | None = None,
 ) -> tuple[DataFrame, dict[str, int]]:
     """Rules labelled, joined to the catalog, filtered by margin, weighted, scored and ranked; what was dropped.
 
     The columns of ``rules.parquet``; see :func:`pipeline.local.recommendations.rank_rules`. ``placement``
-    defaults to ``product`` for one-product antecedents and ``cart`` for larger ones.
+    defaults to ``product`` for one-product antecedents and ``cart`` for larger ones; ``described``
+    (:func:`described_frame`) names the consequents (None: the catalog's names).
     """
     from pyspark.sql import functions as F
 
@@ -128,6 +130,11 @@ def ranked_rules(
         frame = with_kernel(frame, low, ["consequent_margin", "consequent_price"], {"_low": "boolean"})
         dropped["margin_below_minimum"] = frame.where("_low").count()
         frame = frame.where(~F.col("_low")).drop("_low")
+    if described is not None:
+        # The products' names (:func:`described_frame`): the catalog's, else the export's.
+        names = described.select(F.col("product_id").alias("consequent"), F.col("name").alias("_name"))
+        frame = frame.join(F.broadcast(names), "consequent", "left")
+        frame = frame.withColumn("consequent_name", F.col("_name")).drop("_name")
     if config.rank.drop_variants:
         known = dict(variants or {})
 
