@@ -17,6 +17,7 @@ from pipeline.policy.names import described_products
 from pipeline.policy.offers import cart_block
 from pipeline.policy.variants import VariantIndex, variant_keys, variant_offers
 from pipeline.read.explain import explain
+from pipeline.read.lookup import offers_for_cart
 
 from conftest import Export, export_config
 
@@ -214,3 +215,15 @@ def test_the_export_descriptions_name_the_variants_the_catalog_does_not(export: 
         bag = offers.loc[offers["consequent"] == "85099B", "consequent_name"]
         assert len(bag) > 0 and (bag.isna().all() if name is None else bag.eq(name).all())
         assert offers.loc[offers["consequent"] == "00124", "consequent_name"].eq("SAUCER").all()
+
+
+def test_the_best_sellers_that_fill_a_cart_block_are_no_variant_of_the_cart(export: Export, tmp_path: Path) -> None:
+    # The jumbo bags declared one variant group: a cart of one of them, filled up to every product sold,
+    # never shows the other (the rules drop it, and so does the best-seller fill); without the rule it does.
+    catalog = str(_with_groups(export, tmp_path))
+    dropped = run(export_config(export, tmp_path / "dropped", **{"catalog.path": catalog}))
+    kept = run(export_config(export, tmp_path / "kept", **{"catalog.path": catalog, "rank.drop_variants": False}))
+    for result, shown in ((dropped, False), (kept, True)):
+        offers = offers_for_cart(result.output_dir, ["22386"], limit=20)
+        assert ("85099B" in set(offers["consequent"])) is shown
+        assert offers["source"].isin(["category_best_seller", "best_seller"]).any()
