@@ -215,6 +215,9 @@ def test_the_export_descriptions_name_the_variants_the_catalog_does_not(export: 
         bag = offers.loc[offers["consequent"] == "85099B", "consequent_name"]
         assert len(bag) > 0 and (bag.isna().all() if name is None else bag.eq(name).all())
         assert offers.loc[offers["consequent"] == "00124", "consequent_name"].eq("SAUCER").all()
+        emails = pd.read_parquet(result.run_dir / "buy_again.parquet")
+        bag = emails.loc[emails["product_id"] == "85099B", "product_name"]
+        assert len(bag) > 0 and (bag.isna().all() if name is None else bag.eq(name).all())
 
 
 def test_the_best_sellers_that_fill_a_cart_block_are_no_variant_of_the_cart(export: Export, tmp_path: Path) -> None:

@@ -195,7 +195,7 @@ class SparkEngine:
         return product_table(baskets.frame, self.described, segment)
 
     def customer_lists(self, baskets: SparkBaskets, run_id: str, top_k: int, depth: int) -> tuple[DataFrame, DataFrame]:
-        return customer_lists(baskets.frame, self.catalog, top_k, depth, run_id)
+        return customer_lists(baskets.frame, self.described, top_k, depth, run_id)
 
 
 def prepare_spark(config: Config, stage: StageTimer) -> Prepared:

@@ -311,10 +311,10 @@ def bundle_table(itemsets: SparkItemsets, catalog: DataFrame | None, config: Con
 
 
 def customer_lists(
-    baskets: DataFrame, catalog: DataFrame | None, top_k: int, depth: int, run_id: str
+    baskets: DataFrame, described: DataFrame, top_k: int, depth: int, run_id: str
 ) -> tuple[DataFrame, DataFrame]:
     """Each customer's ``top_k`` and ``depth`` most bought products, ranked once
-    (:func:`pipeline.local.buy_again.customer_lists`)."""
+    (:func:`pipeline.local.buy_again.customer_lists`); ``described`` (:func:`described_frame`) names them."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -327,10 +327,7 @@ def customer_lists(
     ranked = grouped.withColumn("rank", _row_number(Window.partitionBy("customer_id"), BUY_AGAIN_ORDER))
     ranked = where_kernel(ranked, partial(shown, top_k=max(top_k, depth)), ["rank"]).cache()
     emails = where_kernel(ranked, partial(shown, top_k=top_k), ["rank"])
-    if catalog is None:
-        named = emails.withColumn("product_name", F.lit(None).cast("string"))
-    else:
-        names = catalog.select("product_id", F.col("name").alias("product_name"))
-        named = emails.join(F.broadcast(names), "product_id", "left")
+    names = described.select("product_id", F.col("name").alias("product_name"))
+    named = emails.join(F.broadcast(names), "product_id", "left")
     history = where_kernel(ranked, partial(shown, top_k=depth), ["rank"])
     return named.withColumn("run_id", F.lit(run_id)), history.select("customer_id", "product_id", "orders", "rank")
