@@ -21,6 +21,7 @@ from pipeline.flow.evaluate import (
     BUY_AGAIN,
     KNN_ALONE,
     MODEL_ALONE,
+    MODEL_ALONE_NO_VARIANTS,
     STOREFRONT,
     Carts,
     _History,
@@ -103,6 +104,31 @@ def test_hits_coverage_and_attach_value_are_those_worked_out_by_hand(tmp_path: P
     assert by_k.is_monotonic_increasing
 
 
+def test_carts_out_of_reach_are_counted_and_the_like_for_like_reference_offers_no_variant(tmp_path: Path) -> None:
+    """January: 20 x {23084A, 23084B} (one base code: colour variants), 20 x {C, D}. February:
+    5 x {23084A, 23084B} (10 carts whose held-out product is a variant of the cart), 5 x {C, D},
+    2 x {D, X} (X never sold before: 2 carts hold it out, 2 hold it and hold out D)."""
+    orders = [("o", "2024-01-05", ["23084A", "23084B"])] * 20 + [("o", "2024-01-06", ["C", "D"])] * 20
+    orders += [("o", "2024-02-05", ["23084A", "23084B"])] * 5 + [("o", "2024-02-06", ["C", "D"])] * 5
+    orders += [("o", "2024-02-07", ["D", "X"])] * 2
+    export = _customer_orders(tmp_path, [(f"c{n}", day, products) for n, (_, day, products) in enumerate(orders)])
+    values = {"input.paths": [str(export)], "mine.min_support": 0.1, "evaluate.cutoff": "2024-02-01"}
+    result = evaluate(load_config(values=values))
+    assert (result.carts, result.new_targets, result.variant_targets) == (24, 2, 10)
+    metrics = result.metrics[(result.metrics["placement"] == "cart") & (result.metrics["k"] == 3)]
+    rows = metrics.set_index("strategy")
+    # Variants offered, the model hits the bags' carts too; under the variant rule only {C, D}'s.
+    assert rows.loc[MODEL_ALONE, "hit_rate"] == pytest.approx(20 / 24)
+    assert rows.loc[MODEL_ALONE_NO_VARIANTS, "hit_rate"] == pytest.approx(10 / 24)
+    assert rows.loc["rules by model_margin", "hit_rate"] == pytest.approx(10 / 24)
+    # The bags' carts get no offer at all: their only neighbour is their variant.
+    assert rows.loc[MODEL_ALONE_NO_VARIANTS, "carts_with_offer"] == pytest.approx(12 / 24)
+    summary = json.loads((write_evaluation(result, tmp_path / "e") / "evaluation.json").read_text())
+    assert (summary["new_targets"], summary["variant_targets"]) == (2, 10)
+    kept = evaluate(load_config(values={**values, "rank.drop_variants": False}))
+    assert kept.variant_targets == 0 and MODEL_ALONE_NO_VARIANTS not in set(kept.metrics["strategy"])
+
+
 def test_a_cutoff_outside_the_data_is_a_clear_input_error(tmp_path: Path) -> None:
     config = _export(tmp_path)
     late = config.model_copy(
@@ -137,8 +163,11 @@ def test_rules_beat_best_sellers_on_the_sample(tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(main, ["-q", "evaluate", "--config", str(SAMPLE_CONFIG), "--out", str(tmp_path), "--json"])
     assert result.exit_code == 0, result.output
-    found = json.loads(result.output)["metrics"]
-    metrics = {m["strategy"]: m for m in found if m["placement"] == "cart" and m["k"] == 3}
+    summary = json.loads(result.output)
+    metrics = {m["strategy"]: m for m in summary["metrics"] if m["placement"] == "cart" and m["k"] == 3}
+    # The sample's wholesale orders take several colours of a product: those carts are out of the rules' reach.
+    assert 0 < summary["variant_targets"] < summary["carts"] and summary["new_targets"] < summary["carts"]
+    assert metrics[MODEL_ALONE_NO_VARIANTS]["hit_rate"] < metrics[MODEL_ALONE]["hit_rate"]
     rules, best = metrics["rules by incremental_margin"], metrics[BEST_SELLERS]
     assert rules["hit_rate"] >= 2 * best["hit_rate"] and rules["hit_rate"] > 0.05
     assert rules["attach_margin"] > best["attach_margin"]

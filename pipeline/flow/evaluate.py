@@ -81,6 +81,10 @@ CART_ONLY = "the cart alone"
 #: References without the rules, over every product: the strongest simple models the offers are judged against.
 MODEL_ALONE = "item model alone (every product, no rules)"
 KNN_ALONE = "item-kNN alone (cosine, every product, no rules)"
+#: The item model alone under the default's variant rule: the like-for-like reference of ``rank.drop_variants``.
+MODEL_ALONE_NO_VARIANTS = "item model alone, no variant of the cart"
+#: How deep that reference looks (times the largest k) before dropping the cart's variants.
+VARIANT_DEPTH = 4
 #: Strategies besides the configured ``rank.by``.
 _COMPARED = ("incremental_margin", "similar_margin", "lift")
 #: Cases replayed at a time: bounds the memory of the candidate offers (best sellers list k + cart size each).
@@ -167,6 +171,11 @@ class Evaluation:
     k: int
     #: Share of the products sold in training whose product page gets a cross-sell (segment ``*``).
     product_pages: float
+    #: Carts whose held-out product was never sold in training: no strategy can offer it.
+    new_targets: int
+    #: Carts whose held-out product is a colour or size variant of a product of the cart: no offer under
+    #: ``rank.drop_variants`` can be it (0 when the rule is off).
+    variant_targets: int
     trained: dict[str, pa.Table] = field(repr=False)
 
 
@@ -211,6 +220,8 @@ def evaluate(config: Config) -> Evaluation:
     strategies[BEST_SELLERS] = lambda carts: _best_seller_offers(train, carts, deepest)
     for name, reference in _references(engine, train, model, config).items():
         strategies[name] = _model_strategy(reference, train, deepest)
+        if name == MODEL_ALONE and variants is not None:
+            strategies[MODEL_ALONE_NO_VARIANTS] = _model_strategy(reference, train, deepest, variants)
     rows = [replay.rows(name, CART, strategy, carts) for name, strategy in strategies.items()]
     if config.post_purchase.enabled:
         rows += _post_purchase_rows(trained, train, test_lines, catalog, config, replay)
@@ -225,6 +236,8 @@ def evaluate(config: Config) -> Evaluation:
         carts=len(carts),
         k=config.output.top_k,
         product_pages=_product_pages(trained["recommendations"], train),
+        new_targets=int(np.unique(carts.target_case[carts.target < 0]).size),
+        variant_targets=_variant_targets(carts, train, variants),
         trained=trained,
     )
     log.info(
@@ -311,19 +324,51 @@ def _references(engine: LocalEngine, train: Baskets, model: ItemModel | None, co
     return models
 
 
-def _model_strategy(model: ItemModel, train: Baskets, k: int) -> Strategy:
-    """A model alone: each cart's ``k`` best products by the model over every product (no rules, no margin)."""
+def _model_strategy(model: ItemModel, train: Baskets, k: int, variants: VariantIndex | None = None) -> Strategy:
+    """A model alone: each cart's ``k`` best products by the model over every product (no rules, no margin).
+
+    With ``variants``, none a variant of a product of its cart: the first ``k`` of the
+    ``VARIANT_DEPTH x k`` best that are not (a cart of many colours may get fewer).
+    """
     codes = pd.Index(train.items)
+    depth = k if variants is None else VARIANT_DEPTH * k
 
     def offers(carts: Carts) -> pd.DataFrame:
         known = carts.item >= 0
         cart = pd.Categorical.from_codes(carts.item[known], categories=codes)
-        top = model.cart_top(carts.case[known], cart, k)
-        return pd.DataFrame(
+        top = model.cart_top(carts.case[known], cart, depth)
+        found = pd.DataFrame(
             {"case": top["case"], "code": codes.get_indexer(top["product_id"]), "position": top["position"]}
         )
+        if variants is None:
+            return found
+        case, code = found["case"].to_numpy(dtype=np.int64), found["code"].to_numpy(dtype=np.int64)
+        return _first(found.loc[~_variants_of_cart(variants, carts, codes, case, code), ["case", "code"]], k)
 
     return offers
+
+
+def _variant_targets(carts: Carts, train: Baskets, variants: VariantIndex | None) -> int:
+    """The cases one of whose targets is a colour or size variant of a product of their cart."""
+    if variants is None:
+        return 0
+    sold = carts.target >= 0
+    case, code = carts.target_case[sold], carts.target[sold]
+    flagged = _variants_of_cart(variants, carts, pd.Index(train.items), case, code)
+    return int(np.unique(case[flagged]).size)
+
+
+def _variants_of_cart(
+    variants: VariantIndex, carts: Carts, items: pd.Index, case: np.ndarray, code: np.ndarray
+) -> np.ndarray:
+    """Which (case, product code) pairs are a colour or size variant of a product of that case's cart."""
+    known = carts.item >= 0
+    return variants.cart_variants(
+        carts.case[known],
+        pd.Categorical.from_codes(carts.item[known], categories=items),
+        case,
+        pd.Categorical.from_codes(code, categories=items),
+    )
 
 
 def _rule_strategy(table: pa.Table, train: Baskets, k: int, scoring: CartScoring) -> Strategy:
@@ -381,6 +426,8 @@ def write_evaluation(evaluation: Evaluation, directory: Path) -> Path:
         "carts": evaluation.carts,
         "k": evaluation.k,
         "product_pages": evaluation.product_pages,
+        "new_targets": evaluation.new_targets,
+        "variant_targets": evaluation.variant_targets,
         "metrics": json.loads(evaluation.metrics.to_json(orient="records")),
     }
     try:
@@ -634,14 +681,7 @@ def _best_sellers(
     order[ranking] = np.arange(counts.size)
     keep = ~_in_cart(case, code, carts)
     if variants is not None:
-        known = carts.item >= 0
-        items = pd.Index(train.items)
-        keep &= ~variants.cart_variants(
-            carts.case[known],
-            pd.Categorical.from_codes(carts.item[known], categories=items),
-            case,
-            pd.Categorical.from_codes(code, categories=items),
-        )
+        keep &= ~_variants_of_cart(variants, carts, pd.Index(train.items), case, code)
     return pd.DataFrame({"case": case[keep], "code": code[keep], "order": order[code[keep]]})
 
 
