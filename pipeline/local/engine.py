@@ -70,6 +70,7 @@ class LocalEngine:
         self.catalog = catalog
         # The products' names: the catalog's, else the export's (``names``, from :attr:`Baskets.names`).
         self.described = described_products(catalog, names)
+        self._names = self.described.set_index("product_id")["name"]
         self.variants = product_variants(self.described)
         # One-product itemsets, row = product code: post-purchase and up-sell antecedents.
         self._singles = itemset_labels(
@@ -154,7 +155,7 @@ class LocalEngine:
             placement,
             self.variants,
             model,
-            self.described.set_index("product_id")["name"],
+            self._names,
         )
         return Ranked(ranked, ranked.dropped)
 

@@ -23,6 +23,7 @@ from pipeline.local.baskets import ItemsetLabels
 from pipeline.local.catalog import knows_margins
 from pipeline.local.itemsets import Itemsets
 from pipeline.policy.model import ItemModel
+from pipeline.policy.names import described_products
 from pipeline.policy.offers import RULE_ORDER, expected_margin, margin_too_low, offer_scores, shown
 from pipeline.policy.variants import Keys, variant_offers
 
@@ -92,8 +93,9 @@ def rank_rules(
     )
     frame = pd.concat([frame, rules.drop(columns=["antecedent", "consequent"])], axis=1)
     frame, dropped = _with_margins(frame, catalog, config)
-    if names is not None:
-        frame["consequent_name"] = frame["consequent"].map(names).astype(TEXT)
+    if names is None:
+        names = described_products(catalog, None).set_index("product_id")["name"]
+    frame["consequent_name"] = frame["consequent"].map(names).astype(TEXT)
     if config.rank.drop_variants:
         variant = variant_offers(frame["antecedent_key"].to_numpy(), frame["consequent"].to_numpy(), variants or {})
         dropped["variant_of_antecedent"] = int(variant.sum())
@@ -151,18 +153,16 @@ def top_recommendations(ranked: pd.DataFrame, top_k: int, run_id: str) -> pd.Dat
 def _with_margins(
     frame: pd.DataFrame, catalog: pd.DataFrame | None, config: Config
 ) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Join the consequent's name, price and margin; apply the catalog and margin policies."""
+    """Join the consequent's price and margin; apply the catalog and margin policies."""
     dropped: dict[str, int] = {}
     if catalog is None:
         log.info("no catalog: margin columns are null and margin filters are skipped")
-        for column in ("consequent_name", "consequent_price", "consequent_margin"):
-            frame[column] = pd.Series(np.nan if column != "consequent_name" else pd.NA, index=frame.index)
-        frame["consequent_name"] = frame["consequent_name"].astype(TEXT)
+        for column in ("consequent_price", "consequent_margin"):
+            frame[column] = pd.Series(np.nan, index=frame.index)
         return frame, dropped
     product = catalog.set_index("product_id")
     consequent = frame["consequent"]
     known = consequent.isin(product.index)
-    frame["consequent_name"] = consequent.map(product["name"]).astype(TEXT)
     frame["consequent_price"] = consequent.map(product["price"]).astype("float64")
     frame["consequent_margin"] = consequent.map(product["margin"]).astype("float64")
     if config.catalog.missing == "drop":

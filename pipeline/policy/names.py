@@ -40,7 +40,7 @@ def described_products(catalog: pd.DataFrame | None, export_names: pd.Series | N
     info = (
         pd.DataFrame(columns=list(DESCRIBED_COLUMNS))
         if catalog is None
-        else catalog[list(DESCRIBED_COLUMNS)].reset_index(drop=True)
+        else catalog.reindex(columns=list(DESCRIBED_COLUMNS)).reset_index(drop=True)
     )
     if export_names is None or export_names.empty:
         return info.astype(dict.fromkeys(DESCRIBED_COLUMNS, TEXT))

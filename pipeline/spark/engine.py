@@ -170,7 +170,7 @@ class SparkEngine:
         self, rules: DataFrame, itemsets: Any, segment: str, placement: str | None, model: ItemModel | None
     ) -> Ranked:
         ranked, dropped = ranked_rules(
-            rules, self.catalog, self.config, segment, placement, self.variants, model, self.has_margins, self.described
+            rules, self.catalog, self.described, self.config, segment, placement, self.variants, model, self.has_margins
         )
         return Ranked(ranked.cache(), dropped)
 

@@ -274,23 +274,29 @@ def pair_itemsets(baskets: DataFrame, count: int, min_count: int) -> SparkItemse
 
 def pair_customers(rules: DataFrame, baskets: DataFrame) -> DataFrame:
     """``rules`` (one-product antecedents) with ``customers``: the distinct customers with a basket holding
-    both products; a basket without customer id is its own customer."""
+    both products; a basket without customer id is its own customer.
+
+    Counted once per unordered pair, from each basket's products joined with themselves (the size of
+    the pair count itself): joining each rule to every basket holding its antecedent first made 15 M
+    rows of the sample's 2 M pairs.
+    """
     from pyspark.sql import functions as F
 
     owner = F.struct(F.col("customer_id"), F.when(F.col("customer_id").isNull(), F.col("order_id")).alias("order"))
     held = baskets.select("order_id", owner.alias("owner"), F.explode("items").alias("product_id"))
-    keys = rules.select(F.col("antecedent")[0].alias("a"), "consequent").distinct()
-    both = (
-        keys.join(held.select("order_id", "owner", F.col("product_id").alias("a")), "a")
-        .join(held.select("order_id", F.col("product_id").alias("consequent")), ["order_id", "consequent"])
-        .groupBy("a", "consequent")
+    a, c = F.col("antecedent")[0], F.col("consequent")
+    wanted = rules.select(F.least(a, c).alias("a"), F.greatest(a, c).alias("c")).distinct()
+    counted = (
+        held.select("order_id", "owner", F.col("product_id").alias("a"))
+        .join(held.select("order_id", F.col("product_id").alias("c")), "order_id")
+        .where(F.col("a") < F.col("c"))
+        .join(wanted, ["a", "c"], "left_semi")
+        .groupBy("a", "c")
         .agg(F.countDistinct("owner").alias("customers"))
     )
+    both_ways = counted.unionByName(counted.select(F.col("c").alias("a"), F.col("a").alias("c"), "customers"))
     return (
-        rules.withColumn("a", F.col("antecedent")[0])
-        .join(both, ["a", "consequent"], "left")
-        .drop("a")
-        .fillna(0, ["customers"])
+        rules.withColumns({"a": a, "c": c}).join(both_ways, ["a", "c"], "left").drop("a", "c").fillna(0, ["customers"])
     )
 
 

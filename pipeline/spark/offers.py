@@ -35,6 +35,7 @@ from pipeline.policy.offers import (
 from pipeline.policy.variants import Keys, variant_offers
 from pipeline.spark.kernels import map_in_arrow, where_kernel, with_kernel
 from pipeline.spark.mining import SparkItemsets
+from pipeline.spark.session import aggregate_row
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession, WindowSpec
@@ -74,19 +75,19 @@ def described_frame(spark: SparkSession, described: pd.DataFrame) -> DataFrame:
 def ranked_rules(
     rules: DataFrame,
     catalog: DataFrame | None,
+    described: DataFrame,
     config: Config,
     segment: str,
     placement: str | None = None,
     variants: Mapping[str, Keys] | None = None,
     model: ItemModel | None = None,
     has_margins: bool = False,
-    described: DataFrame | None = None,
 ) -> tuple[DataFrame, dict[str, int]]:
     """Rules labelled, joined to the catalog, filtered by margin, weighted, scored and ranked; what was dropped.
 
     The columns of ``rules.parquet``; see :func:`pipeline.local.recommendations.rank_rules`. ``placement``
     defaults to ``product`` for one-product antecedents and ``cart`` for larger ones; ``described``
-    (:func:`described_frame`) names the consequents (None: the catalog's names).
+    (:func:`described_frame`) names the consequents: the catalog's name, else the export's.
     """
     from pyspark.sql import functions as F
 
@@ -101,79 +102,84 @@ def ranked_rules(
         F.size("antecedent").alias("antecedent_size"),
         *(c for c in rules.columns if c != "antecedent"),
     )
-    dropped: dict[str, int] = {}
     if catalog is None:
         log.info("no catalog: margin columns are null and margin filters are skipped")
         frame = frame.withColumns(
             {
-                "consequent_name": F.lit(None).cast("string"),
                 "consequent_price": F.lit(None).cast("double"),
                 "consequent_margin": F.lit(None).cast("double"),
+                "_listed": F.lit(True),
             }
         )
     else:
         product = catalog.select(
             F.col("product_id").alias("consequent"),
-            F.col("name").alias("consequent_name"),
             F.col("price").alias("consequent_price"),
             F.col("margin").alias("consequent_margin"),
+            F.lit(True).alias("_listed"),
         )
-        how = "inner" if config.catalog.missing == "drop" else "left"
-        joined = frame.join(F.broadcast(product), "consequent", how)
-        if how == "inner":
-            dropped["consequent_not_in_catalog"] = frame.count() - joined.count()
-        frame = joined
-
-        def low(margin: np.ndarray, price: np.ndarray) -> dict[str, np.ndarray]:
-            return {"_low": margin_too_low(margin, price, config.margin)}
-
-        frame = with_kernel(frame, low, ["consequent_margin", "consequent_price"], {"_low": "boolean"})
-        dropped["margin_below_minimum"] = frame.where("_low").count()
-        frame = frame.where(~F.col("_low")).drop("_low")
-    if described is not None:
-        # The products' names (:func:`described_frame`): the catalog's, else the export's.
-        names = described.select(F.col("product_id").alias("consequent"), F.col("name").alias("_name"))
-        frame = frame.join(F.broadcast(names), "consequent", "left")
-        frame = frame.withColumn("consequent_name", F.col("_name")).drop("_name")
-    if config.rank.drop_variants:
-        known = dict(variants or {})
-
-        def variant(antecedent: np.ndarray, consequent: np.ndarray) -> dict[str, np.ndarray]:
-            return {"_variant": variant_offers(antecedent, consequent, known)}
-
-        frame = with_kernel(frame, variant, ["antecedent_key", "consequent"], {"_variant": "boolean"})
-        dropped["variant_of_antecedent"] = frame.where("_variant").count()
-        frame = frame.where(~F.col("_variant")).drop("_variant")
-    if model is None:
-        frame = frame.withColumn("model_weight", F.lit(None).cast("double"))
-    else:
-
-        def weighted(antecedent: np.ndarray, consequent: np.ndarray) -> dict[str, np.ndarray]:
-            return {"model_weight": model.rule_weights(antecedent, consequent)}
-
-        frame = with_kernel(frame, weighted, ["antecedent_key", "consequent"], {"model_weight": "double"})
+        frame = frame.join(F.broadcast(product), "consequent", "left").fillna(False, ["_listed"])
+    names = described.select(F.col("product_id").alias("consequent"), F.col("name").alias("consequent_name"))
+    frame = frame.join(F.broadcast(names), "consequent", "left")
+    has_catalog = catalog is not None
+    known = dict(variants or {})
     by, power = config.rank.by, config.rank.margin_power
 
-    def scored(
+    def judged(
         confidence: np.ndarray,
         support: np.ndarray,
         lift: np.ndarray,
         margin: np.ndarray,
+        price: np.ndarray,
         jaccard: np.ndarray,
-        weight: np.ndarray,
+        antecedent: np.ndarray,
+        consequent: np.ndarray,
     ) -> dict[str, np.ndarray]:
+        # One pass of Python over the rules for every verdict and score: each pass ships every column.
+        none = np.zeros(confidence.size, dtype=bool)
+        weight = None if model is None else model.rule_weights(antecedent, consequent)
         return {
+            "_low": margin_too_low(margin, price, config.margin) if has_catalog else none,
+            "_variant": variant_offers(antecedent, consequent, known) if config.rank.drop_variants else none,
+            "model_weight": np.full(confidence.size, np.nan) if weight is None else weight,
             "expected_margin": expected_margin(confidence, margin),
-            "score": offer_scores(
-                by, confidence, support, lift, margin, has_margins, power, jaccard, None if model is None else weight
-            ),
+            "score": offer_scores(by, confidence, support, lift, margin, has_margins, power, jaccard, weight),
         }
 
-    inputs = ["confidence", "consequent_support", "lift", "consequent_margin", "jaccard", "model_weight"]
-    frame = rank_offers(
-        with_kernel(frame, scored, inputs, {"expected_margin": "double", "score": "double"}), RULE_ORDER
+    inputs = ["confidence", "consequent_support", "lift", "consequent_margin", "consequent_price", "jaccard"]
+    outputs = dict.fromkeys(["_low", "_variant"], "boolean") | dict.fromkeys(
+        ["model_weight", "expected_margin", "score"], "double"
     )
-    return frame.drop("consequent_support"), dropped
+    frame = with_kernel(frame, judged, [*inputs, "antecedent_key", "consequent"], outputs)
+    frame, dropped = _filtered(frame.cache(), has_catalog, config)
+    return rank_offers(frame, RULE_ORDER).drop("consequent_support"), dropped
+
+
+def _filtered(frame: DataFrame, has_catalog: bool, config: Config) -> tuple[DataFrame, dict[str, int]]:
+    """The offers that the catalog and margin policies and the variant rule let through, and how many
+    each policy dropped, counted as the local engine drops them: one policy after the other.
+
+    The verdicts are columns of ``frame`` (cached): ``_listed`` (the consequent is in the catalog),
+    ``_low`` (margin too low), ``_variant``; all counted in one aggregation, as a count per policy
+    would run the rules' whole lineage again.
+    """
+    from pyspark.sql import functions as F
+
+    passed = F.col("_listed") if config.catalog.missing == "drop" else F.lit(True)
+    counted: dict[str, Column] = {}
+    if has_catalog:
+        if config.catalog.missing == "drop":
+            counted["consequent_not_in_catalog"] = ~passed
+        counted["margin_below_minimum"] = passed & F.col("_low")
+        passed = passed & ~F.col("_low")
+    if config.rank.drop_variants:
+        counted["variant_of_antecedent"] = passed & F.col("_variant")
+        passed = passed & ~F.col("_variant")
+    dropped: dict[str, int] = {}
+    if counted:
+        row = aggregate_row(frame.agg(*(F.sum(flag.cast("long")).alias(name) for name, flag in counted.items())))
+        dropped = {name: int(row[name] or 0) for name in counted}
+    return frame.where(passed).drop("_listed", "_low", "_variant"), dropped
 
 
 def rank_offers(frame: DataFrame, order: tuple[tuple[str, bool], ...]) -> DataFrame:
