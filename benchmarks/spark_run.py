@@ -58,7 +58,7 @@ def main() -> None:
     write_results(
         "spark_run",
         rows,
-        f"`basket run` with `engine = \"spark\"` (`spark.master` {args.master}, `configs/default.toml`), medians "
+        f'`basket run` with `engine = "spark"` (`spark.master` {args.master}, `configs/default.toml`), medians '
         f"of {args.repeats} processes each; ratio = working tree / `{args.base}`; the same tables (hash); "
         "peak = the Python driver's (the JVM not counted).",
         COLUMNS,
