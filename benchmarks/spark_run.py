@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/spark_run.py --base main~1
     python benchmarks/spark_run.py --base 4f2f4f5 --repeats 5 --master 'local-cluster[1,2,1024]'
+    python benchmarks/spark_run.py --base main~1 --baskets 100000   # a synthetic Parquet export instead
 
 The job of ``configs/default.toml`` on the embedded sample (two months of
 Online Retail, 145k lines) runs with ``engine = "spark"`` in a fresh process per
@@ -12,14 +13,18 @@ session each time, so its start is in the time, as in a nightly run. The hash
 covers every published table but the run's own ids, so a speed-up that changes
 a row stops the benchmark. ``--master`` defaults to ``local[2]`` (every core of
 this machine); the test suite's ``local-cluster`` master runs the executor in a
-JVM of its own. Results go to ``benchmarks/results/spark_run.json`` and ``.md``.
+JVM of its own. ``--baskets N`` measures the synthetic Instacart-like Parquet
+export of ``engines.py`` instead (its config: support 0.0005, ``max_len`` 3,
+gates off, no catalog). Results go to ``benchmarks/results/spark_run.json`` and ``.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
+from pathlib import Path
 
-from engines import ROOT, write_results
+from engines import ROOT, RUN_CONFIG, dataset, write_results
 from revisions import COLUMNS, compare
 
 #: Run in the measured process, with the revision's package first on the path.
@@ -50,11 +55,21 @@ def main() -> None:
     parser.add_argument("--base", required=True, help="the git revision to compare the working tree with")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--master", default="local[2]", help="spark.master for both revisions")
+    parser.add_argument("--baskets", type=int, nargs="+", help="synthetic Parquet exports of these sizes instead")
     args = parser.parse_args()
-    sample = ROOT / "data" / "online_retail_2011-10_2011-11.csv.gz"
     script = _MEASURE.replace("MASTER", repr(args.master))
-    inputs = [("the embedded sample (CSV)", sample, str(ROOT / "configs" / "default.toml"))]
-    rows = compare(args.base, script, inputs, args.repeats)
+    with tempfile.TemporaryDirectory() as work:
+        if args.baskets:
+            inputs = []
+            for baskets in args.baskets:
+                path = dataset(baskets)
+                config = Path(work) / f"synthetic_{baskets}.toml"
+                config.write_text(RUN_CONFIG.format(engine="spark", input=path))
+                inputs.append((f"{baskets:,} synthetic baskets (Parquet)", path, str(config)))
+        else:
+            sample = ROOT / "data" / "online_retail_2011-10_2011-11.csv.gz"
+            inputs = [("the embedded sample (CSV)", sample, str(ROOT / "configs" / "default.toml"))]
+        rows = compare(args.base, script, inputs, args.repeats)
     write_results(
         "spark_run",
         rows,
