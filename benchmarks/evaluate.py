@@ -15,14 +15,13 @@ skips with a message where ``../shared/datasets`` is absent.
 
 from __future__ import annotations
 
-import argparse
-
-from engines import ROOT, write_results
-from revisions import COLUMNS, compare
+from engines import ROOT
+from revisions import REPORT, arguments, compared
 
 _RETAIL = ROOT.parent / "shared" / "datasets" / "online_retail" / "online_retail.csv.gz"
 #: Run in the measured process, with the revision's package first on the path.
-_MEASURE = """
+_MEASURE = (
+    """
 import hashlib, json, resource, sys, time
 import pandas as pd
 from pipeline.config import load_config
@@ -33,27 +32,19 @@ started = time.perf_counter()
 metrics = evaluate(config).metrics
 seconds = time.perf_counter() - started
 digest = hashlib.sha256(pd.util.hash_pandas_object(metrics.round(12).astype(str), index=False).to_numpy().tobytes())
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"seconds": seconds, "peak_mb": peak, "hash": digest.hexdigest()[:16]}))
 """
+    + REPORT
+)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base", required=True, help="the git revision to compare the working tree with")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser = arguments(__doc__.splitlines()[0])
     args = parser.parse_args()
     if not _RETAIL.exists():
         raise SystemExit(f"skipped: {_RETAIL} is not here (see ../shared/datasets/README.md)")
     inputs = [("Online Retail, full year (CSV)", _RETAIL, str(ROOT / "configs" / "default.toml"))]
-    rows = compare(args.base, _MEASURE, inputs, args.repeats)
-    write_results(
-        "evaluate",
-        rows,
-        f"`basket evaluate` (the issue's split, `configs/default.toml`), medians of {args.repeats} processes "
-        f"each; ratio = working tree / `{args.base}`; both give the same metrics (hash).",
-        COLUMNS,
-    )
+    what = "`basket evaluate` (the issue's split, `configs/default.toml`)"
+    compared("evaluate", _MEASURE, inputs, args, what, "both give the same metrics")
 
 
 if __name__ == "__main__":

@@ -17,14 +17,13 @@ to ``benchmarks/results/ingest.json`` and ``ingest.md``.
 
 from __future__ import annotations
 
-import argparse
-
-from engines import ROOT, dataset, write_results
-from revisions import COLUMNS, compare
+from engines import ROOT, dataset
+from revisions import REPORT, arguments, compared
 
 _RETAIL = ROOT.parent / "shared" / "datasets" / "online_retail" / "online_retail.csv.gz"
 #: Run in the measured process, with the revision's package first on the path.
-_MEASURE = """
+_MEASURE = (
+    """
 import hashlib, json, resource, sys, time
 import pandas as pd
 from pipeline.config import load_config
@@ -46,16 +45,14 @@ for part in (
     json.dumps(cleaned.counts, sort_keys=True).encode(),
 ):
     digest.update(part)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"seconds": seconds, "peak_mb": peak, "hash": digest.hexdigest()[:16]}))
 """
+    + REPORT
+)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base", required=True, help="the git revision to compare the working tree with")
+    parser = arguments(__doc__.splitlines()[0])
     parser.add_argument("--baskets", type=int, default=1_000_000)
-    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     inputs = [
         (f"synthetic {args.baskets:,} baskets, text ids", dataset(args.baskets, text_ids=True), ""),
@@ -63,14 +60,8 @@ def main() -> None:
     ]
     if _RETAIL.exists():
         inputs.append(("Online Retail, full year (CSV)", _RETAIL, str(ROOT / "configs" / "default.toml")))
-    rows = compare(args.base, _MEASURE, inputs, args.repeats)
-    write_results(
-        "ingest",
-        rows,
-        f"Read, clean and group into baskets (`prepare_inputs`), medians of {args.repeats} processes each; "
-        f"ratio = working tree / `{args.base}`; both produce the same hash.",
-        COLUMNS,
-    )
+    what = "Read, clean and group into baskets (`prepare_inputs`)"
+    compared("ingest", _MEASURE, inputs, args, what, "both produce the same lines, rejects and counts")
 
 
 if __name__ == "__main__":

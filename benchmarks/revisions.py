@@ -12,6 +12,7 @@ the benchmark stops. Medians; ratios (working tree / base) within the run.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
@@ -20,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from engines import ROOT
+from engines import ROOT, write_results
 
 #: The columns of the results table that every revision comparison writes.
 COLUMNS = [
@@ -32,6 +33,22 @@ COLUMNS = [
     ("base peak MB", "base_peak_mb", ",.0f"),
     ("peak ratio", "peak_ratio", ".2f"),
 ]
+
+
+#: The last lines of every measured script, which has set ``seconds`` and ``digest`` (a hashlib object).
+REPORT = """
+import json, resource
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"seconds": seconds, "peak_mb": peak, "hash": digest.hexdigest()[:16]}))
+"""
+
+
+def arguments(description: str) -> argparse.ArgumentParser:
+    """A comparison's command line: ``--base`` (the revision to compare the working tree with), ``--repeats``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--base", required=True, help="the git revision to compare the working tree with")
+    parser.add_argument("--repeats", type=int, default=3)
+    return parser
 
 
 def measure(code_root: Path, script: str, path: Path, config: str) -> dict[str, float | str]:
@@ -76,4 +93,15 @@ def compare(base: str, script: str, inputs: list[tuple[str, Path, str]], repeats
                 print(json.dumps(row), flush=True)
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(checkout)], cwd=ROOT, check=False)
+    return rows
+
+
+def compared(
+    name: str, script: str, inputs: list[tuple[str, Path, str]], args: argparse.Namespace, what: str, same: str
+) -> list[dict[str, object]]:
+    """:func:`compare` at ``args.base`` and ``args.repeats``, written as ``results/<name>``: the table titled
+    ``what`` was measured and ``same``, what the equal hashes show."""
+    rows = compare(args.base, script, inputs, args.repeats)
+    title = f"{what}, medians of {args.repeats} processes each; ratio = working tree / `{args.base}`; {same} (hash)."
+    write_results(name, rows, title, COLUMNS)
     return rows

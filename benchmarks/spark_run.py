@@ -20,15 +20,15 @@ gates off, no catalog). Results go to ``benchmarks/results/spark_run.json`` and 
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 from pathlib import Path
 
-from engines import ROOT, RUN_CONFIG, dataset, write_results
-from revisions import COLUMNS, compare
+from engines import ROOT, RUN_CONFIG, dataset
+from revisions import REPORT, arguments, compared
 
 #: Run in the measured process, with the revision's package first on the path.
-_MEASURE = """
+_MEASURE = (
+    """
 import hashlib, json, resource, sys, tempfile, time
 import pyarrow.parquet as pq
 from pipeline import load_config, run
@@ -45,15 +45,13 @@ with tempfile.TemporaryDirectory() as out:
         table = pq.read_table(result.run_dir / f"{name}.parquet")
         table = table.drop_columns([c for c in ("run_id",) if c in table.column_names])
         digest.update(name.encode() + table.to_pandas().round(9).to_csv(index=False).encode())
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"seconds": seconds, "peak_mb": peak, "hash": digest.hexdigest()[:16]}))
 """
+    + REPORT
+)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base", required=True, help="the git revision to compare the working tree with")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser = arguments(__doc__.splitlines()[0])
     parser.add_argument("--master", default="local[2]", help="spark.master for both revisions")
     parser.add_argument("--baskets", type=int, nargs="+", help="synthetic Parquet exports of these sizes instead")
     args = parser.parse_args()
@@ -69,15 +67,10 @@ def main() -> None:
         else:
             sample = ROOT / "data" / "online_retail_2011-10_2011-11.csv.gz"
             inputs = [("the embedded sample (CSV)", sample, str(ROOT / "configs" / "default.toml"))]
-        rows = compare(args.base, script, inputs, args.repeats)
-    write_results(
-        "spark_run",
-        rows,
-        f'`basket run` with `engine = "spark"` (`spark.master` {args.master}, `configs/default.toml`), medians '
-        f"of {args.repeats} processes each; ratio = working tree / `{args.base}`; the same tables (hash); "
-        "peak = the Python driver's (the JVM not counted).",
-        COLUMNS,
-    )
+        what = (
+            f"`basket run` with `engine = \"spark\"` (`spark.master` {args.master}), the driver's peak (not the JVM's)"
+        )
+        compared("spark_run", script, inputs, args, what, "the same tables")
 
 
 if __name__ == "__main__":
