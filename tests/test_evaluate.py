@@ -104,15 +104,19 @@ def test_hits_coverage_and_attach_value_are_those_worked_out_by_hand(tmp_path: P
     assert by_k.is_monotonic_increasing
 
 
-def test_carts_out_of_reach_are_counted_and_the_like_for_like_reference_offers_no_variant(tmp_path: Path) -> None:
+def _variant_export(directory: Path) -> dict[str, object]:
     """January: 20 x {23084A, 23084B} (one base code: colour variants), 20 x {C, D}. February:
     5 x {23084A, 23084B} (10 carts whose held-out product is a variant of the cart), 5 x {C, D},
-    2 x {D, X} (X never sold before: 2 carts hold it out, 2 hold it and hold out D)."""
-    orders = [("o", "2024-01-05", ["23084A", "23084B"])] * 20 + [("o", "2024-01-06", ["C", "D"])] * 20
-    orders += [("o", "2024-02-05", ["23084A", "23084B"])] * 5 + [("o", "2024-02-06", ["C", "D"])] * 5
-    orders += [("o", "2024-02-07", ["D", "X"])] * 2
-    export = _customer_orders(tmp_path, [(f"c{n}", day, products) for n, (_, day, products) in enumerate(orders)])
-    values = {"input.paths": [str(export)], "mine.min_support": 0.1, "evaluate.cutoff": "2024-02-01"}
+    2 x {D, X} (X never sold before: 2 carts hold it out, 2 hold it and hold out D). Config values."""
+    orders = [("2024-01-05", ["23084A", "23084B"])] * 20 + [("2024-01-06", ["C", "D"])] * 20
+    orders += [("2024-02-05", ["23084A", "23084B"])] * 5 + [("2024-02-06", ["C", "D"])] * 5
+    orders += [("2024-02-07", ["D", "X"])] * 2
+    export = _customer_orders(directory, [(f"c{n}", day, products) for n, (day, products) in enumerate(orders)])
+    return {"input.paths": [str(export)], "mine.min_support": 0.1, "evaluate.cutoff": "2024-02-01"}
+
+
+def test_carts_out_of_reach_are_counted_and_the_like_for_like_reference_offers_no_variant(tmp_path: Path) -> None:
+    values = _variant_export(tmp_path)
     result = evaluate(load_config(values=values))
     assert (result.carts, result.new_targets, result.variant_targets) == (24, 2, 10)
     metrics = result.metrics[(result.metrics["placement"] == "cart") & (result.metrics["k"] == 3)]
@@ -127,6 +131,22 @@ def test_carts_out_of_reach_are_counted_and_the_like_for_like_reference_offers_n
     assert (summary["new_targets"], summary["variant_targets"]) == (2, 10)
     kept = evaluate(load_config(values={**values, "rank.drop_variants": False}))
     assert kept.variant_targets == 0 and MODEL_ALONE_NO_VARIANTS not in set(kept.metrics["strategy"])
+
+
+def test_the_evaluate_command_says_which_carts_no_rule_can_hit(tmp_path: Path) -> None:
+    values = _variant_export(tmp_path)
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"[input]\npaths = {json.dumps(values['input.paths'])}\n[mine]\nmin_support = 0.1\n"
+        "[evaluate]\ncutoff = 2024-02-01\n"
+    )
+    result = CliRunner().invoke(main, ["-q", "evaluate", "--config", str(config), "--out", str(tmp_path / "e")])
+    assert result.exit_code == 0, result.output
+    assert (
+        "Out of reach of every rule: 2 carts (8.3%) hold out a product never sold in training, "
+        "10 (41.7%) a colour or size variant of a product of their cart (rank.drop_variants)."
+    ) in result.output
+    assert MODEL_ALONE_NO_VARIANTS in result.output
 
 
 def test_a_cutoff_outside_the_data_is_a_clear_input_error(tmp_path: Path) -> None:
