@@ -19,11 +19,11 @@ from pipeline.policy.offers import BUY_AGAIN_ORDER, shown
 
 
 def customer_lists(
-    baskets: Baskets, described: pd.DataFrame, top_k: int, depth: int, run_id: str
+    baskets: Baskets, names: pd.Series, top_k: int, depth: int, run_id: str
 ) -> tuple[pa.Table, pa.Table]:
     """Each customer's ``top_k`` most bought products as a ``buy_again.parquet`` table, and their
     ``depth`` most bought as a ``history.parquet`` table (0: an empty table), from one ranking.
-    ``described`` names the products (:func:`pipeline.policy.names.described_products`).
+    ``names`` names the products (product id -> name, :func:`pipeline.policy.names.described_products`).
 
     Customers and products are counted as integer codes (customers numbered in
     id order, products in id order by construction), one sort of the
@@ -79,7 +79,6 @@ def customer_lists(
         frame = pd.DataFrame({"orders": groups["orders"][chosen].astype(np.int64), "rank": rank[pick].astype(np.int32)})
         texts = {"customer_id": _taken(ids[0], customer[pick]), "product_id": _taken(ids[1], product)}
         if "run_id" in schema.names:
-            names = described.set_index("product_id")["name"]
             frame["last_bought"] = groups["last_bought"][chosen].view(stamps.dtype)
             texts["product_name"] = _taken(names.reindex(baskets.items).to_numpy(dtype=object), product)
             texts["run_id"] = _taken(np.array([run_id], dtype=object), np.zeros(chosen.size, dtype=np.int64))

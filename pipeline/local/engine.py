@@ -184,7 +184,7 @@ class LocalEngine:
         return product_table(baskets, self.described, segment)
 
     def customer_lists(self, baskets: Baskets, run_id: str, top_k: int, depth: int) -> tuple[pa.Table, pa.Table]:
-        return customer_lists(baskets, self.described, top_k, depth, run_id)
+        return customer_lists(baskets, self._names, top_k, depth, run_id)
 
 
 def local_tables(
