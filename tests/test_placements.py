@@ -9,9 +9,12 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pipeline.config import Config, load_config
 from pipeline.flow.run import run
+from pipeline.local import buy_again
 from pipeline.local.baskets import baskets_from_lines, itemset_labels
 from pipeline.local.bundles import bundle_table
 from pipeline.local.engine import LocalEngine
@@ -239,6 +242,43 @@ def test_buy_again_lists_customers_in_the_text_order_of_their_ids_whatever_the_e
         ["9", "A", 1],
         ["9", "B", 2],
     ]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    orders=st.lists(
+        st.tuples(
+            st.sampled_from(["k1", "k2", "k3", "k10", None]),
+            st.lists(st.sampled_from("ABCDEF"), min_size=1, max_size=4, unique=True),
+            st.sampled_from(["2024-01-01", "2024-01-02", "2024-01-03"]),
+        ),
+        min_size=1,
+        max_size=25,
+    ),
+    block=st.sampled_from([1, 3, 1 << 22]),
+)
+def test_buy_again_lists_rank_each_customers_products_as_a_brute_force_count_does(
+    orders: list[tuple[str | None, list[str], str]], block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Whatever the block size (a block holds whole customers), each customer's products come by the number
+    # of their orders that held it, then the latest purchase, then the product id.
+    monkeypatch.setattr(buy_again, "BLOCK_ENTRIES", block)
+    baskets = baskets_from_lines(_lines([(c, products, day, "*") for c, products, day in orders]))
+    table = LocalEngine(_config(), baskets.items, None, None).customer_lists(baskets, "r", 2, 0)[0].to_pandas()
+    bought = pd.DataFrame(
+        [(c, p, pd.Timestamp(day)) for c, products, day in orders if c is not None for p in products],
+        columns=["customer_id", "product_id", "day"],
+    )
+    expected = (
+        bought.groupby(["customer_id", "product_id"])
+        .agg(orders=("day", "size"), last=("day", "max"))
+        .reset_index()
+        .sort_values(["customer_id", "orders", "last", "product_id"], ascending=[True, False, False, True])
+    )
+    expected["rank"] = expected.groupby("customer_id").cumcount() + 1
+    expected = expected[expected["rank"] <= 2]
+    columns = ["customer_id", "product_id", "orders", "rank"]
+    assert table[columns].values.tolist() == expected[columns].values.tolist()
 
 
 @pytest.mark.parametrize(

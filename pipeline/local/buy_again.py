@@ -9,6 +9,8 @@ with the number of their orders that held it and the last time, ordered by
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -16,6 +18,20 @@ import pyarrow as pa
 from pipeline.contract.schema import BUY_AGAIN, HISTORY, TEXT, to_table
 from pipeline.local.baskets import Baskets
 from pipeline.policy.offers import BUY_AGAIN_ORDER, shown
+
+#: Basket entries ranked at a time: customers come whole in each block.
+BLOCK_ENTRIES = 1 << 22
+
+
+@dataclass(frozen=True)
+class _Ranked:
+    """Every (customer, product) a list can show, ranked within its customer: parallel arrays."""
+
+    customer: np.ndarray
+    product: np.ndarray
+    orders: np.ndarray
+    last_bought: np.ndarray
+    rank: np.ndarray
 
 
 def customer_lists(
@@ -26,65 +42,82 @@ def customer_lists(
     ``names`` names the products (product id -> name, :func:`pipeline.policy.names.described_products`).
 
     Customers and products are counted as integer codes (customers numbered in
-    id order, products in id order by construction), one sort of the
-    (customer, product) keys: grouping ten million lines by Python objects
-    took seconds. The groups are ranked in numpy and only the shown ones
-    gathered: a frame of every (customer, product) sorted by pandas held
-    about twice the memory of the baskets.
+    id order, products in id order by construction): grouping ten million
+    lines by Python objects took seconds. Customers are ranked a block of
+    about :data:`BLOCK_ENTRIES` basket entries at a time and only the rows a
+    list can show are kept: every (customer, product) of 3 million baskets at
+    once held more than a gigabyte, the run's peak.
     """
     owner, customers = _customer_codes(baskets.order_info["customer_id"])
-    matrix = baskets.matrix.tocoo()
-    held = owner[matrix.row] >= 0
-    rows, columns = matrix.row[held], matrix.col[held]
-    del matrix, held
-    width = max(len(baskets.items), 1)
-    keys = owner[rows].astype(np.int64) * width + columns
-    del columns
-    # Lines of one (customer, product) are counted and their latest time taken: their order among
-    # themselves does not matter, so the fastest (unstable) sort.
-    order = np.argsort(keys)
-    keys = keys[order]
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if keys.size else np.empty(0, dtype=np.int64)
     # NaT is the smallest int64: the latest known time wins, NaT only where every basket lacks one.
     # In the timestamps' own unit: a year like 2263 does not fit in nanoseconds.
     stamps = pd.to_datetime(baskets.order_info["timestamp"]).to_numpy()
-    ticks = stamps.view(np.int64)[rows[order]]
-    del rows, order
-    groups = {
-        "orders": np.diff(np.r_[starts, keys.size]),
-        "last_bought": np.maximum.reduceat(ticks, starts) if keys.size else np.empty(0, dtype=np.int64),
-        "product_id": keys[starts] % width,
-    }
-    customer = keys[starts] // width
-    del keys, ticks, starts
-    # Within each customer, BUY_AGAIN_ORDER. The groups come in (customer, product) order, so a stable
-    # sort on (customer, orders descending) then the latest time keeps the product order for ties:
-    # two keys, not four (np.lexsort is stable and takes its last key first).
-    assert BUY_AGAIN_ORDER == (("orders", False), ("last_bought", False), ("product_id", True))
-    most = int(groups["orders"].max(initial=0))
-    by_orders = customer * (most + 1) + (most - groups["orders"])
-    ranked = np.lexsort([_sort_key(groups["last_bought"], False), by_orders])
-    customer = customer[ranked]
-    first = np.r_[True, customer[1:] != customer[:-1]] if customer.size else np.empty(0, dtype=bool)
-    positions = np.arange(customer.size)
-    rank = positions - np.maximum.accumulate(np.where(first, positions, 0)) + 1
+    by_customer = np.argsort(owner, kind="stable")
+    by_customer = by_customer[owner[by_customer] >= 0]
+    parts = [
+        _ranked(baskets, by_customer[block], owner, stamps.view(np.int64), max(top_k, depth))
+        for block in _blocks(owner[by_customer], np.diff(baskets.matrix.indptr)[by_customer])
+    ]
+    parts = parts or [_Ranked(*[np.empty(0, dtype=np.int64)] * len(fields(_Ranked)))]
+    ranked = _Ranked(*(np.concatenate([getattr(p, f.name) for p in parts], dtype=np.int64) for f in fields(_Ranked)))
     # The text columns are taken in Arrow from the distinct ids and names: a history is tens of
     # products per customer, millions of rows as Python strings would cost gigabytes.
     ids = np.asarray(customers, dtype=object).astype(str), baskets.items.astype(str)
 
     def listed(k: int, schema: pa.Schema) -> pa.Table:
-        pick = shown(rank, k)
-        chosen = ranked[pick]
-        product = groups["product_id"][chosen]
-        frame = pd.DataFrame({"orders": groups["orders"][chosen].astype(np.int64), "rank": rank[pick].astype(np.int32)})
-        texts = {"customer_id": _taken(ids[0], customer[pick]), "product_id": _taken(ids[1], product)}
+        pick = shown(ranked.rank, k)
+        product = ranked.product[pick]
+        frame = pd.DataFrame({"orders": ranked.orders[pick], "rank": ranked.rank[pick].astype(np.int32)})
+        texts = {"customer_id": _taken(ids[0], ranked.customer[pick]), "product_id": _taken(ids[1], product)}
         if "run_id" in schema.names:
-            frame["last_bought"] = groups["last_bought"][chosen].view(stamps.dtype)
+            frame["last_bought"] = ranked.last_bought[pick].view(stamps.dtype)
             texts["product_name"] = _taken(names.reindex(baskets.items).to_numpy(dtype=object), product)
-            texts["run_id"] = _taken(np.array([run_id], dtype=object), np.zeros(chosen.size, dtype=np.int64))
+            texts["run_id"] = _taken(np.array([run_id], dtype=object), np.zeros(product.size, dtype=np.int64))
         return to_table(frame, schema, {n: texts[n] for n in schema.names if n in texts})
 
     return listed(top_k, BUY_AGAIN), listed(depth, HISTORY)
+
+
+def _blocks(owners: np.ndarray, sizes: np.ndarray) -> list[slice]:
+    """Runs of baskets (sorted by ``owners``) of about :data:`BLOCK_ENTRIES` entries (``sizes``), each
+    customer's baskets in one run."""
+    if not owners.size:
+        return []
+    ends = np.flatnonzero(np.r_[owners[1:] != owners[:-1], True]) + 1
+    block = (np.cumsum(sizes)[ends - 1] - 1) // BLOCK_ENTRIES
+    ends = ends[np.r_[block[1:] != block[:-1], True]]
+    return [slice(start, end) for start, end in zip(np.r_[0, ends[:-1]], ends, strict=True)]
+
+
+def _ranked(baskets: Baskets, rows: np.ndarray, owner: np.ndarray, ticks: np.ndarray, deepest: int) -> _Ranked:
+    """The first ``deepest`` products of each customer of the baskets ``rows`` (whole customers), ranked."""
+    matrix = baskets.matrix[rows].tocoo()
+    width = max(len(baskets.items), 1)
+    keys = owner[rows][matrix.row].astype(np.int64)
+    keys *= width
+    keys += matrix.col
+    # Lines of one (customer, product) are counted and their latest time taken: their order among
+    # themselves does not matter, so the fastest (unstable) sort.
+    order = np.argsort(keys)
+    keys = keys[order]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    orders = np.diff(np.r_[starts, keys.size])
+    last_bought = np.maximum.reduceat(ticks[rows][matrix.row[order]], starts)
+    customer, product = np.divmod(keys[starts], width)
+    del keys, order, matrix
+    # Within each customer, BUY_AGAIN_ORDER. The groups come in (customer, product) order, so a stable
+    # sort on (customer, orders descending) then the latest time keeps the product order for ties:
+    # two keys, not four (np.lexsort is stable and takes its last key first).
+    assert BUY_AGAIN_ORDER == (("orders", False), ("last_bought", False), ("product_id", True))
+    most = int(orders.max(initial=0))
+    ranked = np.lexsort([_sort_key(last_bought, False), customer * (most + 1) + (most - orders)])
+    customer = customer[ranked]
+    first = np.r_[True, customer[1:] != customer[:-1]]
+    positions = np.arange(customer.size)
+    rank = positions - np.maximum.accumulate(np.where(first, positions, 0)) + 1
+    pick = shown(rank, deepest)
+    chosen = ranked[pick]
+    return _Ranked(customer[pick], product[chosen], orders[chosen], last_bought[chosen], rank[pick])
 
 
 def _taken(values: np.ndarray, index: np.ndarray) -> pa.Array:

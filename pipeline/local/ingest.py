@@ -53,8 +53,8 @@ _ARROW_TYPES = {pa.string(): TEXT, pa.large_string(): TEXT}
 #: Where a line of a basket file ends: what Hadoop's line reader (the Spark engine) splits on.
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 #: Text read dictionary-encoded when the file stores it as text: each line repeats its order's id, its
-#: product's id and description.
-_ENCODED = ("order_id", "product_id", "product_name")
+#: product's id and description, its segment.
+_ENCODED = ("order_id", "product_id", "segment", "product_name")
 #: Columns held as pandas categories, read or not: a few distinct values (segments, product names) on
 #: every line, one code a line where text is tens of bytes (a column the file lacks: one byte a line).
 _CATEGORIES = ("segment", "product_name")
@@ -196,7 +196,7 @@ def read_table_file(
         if name.endswith(PARQUET_SUFFIXES) or name.endswith(EXCEL_SUFFIXES):
             frame = _read_binary_file(path, columns, sheet, encoded)
             first = 1 if name.endswith(PARQUET_SUFFIXES) else 2
-            rows = np.arange(first, first + len(frame), dtype=np.int64)
+            rows = row_numbers(first, len(frame))
             return TableFile(frame, rows, np.zeros(len(frame), dtype=bool))
         options: dict[str, Any] = {
             "sep": delimiter,
@@ -247,21 +247,29 @@ def _read_binary_file(
             na_values=_NA_VALUES,
         )
         return frame.astype(dict.fromkeys(encoded(), "category"))
-    schema = pq.read_schema(path)
+    parquet = pq.ParquetFile(path)
+    schema = parquet.schema_arrow
     wanted = columns(list(schema.names))
     for field in (schema.field(n) for n in wanted):
         if pa.types.is_nested(field.type):
             raise nested_column_error(path, field.name, str(field.type))
     text = [n for n in encoded() if schema.field(n).type in (pa.string(), pa.large_string())]
-    table = pq.read_table(path, columns=wanted, read_dictionary=text)
+    parquet = pq.ParquetFile(path, read_dictionary=text)
+    # One column at a time, each converted and its Arrow memory freed before the next is read: the whole
+    # table as Arrow and as pandas at once was the read's peak (twice the frame).
+    return pd.DataFrame({name: _parquet_column(parquet, name) for name in wanted}, copy=False)
+
+
+def _parquet_column(parquet: pq.ParquetFile, name: str) -> pd.Series:
+    """One column of a Parquet file as pandas (``read_dictionary`` text as categories)."""
+    table = parquet.read(columns=[name])
     # Text written as raw bytes (no UTF-8 annotation) is text; invalid UTF-8 fails as a decoding error.
     table = table.cast(pa.schema([_unbinary(f) for f in table.schema]))
     # Integers with missing values come out of Arrow as floats: they are integers again below, so that a
     # rejected line shows its quantity 1 as "1", as the file (and the Spark engine) has it, not "1.0".
-    holed = [f.name for f in table.schema if pa.types.is_integer(f.type) and table.column(f.name).null_count]
-    # Convert column by column, freeing each Arrow column as it goes: half the peak memory.
-    frame = table.to_pandas(split_blocks=True, self_destruct=True, types_mapper=_ARROW_TYPES.get)
-    return frame.astype(dict.fromkeys(holed, "Int64")) if holed else frame
+    holed = pa.types.is_integer(table.schema.field(0).type) and table.column(0).null_count > 0
+    values = table.to_pandas(split_blocks=True, self_destruct=True, types_mapper=_ARROW_TYPES.get)[name]
+    return values.astype("Int64") if holed else values
 
 
 def nested_column_error(path: Path | str, column: str, type_name: str) -> InputDataError:
@@ -325,8 +333,8 @@ def _csv_layout(
     values that swallowed whole lines (:func:`swallowed_lines`).
     """
     if lines == records + 1:
-        return np.arange(2, records + 2, dtype=np.int64), np.zeros(records, dtype=bool)
-    starts = np.empty(records + 1, dtype=np.int64)
+        return row_numbers(2, records), np.zeros(records, dtype=bool)
+    starts = np.empty(records + 1, dtype=_row_type(lines + 1))
     quote_error = np.zeros(records + 1, dtype=bool)
     swallowed = re.compile(swallowed_lines(delimiter, width)) if width > 1 else None
     limit = csv.field_size_limit()
@@ -355,8 +363,18 @@ def _csv_layout(
             found - 1,
             records,
         )
-        return np.arange(2, records + 2, dtype=np.int64), np.zeros(records, dtype=bool)
+        return row_numbers(2, records), np.zeros(records, dtype=bool)
     return starts[1:], quote_error[1:]
+
+
+def row_numbers(first: int, count: int) -> np.ndarray:
+    """``count`` row numbers from ``first``."""
+    return np.arange(first, first + count, dtype=_row_type(first + count))
+
+
+def _row_type(last: int) -> type[np.signedinteger]:
+    """Row numbers up to ``last`` take 4 bytes each where they fit (a file of under 2 billion rows)."""
+    return np.int32 if last < 2**31 else np.int64
 
 
 def swallowed_lines(delimiter: str, width: int) -> str:
