@@ -23,6 +23,8 @@ from pipeline.policy.names import most_frequent_names
 log = logging.getLogger(__name__)
 
 
+#: Lines read at a time for each order's first line.
+FIRST_LINE_BLOCK = 1 << 22
 #: Order-level columns kept beside the matrix, from each order's first line.
 ORDER_COLUMNS = ("customer_id", "timestamp", "segment")
 
@@ -78,15 +80,14 @@ class Baskets:
 
 def baskets_from_lines(lines: pd.DataFrame) -> Baskets:
     """Group clean lines (``order_id``, ``product_id``) into baskets of distinct products."""
-    order_codes, orders = pd.factorize(lines["order_id"], sort=True)
+    order_codes, orders = _sorted_codes(lines["order_id"])
     item_codes, items = _codes_in_text_order(lines["product_id"])
     data = np.ones(len(lines), dtype=bool)
     matrix = sp.csr_matrix((data, (order_codes, item_codes)), shape=(len(orders), len(items)), dtype=bool)
     matrix.sum_duplicates()
-    first_line = np.full(len(orders), len(lines), dtype=np.int64)
-    np.minimum.at(first_line, order_codes, np.arange(len(lines)))
+    first_line = _first_lines(order_codes, len(orders))
     baskets = Baskets(
-        orders=np.asarray(orders, dtype=object),
+        orders=orders,
         items=items,
         matrix=matrix,
         lines=len(lines),
@@ -130,12 +131,40 @@ def _codes_in_text_order(product_ids: pd.Series) -> tuple[np.ndarray, np.ndarray
     Integer ids are numbered by their text ("10" before "9"), so that sorted
     codes are always sorted ids, whatever type the export stored them as.
     """
-    codes, uniques = pd.factorize(product_ids)
+    codes, uniques = _sorted_codes(product_ids)
     text = np.asarray(pd.Index(uniques).astype(str), dtype=object)
     order = np.argsort(text, kind="stable")
+    if (order == np.arange(order.size)).all():
+        return codes, text  # text ids: sorted already
     rank = np.empty_like(order)
     rank[order] = np.arange(order.size)
     return rank[codes], text[order]
+
+
+def _sorted_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Each value's code and the distinct values, ascending (codes in their order).
+
+    Ids read dictionary-encoded come with their categories in id order (cleaning
+    sorts them): their 4-byte codes are renumbered over the categories in use,
+    where factorising 30 million lines made 8-byte codes and a hash table.
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype) and values.cat.categories.is_monotonic_increasing:
+        codes = values.cat.codes.to_numpy()
+        if codes.min(initial=0) >= 0:
+            used = np.bincount(codes, minlength=len(values.cat.categories)) > 0
+            renumbered = (np.cumsum(used) - 1).astype(codes.dtype)
+            return renumbered[codes], np.asarray(values.cat.categories[used], dtype=object)
+    codes, uniques = pd.factorize(values, sort=True)
+    return codes, np.asarray(uniques, dtype=object)
+
+
+def _first_lines(codes: np.ndarray, count: int) -> np.ndarray:
+    """The first line of each of ``count`` codes, a block of lines at a time (no index of every line)."""
+    first = np.full(count, codes.size, dtype=np.int64)
+    for start in range(0, codes.size, FIRST_LINE_BLOCK):
+        block = codes[start : start + FIRST_LINE_BLOCK]
+        np.minimum.at(first, block, np.arange(start, start + block.size))
+    return first
 
 
 @dataclass(frozen=True)

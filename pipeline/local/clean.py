@@ -102,12 +102,26 @@ class CleanResult:
         the rejected lines' memory is freed as each column is copied."""
         moved = {}
         for column in list(self.normalised.columns):
-            moved[column] = self.normalised.pop(column)[self.kept].reset_index(drop=True)
+            moved[column] = _selected(self.normalised.pop(column), self.kept)
         return pd.DataFrame(moved, copy=False)
 
     def funnel(self) -> list[dict[str, int | str]]:
         """Rows and orders left after reading and after each cleaning step, in the order applied."""
         return cleaning_funnel(self.rows_in, self.counts, self.orders_after)
+
+
+def _selected(values: pd.Series, mask: np.ndarray) -> pd.Series:
+    """``values[mask]``, newly indexed from 0, through numpy where the values are numpy arrays or codes.
+
+    pandas selects a category or datetime column by first making an 8-byte index of every
+    selected line: at 30 million lines, half a gigabyte more than the selection itself.
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy()[mask]
+        return pd.Series(pd.Categorical.from_codes(codes, dtype=values.dtype, validate=False), name=values.name)
+    if isinstance(values.dtype, np.dtype):
+        return pd.Series(values.to_numpy()[mask], name=values.name, copy=False)
+    return values[mask].reset_index(drop=True)
 
 
 def cleaning_funnel(rows_in: int, counts: dict[str, int], orders_after: dict[str, int]) -> list[dict[str, int | str]]:
@@ -267,8 +281,12 @@ def _order_product_pairs(lines: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, n
     pairs *= width  # in place: no temporary copy of every line
     pairs += product
     del product
-    # Stable timsort: an export's lines come grouped by order, in runs it merges cheaply.
+    # Stable timsort: an export's lines come grouped by order, in runs it merges cheaply. The line
+    # numbers are narrowed before the sorted pairs are gathered: three 8-byte arrays of every line
+    # at once were cleaning's peak.
     by_pair = np.argsort(pairs, kind="stable")
+    if len(lines) < 2**31:
+        by_pair = by_pair.astype(np.int32)
     return order, pairs[by_pair], by_pair, width
 
 
