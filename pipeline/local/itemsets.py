@@ -303,6 +303,24 @@ def _packed(
 PAIR_BLOCK = 4_096
 
 
+def _leading_rows(matrix: sp.csr_matrix, end: int) -> sp.csr_matrix:
+    """The first ``end`` rows of ``matrix``, sharing its arrays (scipy's slicing copies them)."""
+    stop = int(matrix.indptr[end])
+    return sp.csr_matrix(
+        (matrix.data[:stop], matrix.indices[:stop], matrix.indptr[: end + 1]), shape=(end, matrix.shape[1]), copy=False
+    )
+
+
+def _column_block(matrix: sp.csc_matrix, start: int, end: int) -> sp.csc_matrix:
+    """Columns ``start:end`` of ``matrix``, sharing its values and row indices."""
+    first, stop = int(matrix.indptr[start]), int(matrix.indptr[end])
+    return sp.csc_matrix(
+        (matrix.data[first:stop], matrix.indices[first:stop], matrix.indptr[start : end + 1] - first),
+        shape=(matrix.shape[0], end - start),
+        copy=False,
+    )
+
+
 def pair_itemsets(
     baskets: Baskets, min_count: int, gram_of: np.ndarray | None = None
 ) -> tuple[Itemsets, np.ndarray | None]:
@@ -332,12 +350,16 @@ def pair_itemsets(
     second: list[np.ndarray] = []
     together: list[np.ndarray] = []
     for start in range(0, columns.size, PAIR_BLOCK):
-        product = (transposed @ matrix[:, start : start + PAIR_BLOCK]).tocsr()
-        modelled = np.flatnonzero(in_gram[start : start + PAIR_BLOCK] >= 0)
-        if gram is not None and modelled.size:
-            gram[:, in_gram[start + modelled]] = product[gram_at][:, modelled].toarray()
-        block = product.tocoo()
+        end = min(start + PAIR_BLOCK, columns.size)
+        # X'X is symmetric: only the rows before the block's end, every (a, c) with a <= c (half the work).
+        block = (_leading_rows(transposed, end) @ _column_block(matrix, start, end)).tocoo()
         a, c = block.row, block.col + start
+        if gram is not None:
+            # Each Gram entry once from its upper triangle, written to both halves.
+            ga, gc = in_gram[a], in_gram[c]
+            both = (ga >= 0) & (gc >= 0)
+            gram[ga[both], gc[both]] = block.data[both]
+            gram[gc[both], ga[both]] = block.data[both]
         # A pair counted min_count times holds two products counted as often: both frequent.
         keep = (a < c) & (block.data >= min_count)
         first.append(a[keep])
