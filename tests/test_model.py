@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from pipeline.config import Config, ModelConfig
 from pipeline.flow.run import run
 from pipeline.policy import model as model_module
-from pipeline.policy.model import ItemModel, cosine_weights, ease_weights, model_products
+from pipeline.policy.model import ItemModel, cosine_weights, ease_weights, model_products, symmetric_inverse
 from pipeline.read.lookup import offers_for_cart
 
 from conftest import Export, export_config
@@ -261,3 +261,20 @@ def test_a_known_customers_cart_block_weighs_in_their_history(export: Export, tm
     anonymous = offers_for_cart(result.output_dir, cart, limit=50)
     stranger = offers_for_cart(result.output_dir, cart, limit=50, customer_id="no such customer")
     assert stranger["consequent"].tolist() == anonymous["consequent"].tolist()
+
+
+@pytest.mark.parametrize("size", [1, 7, 511, 512, 513, 1100])
+def test_the_models_inverse_is_the_general_inverse_on_both_sides_of_every_block(size: int) -> None:
+    # Cholesky's inverse fills one triangle; the mirror runs in blocks of 512 rows: sizes on both sides.
+    rng = np.random.default_rng(size)
+    baskets = (rng.random((size + 20, size)) < 0.2).astype(np.float64)
+    gram = baskets.T @ baskets + 0.5 * np.eye(size)
+    expected = np.linalg.inv(gram)
+    found = symmetric_inverse(gram.copy())
+    np.testing.assert_allclose(found, expected, rtol=1e-9, atol=1e-12 * np.abs(expected).max())
+    assert (found == found.T).all()
+
+
+def test_a_matrix_that_is_not_positive_definite_has_no_model_inverse() -> None:
+    with pytest.raises(np.linalg.LinAlgError, match="not positive definite"):
+        symmetric_inverse(np.array([[1.0, 2.0], [2.0, 1.0]]))
