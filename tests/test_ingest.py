@@ -107,6 +107,41 @@ def test_several_files_and_a_glob(export: Export, tmp_path: Path) -> None:
     assert both["source_file"].unique().tolist() == [str(export.path), str(copy)]
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    files=st.lists(
+        st.lists(
+            st.tuples(
+                st.sampled_from(["7", "0042", " 0042", "C9", ""]), st.sampled_from(["A", "b", "B ", "00123", ""])
+            ),
+            min_size=1,
+            max_size=6,
+        ),
+        min_size=2,
+        max_size=4,
+    ),
+    parquet=st.booleans(),
+)
+def test_files_with_different_ids_join_as_one_column_of_ids(files: list[list[tuple[str, str]]], parquet: bool) -> None:
+    # Each file's ids are read dictionary-encoded with its own categories: joined, every line keeps its
+    # own id (missing stays missing) and the categories are the union, sorted.
+    with tempfile.TemporaryDirectory() as folder:
+        paths = []
+        for number, rows in enumerate(files):
+            frame = pd.DataFrame(rows, columns=["order_id", "product_id"]).replace("", None)
+            path = Path(folder) / f"day-{number}.{'parquet' if parquet else 'csv'}"
+            frame.to_parquet(path) if parquet else frame.to_csv(path, index=False)
+            paths.append(path)
+        lines = read(paths)
+    for column, at in (("order_id", 0), ("product_id", 1)):
+        expected = [row[at] or None for rows in files for row in rows]
+        assert [None if pd.isna(v) else v for v in lines[column].tolist()] == expected
+        assert isinstance(lines[column].dtype, pd.CategoricalDtype)
+        categories = lines[column].cat.categories.tolist()
+        assert categories == sorted(set(v for v in expected if v is not None))
+    assert lines["source_row"].tolist() == [r + (1 if parquet else 2) for rows in files for r in range(len(rows))]
+
+
 def test_na_like_ids_are_ids_not_missing(tmp_path: Path) -> None:
     path = tmp_path / "x.csv"
     path.write_text("order_id,product_id\n1,NA\n1,null\n2,\n")

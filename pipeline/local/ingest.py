@@ -108,10 +108,73 @@ def read_transactions(config: InputConfig) -> tuple[pd.DataFrame, list[InputFile
         paths = [str(f.path) for f in files]
         for frame in frames:
             frame["source_file"] = frame["source_file"].cat.set_categories(paths)
-        lines = pd.concat(frames, ignore_index=True)
-    else:
-        lines = frames[0]
-    return lines, files
+        return _concatenated(frames), files
+    return frames[0], files
+
+
+def _concatenated(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The files' lines as one frame, built a column at a time, each file's column freed once joined.
+
+    Categories (ids read dictionary-encoded) are joined as categories over the union of the files'
+    values: ``pd.concat`` turns categories that differ between files into a Python string per line
+    (a day-partitioned export of 31 million lines in 12 files peaked 1.7 GB higher, at twice the time).
+    """
+    joined: dict[str, pd.Series] = {}
+    for name in list(frames[0].columns):
+        parts = [frame.pop(name) for frame in frames]
+        joined[name] = _joined(parts)
+        del parts
+    return pd.DataFrame(joined, copy=False)
+
+
+def _joined(parts: list[pd.Series]) -> pd.Series:
+    """One column of every file, in file order."""
+    if any(isinstance(part.dtype, pd.CategoricalDtype) for part in parts):
+        # A file where the column is empty on every line has no dictionary: no categories either.
+        parts = [_absent_as_category(part) for part in parts]
+    if all(isinstance(part.dtype, pd.CategoricalDtype) for part in parts):
+        try:
+            return _joined_categories(parts)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # categories of different types (text here, numbers there)
+            pass
+    return pd.concat(parts, ignore_index=True)
+
+
+def _absent_as_category(part: pd.Series) -> pd.Series:
+    """``part`` as a category column without categories when every value is missing; else as it is."""
+    if isinstance(part.dtype, pd.CategoricalDtype) or not part.isna().all():
+        return part
+    return pd.Series(
+        pd.Categorical.from_codes(np.full(len(part), -1, dtype=np.int8), categories=pd.Index([], dtype=str)),
+        name=part.name,
+    )
+
+
+def _joined_categories(parts: list[pd.Series]) -> pd.Series:
+    """Category columns joined over the sorted union of their categories, each file's codes mapped in Arrow.
+
+    pandas' ``union_categoricals`` looked every file's categories up as Python strings (5 s for
+    3 million order ids in 12 files); one Arrow dictionary encoding of all of them does it in one pass.
+    """
+    distinct = [pa.array(part.cat.categories, from_pandas=True) for part in parts]
+    kind = next((values.type for values in distinct if len(values)), pa.string())
+    encoded = pc.dictionary_encode(pa.concat_arrays([values.cast(kind) for values in distinct]))
+    union = encoded.dictionary
+    # Each distinct value's position in the sorted union.
+    ascending = pc.sort_indices(union)
+    position = np.empty(len(union), dtype=np.int32 if len(union) < 2**31 else np.int64)
+    position[ascending.to_numpy()] = np.arange(len(union))
+    indices = encoded.indices.to_numpy()
+    codes = np.empty(sum(len(part) for part in parts), dtype=position.dtype)
+    at, seen = 0, 0
+    for part in parts:
+        # This file's category i is value indices[seen + i] of the union; code -1 (missing) picks the appended -1.
+        width = len(part.cat.categories)
+        mapping = np.append(position[indices[seen : seen + width]], np.array([-1], dtype=position.dtype))
+        codes[at : at + len(part)] = mapping[part.cat.codes.to_numpy()]
+        at, seen = at + len(part), seen + width
+    categories = pd.Index(union.take(ascending).to_pandas(), dtype=parts[0].cat.categories.dtype)
+    return pd.Series(pd.Categorical.from_codes(codes, categories=categories, validate=False), name=parts[0].name)
 
 
 def _read_one(path: Path, config: InputConfig) -> pd.DataFrame:
