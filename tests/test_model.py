@@ -278,3 +278,20 @@ def test_the_models_inverse_is_the_general_inverse_on_both_sides_of_every_block(
 def test_a_matrix_that_is_not_positive_definite_has_no_model_inverse() -> None:
     with pytest.raises(np.linalg.LinAlgError, match="not positive definite"):
         symmetric_inverse(np.array([[1.0, 2.0], [2.0, 1.0]]))
+
+
+def test_neighbours_with_equal_weights_come_by_product_id_whatever_the_rounding() -> None:
+    # Products always bought together have the same weights in exact arithmetic; the inverse's rounding
+    # makes them differ in the last bits, one way or the other: the neighbours still come by product id.
+    products = np.array(["P0", "P1", "P2", "P3"], dtype=object)
+    dense = np.array(
+        [[0.0, 0.3, 0.3, 0.1], [0.3, 0.0, 0.2, 0.1], [0.3, 0.2, 0.0, 0.1], [0.2, 0.1, 0.1, 0.0]], dtype=np.float64
+    )
+    for noise in (0.0, 1e-16, -1e-16):
+        noisy = dense.copy()
+        noisy[0, 2] += noise
+        noisy[3, 1] -= noise
+        model = ItemModel.strongest(noisy, products, 2)
+        listed = model.table()
+        assert listed.loc[listed["product_id"] == "P0", "neighbour"].tolist() == ["P1", "P2"]
+        assert listed.loc[listed["product_id"] == "P3", "neighbour"].tolist() == ["P0", "P1"]

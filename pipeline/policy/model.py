@@ -50,6 +50,8 @@ Gram = tuple[np.ndarray, np.ndarray]
 
 #: Cells of one dense block of summed cart weights (carts x model products, 8 bytes each): 128 MB.
 DENSE_BLOCK_CELLS = 1 << 24
+#: Decimals of a weight's strength that rank a product's neighbours: beyond them, rounding noise.
+STRENGTH_DECIMALS = 12
 
 
 def model_products(products: np.ndarray, baskets: np.ndarray, config: ModelConfig) -> np.ndarray:
@@ -105,6 +107,15 @@ def symmetric_inverse(matrix: np.ndarray) -> np.ndarray:
     return inverse
 
 
+def _strength(weights: np.ndarray) -> np.ndarray:
+    """What ranks a product's neighbours, strongest first: minus the weight's absolute value, to
+    :data:`STRENGTH_DECIMALS` decimals. Weights equal in exact arithmetic (products always bought
+    together) differ in their last bits by how the inverse rounded: they tie, and go by product."""
+    strength = np.abs(weights)
+    np.round(strength, STRENGTH_DECIMALS, out=strength)
+    return np.negative(strength, out=strength)
+
+
 def cosine_weights(gram: np.ndarray) -> np.ndarray:
     """Item-kNN's similarity of a Gram matrix: ``G[i, j] / sqrt(n_i n_j)``, zero on the diagonal."""
     counts = np.sqrt(np.maximum(np.diag(gram).astype(np.float64), 1.0))
@@ -143,7 +154,7 @@ class ItemModel:
         if keep == 0:
             return cls(ordered, sp.csr_matrix((n, n)))
         # The strongest weights of each row: a partial sort, then the kept ones by strength and column.
-        strength = -np.abs(dense)
+        strength = _strength(dense)
         strongest = np.argpartition(strength, keep - 1, axis=1)[:, :keep]
         strongest.sort(axis=1)
         order_in_row = np.argsort(np.take_along_axis(strength, strongest, axis=1), axis=1, kind="stable")
@@ -177,7 +188,7 @@ class ItemModel:
                 "neighbour": self.products.to_numpy()[coo.col],
                 "weight": coo.data,
                 "_row": coo.row,
-                "_strength": -np.abs(coo.data),
+                "_strength": _strength(coo.data),
                 "_col": coo.col,
             }
         )
