@@ -9,6 +9,8 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -85,9 +87,6 @@ def test_float_ids_with_fractions_write_whole_numbers_as_integers(tmp_path: Path
 
 
 def test_parquet_list_ids_are_refused_and_byte_ids_read_as_text(tmp_path: Path) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     listed = pa.table({"order_id": [1, 2], "product_id": [[1, 2], [3]]})
     pq.write_table(listed, tmp_path / "listed.parquet")
     with pytest.raises(InputDataError, match=r"listed.parquet: column 'product_id' holds list<.*one value per row"):
@@ -124,7 +123,7 @@ def test_several_files_and_a_glob(export: Export, tmp_path: Path) -> None:
 )
 def test_files_with_different_ids_join_as_one_column_of_ids(files: list[list[tuple[str, str]]], parquet: bool) -> None:
     # Each file's ids are read dictionary-encoded with its own categories: joined, every line keeps its
-    # own id (missing stays missing) and the categories are the union, sorted.
+    # own id (missing stays missing) and the categories are the union.
     with tempfile.TemporaryDirectory() as folder:
         paths = []
         for number, rows in enumerate(files):
@@ -138,8 +137,24 @@ def test_files_with_different_ids_join_as_one_column_of_ids(files: list[list[tup
         assert [None if pd.isna(v) else v for v in lines[column].tolist()] == expected
         assert isinstance(lines[column].dtype, pd.CategoricalDtype)
         categories = lines[column].cat.categories.tolist()
-        assert categories == sorted(set(v for v in expected if v is not None))
+        assert sorted(categories) == sorted(set(v for v in expected if v is not None))
     assert lines["source_row"].tolist() == [r + (1 if parquet else 2) for rows in files for r in range(len(rows))]
+
+
+def test_day_files_of_one_schema_read_as_one_table_and_a_bad_one_is_named(tmp_path: Path) -> None:
+    # Parquet files of one schema are read together; each line keeps its file and its row in it.
+    for day, ids in enumerate([[b"0042", b"0043"], [b"0044"], [b"0045", b"0046", b"0047"]]):
+        table = pa.table({"order_id": pa.array(ids), "product_id": pa.array([b"A"] * len(ids))})
+        pq.write_table(table, tmp_path / f"day-{day}.parquet")
+    lines = read([str(tmp_path / "day-*.parquet")])
+    assert lines["order_id"].tolist() == ["0042", "0043", "0044", "0045", "0046", "0047"]
+    assert lines["source_file"].tolist() == [str(tmp_path / f"day-{d}.parquet") for d in (0, 0, 1, 2, 2, 2)]
+    assert lines["source_row"].tolist() == [1, 2, 1, 1, 2, 3]
+    # Text stored as bytes that are not UTF-8, in the second file: the error names that file.
+    bad = pa.table({"order_id": pa.array([b"\xff\xfe"]), "product_id": pa.array([b"A"])})
+    pq.write_table(bad, tmp_path / "day-1.parquet")
+    with pytest.raises(InputDataError, match=r"day-1\.parquet: cannot"):
+        read([str(tmp_path / "day-*.parquet")])
 
 
 def test_na_like_ids_are_ids_not_missing(tmp_path: Path) -> None:

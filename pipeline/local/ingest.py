@@ -99,11 +99,13 @@ def read_transactions(config: InputConfig) -> tuple[pd.DataFrame, list[InputFile
     """
     frames: list[pd.DataFrame] = []
     files: list[InputFile] = []
-    for path in expand_paths(config.paths):
-        frame = _read_one(path, config)
+    for group in _parquet_runs(expand_paths(config.paths), config):
+        frame = _read_group(group, config)
         frames.append(frame)
-        files.append(InputFile(str(path), path.stat().st_size, file_sha256(path), len(frame)))
-        log.info("read %s: %d rows", path, len(frame))
+        rows = np.bincount(frame["source_file"].cat.codes.to_numpy(), minlength=len(group))
+        for path, count in zip(group, rows, strict=True):
+            files.append(InputFile(str(path), path.stat().st_size, file_sha256(path), int(count)))
+            log.info("read %s: %d rows", path, count)
     if len(frames) > 1:
         paths = [str(f.path) for f in files]
         for frame in frames:
@@ -177,19 +179,57 @@ def _joined_categories(parts: list[pd.Series]) -> pd.Series:
     return pd.Series(pd.Categorical.from_codes(codes, categories=categories, validate=False), name=parts[0].name)
 
 
-def _read_one(path: Path, config: InputConfig) -> pd.DataFrame:
-    reader = _read_baskets if config.format == "baskets" else _read_table
-    frame = reader(path, config)
+def _parquet_runs(paths: list[Path], config: InputConfig) -> list[list[Path]]:
+    """The files in order, consecutive Parquet files with one schema together (a day-partitioned export):
+    read as one table, a column at a time across the files, they cost what one file of their lines costs."""
+    runs: list[list[Path]] = []
+    schema: pa.Schema | None = None
+    for path in paths:
+        parquet = config.format == "lines" and path.name.lower().endswith(PARQUET_SUFFIXES)
+        found = _schema(path) if parquet else None
+        if found is not None and schema is not None and found.equals(schema):
+            runs[-1].append(path)
+        else:
+            runs.append([path])
+        schema = found
+    return runs
+
+
+def _schema(path: Path) -> pa.Schema | None:
+    """A Parquet file's schema, or None when its footer cannot be read (reading it alone says why)."""
+    try:
+        return pq.read_schema(path)
+    except (OSError, pa.ArrowException):
+        return None
+
+
+def _read_group(paths: list[Path], config: InputConfig) -> pd.DataFrame:
+    """One file, or a run of Parquet files read as one table. When the run cannot be read, its files are
+    read one by one, so that the error names the file at fault."""
+    try:
+        return _read_one(paths, config)
+    except InputDataError:
+        if len(paths) > 1:
+            for path in paths:
+                _read_one([path], config)
+        raise
+
+
+def _read_one(paths: list[Path], config: InputConfig) -> pd.DataFrame:
+    frame = _read_baskets(paths[0], config) if config.format == "baskets" else _read_table(paths, config)
     if "quote_error" not in frame:
         frame["quote_error"] = False
     # One category per file: a text column would repeat the path on every line.
-    frame["source_file"] = pd.Categorical.from_codes(np.zeros(len(frame), dtype=np.int8), pd.Index([str(path)]))
+    rows = [len(frame)] if len(paths) == 1 else [pq.ParquetFile(path).metadata.num_rows for path in paths]
+    codes = np.repeat(np.arange(len(paths), dtype=np.int32), rows)
+    frame["source_file"] = pd.Categorical.from_codes(codes, pd.Index([str(path) for path in paths]))
     return frame
 
 
-def _read_table(path: Path, config: InputConfig) -> pd.DataFrame:
-    """A CSV, Parquet or Excel file, mapped to canonical columns."""
+def _read_table(paths: list[Path], config: InputConfig) -> pd.DataFrame:
+    """A CSV, Parquet or Excel file (or a run of Parquet files of one schema), mapped to canonical columns."""
     mapping: dict[str, str] = {}
+    path = paths[0]
 
     def wanted(header: list[str]) -> list[str]:
         mapping.update(column_mapping(header, config, path))
@@ -198,7 +238,7 @@ def _read_table(path: Path, config: InputConfig) -> pd.DataFrame:
     def encoded() -> list[str]:
         return [mapping[c] for c in _ENCODED if c in mapping]
 
-    read = read_table_file(path, wanted, config.delimiter, config.encoding, config.sheet, encoded)
+    read = read_table_file(path, wanted, config.delimiter, config.encoding, config.sheet, encoded, paths[1:])
     frame = read.frame.rename(columns={source: canon for canon, source in mapping.items()})
     for column in CANONICAL_COLUMNS:
         if column not in frame.columns:
@@ -241,12 +281,15 @@ def read_table_file(
     encoding: str = "utf-8",
     sheet: str | int = 0,
     encoded: Callable[[], list[str]] = list,
+    more: Sequence[Path] = (),
 ) -> TableFile:
     """Read the columns ``columns(header)`` names from a CSV, Parquet or Excel file.
 
     The text columns ``encoded()`` names (asked after ``columns``) are read
     dictionary-encoded, as pandas categories: an order id repeated on each of
     its lines is stored once, and cleaning normalises each distinct id once.
+    ``more`` are further Parquet files of ``path``'s schema, read with it as
+    one table (their rows numbered from 1 in each file).
 
     The format follows the file name (``.parquet``/``.pq``, ``.xlsx``/``.xlsm``,
     anything else is CSV, gzip-compressed when it ends in ``.gz``). Text files
@@ -257,9 +300,12 @@ def read_table_file(
     name = path.name.lower()
     try:
         if name.endswith(PARQUET_SUFFIXES) or name.endswith(EXCEL_SUFFIXES):
-            frame = _read_binary_file(path, columns, sheet, encoded)
-            first = 1 if name.endswith(PARQUET_SUFFIXES) else 2
-            rows = row_numbers(first, len(frame))
+            frame = _read_binary_file([path, *more], columns, sheet, encoded)
+            if more:
+                counts = [pq.ParquetFile(p).metadata.num_rows for p in (path, *more)]
+                rows = np.concatenate([row_numbers(1, count) for count in counts])
+            else:
+                rows = row_numbers(1 if name.endswith(PARQUET_SUFFIXES) else 2, len(frame))
             return TableFile(frame, rows, np.zeros(len(frame), dtype=bool))
         options: dict[str, Any] = {
             "sep": delimiter,
@@ -296,9 +342,11 @@ def read_table_file(
 
 
 def _read_binary_file(
-    path: Path, columns: Callable[[list[str]], list[str]], sheet: str | int, encoded: Callable[[], list[str]]
+    paths: list[Path], columns: Callable[[list[str]], list[str]], sheet: str | int, encoded: Callable[[], list[str]]
 ) -> pd.DataFrame:
-    """The named columns of a Parquet or Excel file (text columns as text; ``encoded()`` as categories)."""
+    """The named columns of a Parquet or Excel file, or of Parquet files of one schema read as one table
+    (text columns as text; ``encoded()`` as categories)."""
+    path = paths[0]
     if path.name.lower().endswith(EXCEL_SUFFIXES):
         sheet_header = pd.read_excel(path, sheet_name=sheet, nrows=0).columns
         frame = pd.read_excel(
@@ -317,15 +365,20 @@ def _read_binary_file(
         if pa.types.is_nested(field.type):
             raise nested_column_error(path, field.name, str(field.type))
     text = [n for n in encoded() if schema.field(n).type in (pa.string(), pa.large_string())]
-    parquet = pq.ParquetFile(path, read_dictionary=text)
+    single = pq.ParquetFile(path, read_dictionary=text) if len(paths) == 1 else None
+
+    def read(name: str) -> pa.Table:
+        if single is not None:
+            return single.read(columns=[name])
+        return pq.read_table([str(p) for p in paths], columns=[name], read_dictionary=text, partitioning=None)
+
     # One column at a time, each converted and its Arrow memory freed before the next is read: the whole
     # table as Arrow and as pandas at once was the read's peak (twice the frame).
-    return pd.DataFrame({name: _parquet_column(parquet, name) for name in wanted}, copy=False)
+    return pd.DataFrame({name: _parquet_column(read(name), name) for name in wanted}, copy=False)
 
 
-def _parquet_column(parquet: pq.ParquetFile, name: str) -> pd.Series:
-    """One column of a Parquet file as pandas (``read_dictionary`` text as categories)."""
-    table = parquet.read(columns=[name])
+def _parquet_column(table: pa.Table, name: str) -> pd.Series:
+    """The one column of ``table``, read from Parquet, as pandas (``read_dictionary`` text as categories)."""
     # Text written as raw bytes (no UTF-8 annotation) is text; invalid UTF-8 fails as a decoding error.
     table = table.cast(pa.schema([_unbinary(f) for f in table.schema]))
     # Integers with missing values come out of Arrow as floats: they are integers again below, so that a
