@@ -172,7 +172,7 @@ def clean_transactions(
         "timestamp": ("bad_timestamp", lambda values: _to_timestamp(values, source.timestamp_format)),
     }
     for column, (name, parse) in parsers.items():
-        parsed = parse(lines[column])
+        parsed = per_category(lines[column], parse)
         invalid = parsed.isna().to_numpy() & lines[column].notna().to_numpy()
         _check_invalid_share(raw, column, invalid, config)
         reject(name, invalid)
@@ -447,6 +447,20 @@ def per_value(values: pd.Series, test: Callable[[pd.Series], pd.Series]) -> np.n
         # Code -1 (missing) picks the appended False.
         return np.append(verdict, False)[values.cat.codes.to_numpy()]
     return np.asarray(test(values), dtype=bool)
+
+
+def per_category(values: pd.Series, parse: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """``parse`` (numbers or timestamps, missing where a value does not parse) of every line; of the
+    categories only where the values are categories (text read dictionary-encoded).
+
+    A CSV's timestamps repeat on every line of an order: 31.5 million lines hold 3 million distinct ones.
+    """
+    if not isinstance(values.dtype, pd.CategoricalDtype):
+        return parse(values)
+    parsed = parse(pd.Series(values.cat.categories).astype(TEXT)).to_numpy()
+    # Code -1 (missing) picks the appended missing value (NaN, NaT).
+    missing = np.full(1, np.nan if parsed.dtype.kind == "f" else np.datetime64("NaT"), dtype=parsed.dtype)
+    return pd.Series(np.append(parsed, missing)[values.cat.codes.to_numpy()], index=values.index, name=values.name)
 
 
 def _non_product(product_id: pd.Series, config: CleanConfig) -> np.ndarray:

@@ -53,8 +53,9 @@ _ARROW_TYPES = {pa.string(): TEXT, pa.large_string(): TEXT}
 #: Where a line of a basket file ends: what Hadoop's line reader (the Spark engine) splits on.
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 #: Text read dictionary-encoded when the file stores it as text: each line repeats its order's id, its
-#: product's id and description, its segment.
-_ENCODED = ("order_id", "product_id", "segment", "product_name")
+#: product's id and description, its segment, its order's customer and time; quantities and prices
+#: take a few thousand values. Cleaning trims, cases and parses each distinct value once.
+_ENCODED = ("order_id", "product_id", "segment", "product_name", "customer_id", "timestamp", "quantity", "unit_price")
 #: Columns held as pandas categories, read or not: a few distinct values (segments, product names) on
 #: every line, one code a line where text is tens of bytes (a column the file lacks: one byte a line).
 _CATEGORIES = ("segment", "product_name")
