@@ -4,9 +4,9 @@ A run that would need more memory than the machine gives is killed by the
 kernel half-way, after minutes of work. With ``memory_budget`` set, the local
 engine counts the lines first, cheaply (a Parquet file's metadata; the first
 megabyte of a text file, scaled by its size), estimates its peak from the
-bytes per line of the heaviest run measured on this machine (3 million
-baskets with text ids, ``docs/performance.md``), and refuses up front, with
-advice, when the estimate passes the budget.
+bytes per line measured on this machine, with a margin (Parquet and CSV
+exports of 3 and 10 million baskets with text ids, ``docs/performance.md``),
+and refuses up front, with advice, when the estimate passes the budget.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from pipeline.policy.guards import check_memory_budget
 
 log = logging.getLogger(__name__)
 
-#: Peak resident bytes per order line of a whole ``basket run`` (3 million baskets, 31.5 million
-#: lines, text ids: the heaviest measured case), and the process's own footprint before any data.
+#: Peak resident bytes per order line of a whole ``basket run``, with a margin (measured: 80-89 from
+#: Parquet at 31.5 and 105 million lines, 106 from CSV at 31.5 million, text ids), and the process's own
+#: footprint before any data.
 PEAK_BYTES_PER_LINE = 130
 BASE_BYTES = 400 * 1024 * 1024
 #: What is read of a text file to learn its bytes per line.
