@@ -256,13 +256,16 @@ def test_buy_again_lists_customers_in_the_text_order_of_their_ids_whatever_the_e
         max_size=25,
     ),
     block=st.sampled_from([1, 3, 1 << 22]),
+    key_bits=st.sampled_from([0, 63]),
 )
 def test_buy_again_lists_rank_each_customers_products_as_a_brute_force_count_does(
-    orders: list[tuple[str | None, list[str], str]], block: int, monkeypatch: pytest.MonkeyPatch
+    orders: list[tuple[str | None, list[str], str]], block: int, key_bits: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Whatever the block size (a block holds whole customers), each customer's products come by the number
-    # of their orders that held it, then the latest purchase, then the product id.
+    # Whatever the block size (a block holds whole customers) and whether the ranking's keys fit one integer
+    # (0 bits: never), each customer's products come by the number of their orders that held it, then the
+    # latest purchase, then the product id.
     monkeypatch.setattr(buy_again, "BLOCK_ENTRIES", block)
+    monkeypatch.setattr(buy_again, "KEY_BITS", key_bits)
     baskets = baskets_from_lines(_lines([(c, products, day, "*") for c, products, day in orders]))
     table = LocalEngine(_config(), baskets.items, None, None).customer_lists(baskets, "r", 2, 0)[0].to_pandas()
     bought = pd.DataFrame(
@@ -279,6 +282,7 @@ def test_buy_again_lists_rank_each_customers_products_as_a_brute_force_count_doe
     expected = expected[expected["rank"] <= 2]
     columns = ["customer_id", "product_id", "orders", "rank"]
     assert table[columns].values.tolist() == expected[columns].values.tolist()
+    assert table["last_bought"].tolist() == expected["last"].tolist()
 
 
 @pytest.mark.parametrize(
