@@ -60,7 +60,7 @@ def customer_lists(
     by_customer = np.argsort(owner, kind="stable")
     by_customer = by_customer[owner[by_customer] >= 0]
     parts = [
-        _ranked(baskets, by_customer[block], owner, when, max(top_k, depth))
+        _ranked(baskets, by_customer[block], owner, when, len(times), max(top_k, depth))
         for block in _blocks(owner[by_customer], np.diff(baskets.matrix.indptr)[by_customer])
     ]
     parts = parts or [_Ranked(*[np.empty(0, dtype=np.int64)] * len(fields(_Ranked)))]
@@ -94,9 +94,11 @@ def _blocks(owners: np.ndarray, sizes: np.ndarray) -> list[slice]:
     return [slice(start, end) for start, end in zip(np.r_[0, ends[:-1]], ends, strict=True)]
 
 
-def _ranked(baskets: Baskets, rows: np.ndarray, owner: np.ndarray, when: np.ndarray, deepest: int) -> _Ranked:
+def _ranked(
+    baskets: Baskets, rows: np.ndarray, owner: np.ndarray, when: np.ndarray, times: int, deepest: int
+) -> _Ranked:
     """The first ``deepest`` products of each customer of the baskets ``rows`` (whole customers), ranked;
-    ``when`` is each basket's time as a rank, and so is ``last_bought``."""
+    ``when`` is each basket's time as a rank among ``times`` distinct times, and so is ``last_bought``."""
     matrix = baskets.matrix[rows].tocoo()
     width = max(len(baskets.items), 1)
     keys = owner[rows][matrix.row].astype(np.int64)
@@ -111,7 +113,7 @@ def _ranked(baskets: Baskets, rows: np.ndarray, owner: np.ndarray, when: np.ndar
     last_bought = np.maximum.reduceat(when[rows][matrix.row[order]], starts)
     customer, product = np.divmod(keys[starts], width)
     del keys, order, matrix
-    ranked = _in_list_order(customer, orders, last_bought, int(when.max(initial=0)) + 1)
+    ranked = _in_list_order(customer, orders, last_bought, times)
     customer = customer[ranked]
     first = np.r_[True, customer[1:] != customer[:-1]]
     positions = np.arange(customer.size)

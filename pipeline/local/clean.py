@@ -443,9 +443,7 @@ def per_value(values: pd.Series, test: Callable[[pd.Series], pd.Series]) -> np.n
     pandas' text methods on a category column run over every category as a Python string.
     """
     if isinstance(values.dtype, pd.CategoricalDtype):
-        verdict = np.asarray(test(pd.Series(values.cat.categories).astype(TEXT)), dtype=bool)
-        # Code -1 (missing) picks the appended False.
-        return np.append(verdict, False)[values.cat.codes.to_numpy()]
+        return _by_code(values, np.asarray(test(_categories(values)), dtype=bool), False)
     return np.asarray(test(values), dtype=bool)
 
 
@@ -457,10 +455,20 @@ def per_category(values: pd.Series, parse: Callable[[pd.Series], pd.Series]) -> 
     """
     if not isinstance(values.dtype, pd.CategoricalDtype):
         return parse(values)
-    parsed = parse(pd.Series(values.cat.categories).astype(TEXT)).to_numpy()
-    # Code -1 (missing) picks the appended missing value (NaN, NaT).
-    missing = np.full(1, np.nan if parsed.dtype.kind == "f" else np.datetime64("NaT"), dtype=parsed.dtype)
-    return pd.Series(np.append(parsed, missing)[values.cat.codes.to_numpy()], index=values.index, name=values.name)
+    parsed = parse(_categories(values)).to_numpy()
+    missing = np.nan if parsed.dtype.kind == "f" else np.datetime64("NaT")
+    return pd.Series(_by_code(values, parsed, missing), index=values.index, name=values.name)
+
+
+def _categories(values: pd.Series) -> pd.Series:
+    """The categories of a category column, as text."""
+    return pd.Series(values.cat.categories).astype(TEXT)
+
+
+def _by_code(values: pd.Series, found: np.ndarray, missing: object) -> np.ndarray:
+    """Each line's entry of ``found`` (one per category of ``values``); ``missing`` for a line without a value
+    (code -1 picks the appended entry)."""
+    return np.append(found, np.full(1, missing, dtype=found.dtype))[values.cat.codes.to_numpy()]
 
 
 def _non_product(product_id: pd.Series, config: CleanConfig) -> np.ndarray:

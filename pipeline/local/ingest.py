@@ -217,18 +217,22 @@ def _read_group(paths: list[Path], config: InputConfig) -> pd.DataFrame:
 
 
 def _read_one(paths: list[Path], config: InputConfig) -> pd.DataFrame:
-    frame = _read_baskets(paths[0], config) if config.format == "baskets" else _read_table(paths, config)
+    if config.format == "baskets":
+        frame = _read_baskets(paths[0], config)
+        rows = [len(frame)]
+    else:
+        frame, rows = _read_table(paths, config)
     if "quote_error" not in frame:
         frame["quote_error"] = False
     # One category per file: a text column would repeat the path on every line.
-    rows = [len(frame)] if len(paths) == 1 else [pq.ParquetFile(path).metadata.num_rows for path in paths]
     codes = np.repeat(np.arange(len(paths), dtype=np.int32), rows)
     frame["source_file"] = pd.Categorical.from_codes(codes, pd.Index([str(path) for path in paths]))
     return frame
 
 
-def _read_table(paths: list[Path], config: InputConfig) -> pd.DataFrame:
-    """A CSV, Parquet or Excel file (or a run of Parquet files of one schema), mapped to canonical columns."""
+def _read_table(paths: list[Path], config: InputConfig) -> tuple[pd.DataFrame, list[int]]:
+    """A CSV, Parquet or Excel file (or a run of Parquet files of one schema), mapped to canonical columns,
+    and the rows read from each file."""
     mapping: dict[str, str] = {}
     path = paths[0]
 
@@ -251,7 +255,7 @@ def _read_table(paths: list[Path], config: InputConfig) -> pd.DataFrame:
     frame = frame[list(CANONICAL_COLUMNS)]
     frame["source_row"] = read.rows
     frame["quote_error"] = read.quote_error
-    return frame
+    return frame, read.counts
 
 
 def _absent(column: str, index: pd.Index) -> pd.Series:
@@ -273,6 +277,8 @@ class TableFile:
     rows: np.ndarray
     #: Rows where a quoted value swallowed whole lines of the file (:func:`swallowed_lines`).
     quote_error: np.ndarray
+    #: Rows read from each file: the one file, or ``path`` and every file of ``more``.
+    counts: list[int]
 
 
 def read_table_file(
@@ -306,8 +312,9 @@ def read_table_file(
                 counts = [pq.ParquetFile(p).metadata.num_rows for p in (path, *more)]
                 rows = np.concatenate([row_numbers(1, count) for count in counts])
             else:
+                counts = [len(frame)]
                 rows = row_numbers(1 if name.endswith(PARQUET_SUFFIXES) else 2, len(frame))
-            return TableFile(frame, rows, np.zeros(len(frame), dtype=bool))
+            return TableFile(frame, rows, np.zeros(len(frame), dtype=bool), counts)
         options: dict[str, Any] = {
             "sep": delimiter,
             "encoding": encoding,
@@ -320,7 +327,7 @@ def read_table_file(
         header = [str(h) for h in pd.read_csv(path, nrows=0, **options).columns]
         frame = _read_csv_body(path, columns(header), delimiter, encoding, encoded())
         rows, quote_error = _csv_layout(path, delimiter, encoding, len(frame), len(header), line_breaks)
-        return TableFile(frame, rows, quote_error)
+        return TableFile(frame, rows, quote_error, [len(frame)])
     except InputDataError:
         raise
     except pa.ArrowInvalid as exc:
@@ -359,8 +366,7 @@ def _read_binary_file(
             na_values=_NA_VALUES,
         )
         return frame.astype(dict.fromkeys(encoded(), "category"))
-    parquet = pq.ParquetFile(path)
-    schema = parquet.schema_arrow
+    schema = pq.read_schema(path)
     wanted = columns(list(schema.names))
     for field in (schema.field(n) for n in wanted):
         if pa.types.is_nested(field.type):
