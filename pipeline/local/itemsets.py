@@ -33,9 +33,11 @@ from __future__ import annotations
 import logging
 import math
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import chain, pairwise
+from typing import TypeVar
 
 import fim
 import numpy as np
@@ -308,12 +310,26 @@ PAIR_BLOCK = 4_096
 #: same pairs and Gram matrix); memory holds this many blocks at once.
 PAIR_THREADS = 2
 
+Block = TypeVar("Block")
 
-def _leading_rows(matrix: sp.csr_matrix, end: int) -> sp.csr_matrix:
-    """The first ``end`` rows of ``matrix``, sharing its arrays (scipy's slicing copies them)."""
-    stop = int(matrix.indptr[end])
+
+def in_column_blocks(columns: int, work: Callable[[int, int], Block]) -> list[Block]:
+    """``work(start, end)`` for each block of :data:`PAIR_BLOCK` of ``columns`` columns, in block order,
+    :data:`PAIR_THREADS` blocks at a time: a product of sparse co-occurrences bounded in memory by
+    the blocks at hand, not by the whole result. ``work`` must not write what another block reads."""
+    # At least one block per thread.
+    size = max(1, min(PAIR_BLOCK, -(-columns // PAIR_THREADS)))
+    with ThreadPoolExecutor(PAIR_THREADS) as threads:
+        return list(threads.map(lambda start: work(start, min(start + size, columns)), range(0, columns, size)))
+
+
+def row_block(matrix: sp.csr_matrix, start: int, end: int) -> sp.csr_matrix:
+    """Rows ``start:end`` of ``matrix``, sharing its values and column indices (scipy's slicing copies them)."""
+    first, stop = int(matrix.indptr[start]), int(matrix.indptr[end])
     return sp.csr_matrix(
-        (matrix.data[:stop], matrix.indices[:stop], matrix.indptr[: end + 1]), shape=(end, matrix.shape[1]), copy=False
+        (matrix.data[first:stop], matrix.indices[first:stop], matrix.indptr[start : end + 1] - first),
+        shape=(end - start, matrix.shape[1]),
+        copy=False,
     )
 
 
@@ -353,13 +369,12 @@ def pair_itemsets(
     in_gram[gram_at] = np.arange(gram_at.size)
     gram = None if gram_of is None else np.zeros((gram_at.size, gram_at.size))
 
-    def block_pairs(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The pairs (a, c), a < c, of ``c`` in the block from ``start`` and their counts; the
-        block's Gram entries written. Blocks write disjoint Gram cells (those of a pair whose later
-        column is theirs), so they may run at once."""
-        end = min(start + PAIR_BLOCK, columns.size)
+    def block_pairs(start: int, end: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The pairs (a, c), a < c, of ``c`` in columns ``start:end`` and their counts; the block's
+        Gram entries written. Blocks write disjoint Gram cells (those of a pair whose later column
+        is theirs), so they may run at once."""
         # X'X is symmetric: only the rows before the block's end, every (a, c) with a <= c (half the work).
-        block = (_leading_rows(transposed, end) @ _column_block(matrix, start, end)).tocoo()
+        block = (row_block(transposed, 0, end) @ _column_block(matrix, start, end)).tocoo()
         a, c = block.row, block.col + start
         if gram is not None:
             # Each Gram entry once from its upper triangle, written to both halves.
@@ -371,8 +386,7 @@ def pair_itemsets(
         keep = (a < c) & (block.data >= min_count)
         return a[keep], c[keep], block.data[keep].astype(np.int64)
 
-    with ThreadPoolExecutor(PAIR_THREADS) as threads:
-        blocks = list(threads.map(block_pairs, range(0, columns.size, PAIR_BLOCK)))
+    blocks = in_column_blocks(columns.size, block_pairs)
     none = np.empty(0, np.int64)
     a = columns[np.concatenate([none, *(block[0] for block in blocks)])]
     c = columns[np.concatenate([none, *(block[1] for block in blocks)])]

@@ -29,7 +29,7 @@ import pandas as pd
 
 from pipeline.config import Config
 from pipeline.local.baskets import Baskets
-from pipeline.local.itemsets import Itemsets, min_count_for
+from pipeline.local.itemsets import Itemsets, in_column_blocks, min_count_for, row_block
 from pipeline.policy.measures import interest_measures
 from pipeline.policy.rules import post_purchase_kept
 
@@ -62,10 +62,19 @@ def post_purchase_rules(baskets: Baskets, config: Config) -> PostPurchaseRules |
     min_count = min_count_for(config.mine, n)
     sources = np.flatnonzero(antecedent_count >= min_count)
     targets = np.flatnonzero(consequent_count >= min_count)
-    pairs = (before[:, sources].T @ after[:, targets]).tocoo()
-    a, c, pair = sources[pairs.row], targets[pairs.col], pairs.data.astype(np.int64)
-    keep = (pair >= min_count) & (a != c)
-    a, c, pair = a[keep], c[keep], pair[keep]
+    leading = before[:, sources].T.tocsr()
+    following = after[:, targets].tocsr()
+
+    def block_pairs(start: int, end: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The pairs of the sources ``start:end`` and any target in at least ``min_count`` transitions."""
+        block = (row_block(leading, start, end) @ following).tocoo()
+        a, c, pair = sources[block.row + start], targets[block.col], block.data.astype(np.int64)
+        keep = (pair >= min_count) & (a != c)
+        return a[keep], c[keep], pair[keep]
+
+    blocks = in_column_blocks(sources.size, block_pairs)
+    none = np.empty(0, np.int64)
+    a, c, pair = (np.concatenate([none, *(block[part] for block in blocks)]) for part in range(3))
     measures = interest_measures(n, antecedent_count[a], consequent_count[c], pair)
     keep = post_purchase_kept(measures["confidence"], measures["lift"], config)
     order = np.lexsort([c[keep], a[keep]])
