@@ -34,7 +34,6 @@ import logging
 import math
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import chain, pairwise
 from typing import TypeVar
@@ -48,6 +47,7 @@ from pipeline.config import MineConfig
 from pipeline.errors import ConfigError
 from pipeline.local.baskets import Baskets
 from pipeline.local.counting import MAX_TABLE, TableTooLarge, count_short_itemsets, counting_cost
+from pipeline.local.threads import THREADS, on_threads
 from pipeline.policy.guards import check_itemsets
 
 with warnings.catch_warnings():
@@ -302,25 +302,19 @@ def _packed(
     )
 
 
-#: Products whose pair counts are computed at a time: memory follows the pairs kept and one block.
+#: Products whose pair counts are computed at a time: memory follows the pairs kept and the blocks.
 PAIR_BLOCK = 4_096
-
-#: Blocks computed at once, each on its own thread (scipy's sparse product and numpy release the
-#: interpreter lock): on 3 M baskets the pairs took 7.3 s against 9.2 s on one thread (medians of 3,
-#: same pairs and Gram matrix); memory holds this many blocks at once.
-PAIR_THREADS = 2
 
 Block = TypeVar("Block")
 
 
 def in_column_blocks(columns: int, work: Callable[[int, int], Block]) -> list[Block]:
-    """``work(start, end)`` for each block of :data:`PAIR_BLOCK` of ``columns`` columns, in block order,
-    :data:`PAIR_THREADS` blocks at a time: a product of sparse co-occurrences bounded in memory by
-    the blocks at hand, not by the whole result. ``work`` must not write what another block reads."""
-    # At least one block per thread.
-    size = max(1, min(PAIR_BLOCK, -(-columns // PAIR_THREADS)))
-    with ThreadPoolExecutor(PAIR_THREADS) as threads:
-        return list(threads.map(lambda start: work(start, min(start + size, columns)), range(0, columns, size)))
+    """``work(start, end)`` for each block of :data:`PAIR_BLOCK` of ``columns`` columns (at least one
+    block per thread), in block order, on threads (:mod:`pipeline.local.threads`): a product of sparse
+    co-occurrences bounded in memory by the blocks at hand, not by the whole result. On 3 M baskets
+    the pairs took 7.3 s against 9.2 s on one thread (medians of 3, same pairs and Gram matrix)."""
+    size = max(1, min(PAIR_BLOCK, -(-columns // THREADS)))
+    return on_threads(lambda start: work(start, min(start + size, columns)), range(0, columns, size))
 
 
 def row_block(matrix: sp.csr_matrix, start: int, end: int) -> sp.csr_matrix:
