@@ -7,13 +7,14 @@ from datetime import date, datetime
 from itertools import pairwise
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.config import CleanConfig, Config, load_config
-from pipeline.local.clean import REASONS, clean_transactions, normalise_ids
+from pipeline.local.clean import REASONS, _sorted_in_place, clean_transactions, normalise_ids
 from pipeline.local.ingest import read_transactions
 
 from conftest import DIRTY_REJECTS, HEADER, SAMPLE_CONFIG, WHOLESALE_PRODUCTS, Export, clean_orders
@@ -180,11 +181,13 @@ def test_an_export_without_any_order_id_is_rejected_line_by_line(tmp_path: Path)
 @given(
     rows=st.lists(st.tuples(st.sampled_from("123"), st.sampled_from("xy"), st.integers(1, 2)), min_size=1, max_size=60),
     chunk=st.integers(1, 8),
+    key_bits=st.sampled_from([0, 63]),
 )
 def test_copies_found_a_chunk_at_a_time_are_the_copies_of_the_whole_export(
-    rows: list[tuple[str, str, int]], chunk: int
+    rows: list[tuple[str, str, int]], chunk: int, key_bits: int
 ) -> None:
-    # Lines are compared a chunk of whole (order, product) pairs at a time: the first copy in file order stays.
+    # Lines are compared a chunk of whole (order, product) pairs at a time: the first copy in file order
+    # stays; the pairs sorted with their line numbers packed in (63 bits) or by an index (0).
     raw = pd.DataFrame(
         {"order_id": [r[0] for r in rows], "product_id": [r[1] for r in rows], "quantity": [str(r[2]) for r in rows]}
     )
@@ -192,6 +195,7 @@ def test_copies_found_a_chunk_at_a_time_are_the_copies_of_the_whole_export(
     raw = raw.assign(source_file="f", source_row=range(1, len(raw) + 1))
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("pipeline.local.clean.DUPLICATE_CHUNK", chunk)
+        patch.setattr("pipeline.local.clean.KEY_BITS", key_bits)
         result = clean_transactions(raw, CleanConfig(max_basket_size=None))
     expected = raw[["order_id", "product_id", "quantity"]].duplicated(keep="first")
     assert result.counts["duplicate_line"] == int(expected.sum())
@@ -204,16 +208,36 @@ def test_copies_found_a_chunk_at_a_time_are_the_copies_of_the_whole_export(
     rows=st.lists(st.tuples(st.sampled_from("1234"), st.sampled_from("uvwxyz"), st.integers(-1, 2)), max_size=60),
     cap=st.integers(1, 4),
     chunk=st.integers(1, 4),
+    key_bits=st.sampled_from([0, 63]),
 )
 def test_basket_sizes_counted_a_chunk_at_a_time_are_the_distinct_kept_products(
-    rows: list[tuple[str, str, int]], cap: int, chunk: int
+    rows: list[tuple[str, str, int]], cap: int, chunk: int, key_bits: int
 ) -> None:
     raw = pd.DataFrame(rows, columns=["order_id", "product_id", "quantity"]).astype({"quantity": str})
     raw = raw.assign(unit_price="1", timestamp="2011-01-01", customer_id=None, segment=None, product_name=None)
     raw = raw.assign(source_file="f", source_row=range(1, len(raw) + 1))
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("pipeline.local.clean.DUPLICATE_CHUNK", chunk)
+        patch.setattr("pipeline.local.clean.KEY_BITS", key_bits)
         result = clean_transactions(raw, CleanConfig(max_basket_size=cap))
     before = (raw["quantity"].astype(int) > 0) & ~raw[["order_id", "product_id", "quantity"]].duplicated()
     sizes = raw[before].groupby("order_id")["product_id"].nunique()
     assert result.counts["oversized_basket"] == int((before & (raw["order_id"].map(sizes) > cap)).sum())
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(
+    keys=st.lists(st.integers(-5, 40), max_size=80),
+    chunk=st.integers(1, 8),
+)
+def test_pairs_sorted_with_their_line_numbers_packed_in_sort_as_a_stable_argsort(keys: list[int], chunk: int) -> None:
+    # A missing order or product id gives a negative pair: the packed sort must still order it first.
+    pairs = np.array(keys, dtype=np.int64)
+    bits = max(len(keys) - 1, 1).bit_length()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("pipeline.local.clean.DUPLICATE_CHUNK", chunk)
+        packed = pairs.copy()
+        lines = _sorted_in_place(packed, bits)
+    expected = np.argsort(pairs, kind="stable")
+    assert lines.tolist() == expected.tolist()
+    assert packed.tolist() == pairs[expected].tolist()

@@ -67,8 +67,12 @@ REASONS: tuple[str, ...] = (
     "duplicate_line",
     "oversized_basket",
 )
-#: Lines compared at a time for exact copies.
-DUPLICATE_CHUNK = 1 << 20
+#: Lines compared at a time for exact copies: a chunk of 2^20 lines was cleaning's peak on 31.5 M
+#: lines, 2^18 held 150 MB less in the same time.
+DUPLICATE_CHUNK = 1 << 18
+#: Bits of one sortable integer: an (order, product) pair and its line number are packed into one
+#: where they fit (tests set 0 to take the other path).
+KEY_BITS = 63
 #: Ids cased by ``clean.id_case``; text columns trimmed (empty is missing).
 ID_COLUMNS = ("order_id", "product_id")
 TEXT_COLUMNS = ("order_id", "product_id", "customer_id", "segment", "product_name")
@@ -274,20 +278,43 @@ def _order_product_pairs(lines: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, n
     One sort serves both pair checks: copies and basket sizes read adjacent
     entries of the sorted pairs (a hash table of 30 million keys is slower).
     """
-    order, _ = _codes(lines["order_id"])
+    order, orders = _codes(lines["order_id"])
     product, products = _codes(lines["product_id"])
     width = max(products, 1)
     pairs = order.astype(np.int64)
     pairs *= width  # in place: no temporary copy of every line
     pairs += product
     del product
-    # Stable timsort: an export's lines come grouped by order, in runs it merges cheaply. The line
+    line_bits = max(len(lines) - 1, 1).bit_length()
+    # A missing id's code is -1: the pairs lie in [-width - 1, orders x width).
+    if max(orders * width, width + 1).bit_length() + line_bits <= KEY_BITS:
+        return order, pairs, _sorted_in_place(pairs, line_bits), width
+    # Ties need no order: the checks compare copies in line order and count distinct pairs. The line
     # numbers are narrowed before the sorted pairs are gathered: three 8-byte arrays of every line
     # at once were cleaning's peak.
-    by_pair = np.argsort(pairs, kind="stable")
+    by_pair = np.argsort(pairs)
     if len(lines) < 2**31:
         by_pair = by_pair.astype(np.int32)
     return order, pairs[by_pair], by_pair, width
+
+
+def _sorted_in_place(keys: np.ndarray, bits: int) -> np.ndarray:
+    """Sort ``keys`` in place, ties in position order, and return each sorted key's former position.
+
+    Each position is packed into the low ``bits`` of its key, so one
+    in-place sort of one array does it: no 8-byte index of every line beside
+    the keys, and numpy's vectorised sort instead of a stable argsort (31.5 M
+    lines: 0.2 s against 0.8 s, and no longer cleaning's peak).
+    """
+    keys <<= bits
+    for start in range(0, keys.size, DUPLICATE_CHUNK):
+        end = min(start + DUPLICATE_CHUNK, keys.size)
+        keys[start:end] |= np.arange(start, end)
+    keys.sort()
+    at = np.empty(keys.size, dtype=np.int32 if keys.size < 2**31 else np.int64)
+    np.bitwise_and(keys, (1 << bits) - 1, out=at, casting="unsafe")
+    keys >>= bits
+    return at
 
 
 def _codes(values: pd.Series) -> tuple[np.ndarray, int]:
