@@ -29,7 +29,7 @@ KEY_BITS = 63
 
 @dataclass(frozen=True)
 class _Ranked:
-    """Every (customer, product) a list can show, ranked within its customer: parallel arrays."""
+    """Every (customer, product) a list can show, ranked within its customer: parallel int32 arrays."""
 
     customer: np.ndarray
     product: np.ndarray
@@ -67,8 +67,9 @@ def customer_lists(
         lambda block: _ranked(baskets, by_customer[block], owner, when, len(times), max(top_k, depth)),
         _blocks(owner[by_customer], np.diff(baskets.matrix.indptr)[by_customer]),
     )
-    parts = parts or [_Ranked(*[np.empty(0, dtype=np.int64)] * len(fields(_Ranked)))]
-    ranked = _Ranked(*(np.concatenate([getattr(p, f.name) for p in parts], dtype=np.int64) for f in fields(_Ranked)))
+    parts = parts or [_Ranked(*[np.empty(0, dtype=np.int32)] * len(fields(_Ranked)))]
+    ranked = _Ranked(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(_Ranked)))
+    del parts
     # The text columns are taken in Arrow from the distinct ids and names: a history is tens of
     # products per customer, millions of rows as Python strings would cost gigabytes.
     ids = np.asarray(customers, dtype=object).astype(str), baskets.items.astype(str)
@@ -124,7 +125,14 @@ def _ranked(
     rank = positions - np.maximum.accumulate(np.where(first, positions, 0)) + 1
     pick = shown(rank, deepest)
     chosen = ranked[pick]
-    return _Ranked(customer[pick], product[chosen], orders[chosen], last_bought[chosen], rank[pick])
+    # Codes, counts and ranks below the number of baskets: 4 bytes each (a history of 3 M baskets
+    # is 10 M rows, held with its text columns).
+    return _Ranked(
+        *(
+            a.astype(np.int32)
+            for a in (customer[pick], product[chosen], orders[chosen], last_bought[chosen], rank[pick])
+        )
+    )
 
 
 def _in_list_order(customer: np.ndarray, orders: np.ndarray, latest: np.ndarray, times: int) -> np.ndarray:
