@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/run.py            # everything (about 40 minutes here)
     python benchmarks/run.py --quick    # a subset in under a minute
+    python benchmarks/run.py --only "10,000,000" --merge   # one scenario, into the full results
     make bench / make bench-quick       # the same, in the project's .venv
 
 Each scenario runs, in the same invocation and on the same machine:
@@ -126,7 +127,7 @@ def scenarios() -> list[Scenario]:
         Scenario("retail.dat 0.001", "baskets", fimi / "retail.dat", 0.001, None),
         Scenario("chess.dat 0.52 (~0.9M itemsets)", "baskets", fimi / "chess.dat", 0.52, None),
     ]
-    for baskets in (10_000, 30_000, 100_000, 300_000, 1_000_000, 3_000_000):
+    for baskets in (10_000, 30_000, 100_000, 300_000, 1_000_000, 3_000_000, 10_000_000):
         found.append(
             Scenario(
                 f"synthetic {baskets:,} baskets",
@@ -382,12 +383,26 @@ def _slope(points: list[tuple[float, float]]) -> float:
     return sum((x - mean_x) * (y - mean_y) for x, y in points) / sum((x - mean_x) ** 2 for x, _ in points)
 
 
-def _replot() -> None:
-    """Redraw the scaling plot and the table from the last full results.json."""
+def _saved() -> list[Scenario]:
+    """The scenarios of the last full results.json, with their results."""
     found = []
     for entry in json.loads((RESULTS / "results.json").read_text()):
         entry["input"] = Path(entry["input"])
         found.append(Scenario(**entry))
+    return found
+
+
+def _merged(measured: list[Scenario]) -> list[Scenario]:
+    """The full results with ``measured`` in place of the saved rows of the same name, in scenario order
+    (a size added to the series after the last full run joins it without re-running the 40 minutes)."""
+    rows = {s.name: s for s in _saved()} | {s.name: s for s in measured}
+    known = [s.name for s in scenarios()]
+    return sorted(rows.values(), key=lambda s: known.index(s.name) if s.name in known else len(known))
+
+
+def _replot() -> None:
+    """Redraw the scaling plot and the table from the last full results.json."""
+    found = _saved()
     plot_scaling(found, ROOT / "docs" / "performance_scaling.png")
     (RESULTS / "results.md").write_text(markdown(found))
 
@@ -400,7 +415,12 @@ def main() -> None:
     parser.add_argument("--only", help="run scenarios whose name contains this text")
     parser.add_argument("--mining", metavar="SCENARIO", help=argparse.SUPPRESS)  # the child's job
     parser.add_argument("--replot", action="store_true", help="only redraw the plot and table from results.json")
+    parser.add_argument(
+        "--merge", action="store_true", help="with --only: replace those scenarios' rows in the full results.json"
+    )
     args = parser.parse_args()
+    if args.merge and (args.quick or not args.only):
+        parser.error("--merge needs --only (and not --quick)")
     if args.replot:
         _replot()
         return
@@ -416,8 +436,10 @@ def main() -> None:
         sys.stdout.write(f"{scenario.name}: {json.dumps(scenario.results)}\n")
         sys.stdout.flush()
     RESULTS.mkdir(exist_ok=True)
-    # A partial run (--quick, --only) never overwrites the full results.
-    suffix = "-quick" if args.quick else "-only" if args.only else ""
+    if args.merge:
+        found = _merged(found)
+    # A partial run (--quick, --only) never overwrites the full results, unless merged into them.
+    suffix = "-quick" if args.quick else "-only" if args.only and not args.merge else ""
     (RESULTS / f"results{suffix}.json").write_text(
         json.dumps([{**asdict(s), "input": str(s.input)} for s in found], indent=2) + "\n"
     )
