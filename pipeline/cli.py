@@ -277,7 +277,7 @@ def validate_command(**options: Any) -> None:
         "Inputs are usable.",
         *(f"  read {f.path}: {f.rows:,} rows" for f in inputs.files),
         f"  rows kept         {inputs.baskets.lines:>10,}",
-        f"  rows rejected     {len(cleaned.rejects):>10,}",
+        f"  rows rejected     {cleaned.rejects.rows:>10,}",
         *(f"    {reason:<22}{n:>10,}" for reason, n in cleaned.counts.items() if n),
         f"  baskets           {inputs.baskets.count:>10,}",
         f"  products          {len(inputs.baskets.items):>10,}",

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -33,14 +34,14 @@ def test_every_dirty_line_is_rejected_with_its_reason(config: Config, export: Ex
     assert {k: v for k, v in result.counts.items() if v} == dict(expected)
     assert result.rows_in == export.rows == len(raw)
     # Nothing vanishes: kept + rejected = read.
-    assert len(result.lines) + len(result.rejects) == len(raw)
-    assert sum(result.counts.values()) == len(result.rejects)
+    assert len(result.lines) + result.rejects.rows == len(raw)
+    assert sum(result.counts.values()) == result.rejects.rows
     assert set(result.counts) == set(REASONS)
 
 
 def test_rejects_keep_the_line_as_read_with_file_and_row(config: Config, export: Export) -> None:
     _, result = _clean(config)
-    rejects = result.rejects
+    rejects = result.rejects.frame()
     bad_price = rejects[rejects["reason"] == "bad_unit_price"].iloc[0]
     assert bad_price["unit_price"] == "1,50"
     assert bad_price["source_file"] == str(export.path)
@@ -199,7 +200,8 @@ def test_copies_found_a_chunk_at_a_time_are_the_copies_of_the_whole_export(
         result = clean_transactions(raw, CleanConfig(max_basket_size=None))
     expected = raw[["order_id", "product_id", "quantity"]].duplicated(keep="first")
     assert result.counts["duplicate_line"] == int(expected.sum())
-    copies = result.rejects[result.rejects["reason"] == "duplicate_line"]
+    rejects = result.rejects.frame()
+    copies = rejects[rejects["reason"] == "duplicate_line"]
     assert sorted(copies["source_row"]) == [i + 1 for i in range(len(raw)) if expected[i]]
 
 
@@ -241,3 +243,20 @@ def test_pairs_sorted_with_their_line_numbers_packed_in_sort_as_a_stable_argsort
     expected = np.argsort(pairs, kind="stable")
     assert lines.tolist() == expected.tolist()
     assert packed.tolist() == pairs[expected].tolist()
+
+
+def test_rejected_lines_are_written_a_chunk_at_a_time_in_source_order(config: Config) -> None:
+    # Never held whole: each chunk of rejected lines is converted and written on its own, as row groups.
+    _, whole = _clean(config)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("pipeline.local.clean.REJECT_CHUNK", 2)
+        _, chunked = _clean(config)
+    assert chunked.rejects.rows == whole.rejects.rows > 2
+    assert pq.ParquetFile(chunked.rejects.path).num_row_groups == -(-chunked.rejects.rows // 2)
+    assert chunked.rejects.table().equals(whole.rejects.table())
+    rows = whole.rejects.frame()[["source_file", "source_row"]]
+    assert rows.equals(rows.sort_values(["source_file", "source_row"]))
+    # The file goes with its owner.
+    spill = chunked.rejects.path.parent
+    chunked.rejects.close()
+    assert not spill.exists()

@@ -146,6 +146,23 @@ def test_disk_full_or_permission_denied_is_a_clear_error_and_keeps_latest(
     assert not list((Path(config.output.dir) / RUNS).glob(f"{PARTIAL_PREFIX}*"))
 
 
+def test_disk_full_while_cleaning_writes_its_rejects_is_a_clear_error_and_keeps_latest(
+    config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = run(config)
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("pipeline.local.rejects.pq.ParquetWriter.write_table", full)
+    with pytest.raises(OutputError, match=r"cannot write the rejected lines to .*rejects.parquet: No space left"):
+        run(config)
+    assert (Path(config.output.dir) / LATEST).resolve() == good.run_dir.resolve()
+    monkeypatch.undo()
+    assert run(config).run_dir.is_dir()
+    assert not list((Path(config.output.dir) / RUNS).glob(f"{PARTIAL_PREFIX}*"))
+
+
 def test_unwritable_output_directory(tmp_path: Path, config) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")

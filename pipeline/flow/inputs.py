@@ -41,10 +41,11 @@ class PreparedInputs:
     missing_from_catalog: list[str]
 
 
-def prepare_inputs(config: Config, stage: StageTimer | None = None) -> PreparedInputs:
+def prepare_inputs(config: Config, stage: StageTimer | None = None, rejects_dir: Path | None = None) -> PreparedInputs:
     """Read and clean the exports, read the catalog, build the baskets.
 
     ``files`` lists every input with its content hash, the catalog included.
+    The rejected lines are written to a file in ``rejects_dir`` (:mod:`pipeline.local.rejects`).
     Raises :class:`InputDataError` when no basket survives cleaning.
     """
     stage = stage or StageTimer()
@@ -53,7 +54,7 @@ def prepare_inputs(config: Config, stage: StageTimer | None = None) -> PreparedI
         raw, files = read_transactions(config.input)
         done["rows"] = len(raw)
     with stage("clean") as done:
-        cleaned = clean_transactions(raw, config.clean, config.as_of, config.input)
+        cleaned = clean_transactions(raw, config.clean, config.as_of, config.input, rejects_dir)
         done["rows kept"] = int(cleaned.kept.sum())
     del raw
     with stage("catalog"):

@@ -18,13 +18,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
 from pipeline.config import Config
 from pipeline.contract.counts import RunCounts
-from pipeline.contract.files import LATEST, check_latest
+from pipeline.contract.files import LATEST, RUNS, check_latest
 from pipeline.contract.manifest import Manifest, build_manifest, inputs_fingerprint
 from pipeline.engine import Prepared, RunTables
 from pipeline.errors import OutputError, QualityGateError
@@ -40,7 +39,7 @@ from pipeline.flow.publish import (
     remove_partial_runs,
     write_run,
 )
-from pipeline.local.engine import LocalEngine, local_tables, rejects_table
+from pipeline.local.engine import LocalEngine, local_tables
 from pipeline.stages import StageListener, StageTimer
 
 log = logging.getLogger(__name__)
@@ -90,18 +89,19 @@ def run_tables(config: Config, started: datetime, stage: StageTimer) -> RunTable
 
         prepared = prepare_spark(config, stage)
     else:
-        prepared = prepare_local(config, stage)
+        # The rejected lines wait for the publish beside the runs (same disk; a killed run's are
+        # removed with its partial run).
+        prepared = prepare_local(config, stage, Path(config.output.dir) / RUNS)
     run_id = new_run_id(started, inputs_fingerprint(config, prepared.files))
     segments = offer_segments(prepared.engine, prepared.baskets, config, run_id, stage)
     with stage("tables"):
         return prepared.tables(run_id, segments)
 
 
-def prepare_local(config: Config, stage: StageTimer | None = None) -> Prepared:
+def prepare_local(config: Config, stage: StageTimer | None = None, rejects_dir: Path | None = None) -> Prepared:
     """The local engine with the exports read, cleaned and turned into baskets (:func:`prepare_inputs`)."""
-    inputs = prepare_inputs(config, stage)
+    inputs = prepare_inputs(config, stage, rejects_dir)
     engine = LocalEngine(config, inputs.baskets.items, inputs.catalog, inputs.baskets.names)
-    rejects = cache(partial(rejects_table, inputs.cleaned))
 
     def tables(run_id: str, segments: list[Any]) -> RunTables:
         return local_tables(
@@ -112,7 +112,6 @@ def prepare_local(config: Config, stage: StageTimer | None = None) -> Prepared:
             inputs.catalog,
             inputs.missing_from_catalog,
             segments,
-            rejects(),
         )
 
     return Prepared(engine, inputs.baskets, inputs.files, tables)

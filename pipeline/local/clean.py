@@ -36,6 +36,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -43,8 +44,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.config import CANONICAL_COLUMNS, CleanConfig, InputConfig
-from pipeline.contract.schema import REJECTS, TEXT
+from pipeline.contract.schema import TEXT
 from pipeline.errors import InputDataError, quoted
+from pipeline.local.rejects import REJECT_CHUNK, RejectsFile
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +82,8 @@ TEXT_COLUMNS = ("order_id", "product_id", "customer_id", "segment", "product_nam
 
 @dataclass(frozen=True)
 class CleanResult:
-    """Every line read (normalised) and which are kept, the rejected lines as read, and the count per reason.
+    """Every line read (normalised) and which are kept, the rejected lines as read (in a file), and the
+    count per reason.
 
     The kept lines are not copied out when cleaning ends: while the lines as
     read are still alive, that copy would be a third set of every line. The
@@ -89,7 +92,7 @@ class CleanResult:
 
     normalised: pd.DataFrame
     kept: np.ndarray
-    rejects: pd.DataFrame
+    rejects: RejectsFile
     counts: dict[str, int]
     rows_in: int
     as_of: datetime | None = field(default=None)
@@ -143,6 +146,7 @@ def clean_transactions(
     config: CleanConfig,
     as_of: datetime | date | None = None,
     source: InputConfig | None = None,
+    rejects_dir: Path | None = None,
 ) -> CleanResult:
     """Apply every cleaning step to the lines read by :mod:`pipeline.local.ingest`.
 
@@ -150,7 +154,9 @@ def clean_transactions(
     the end of that day); by default it is the newest timestamp in the data,
     never the wall clock, so a rerun of an old export gives the same answer.
     ``source`` is how the lines were read (their header's names, the
-    timestamp format). The input frame is not modified.
+    timestamp format). The rejected lines go to a file in ``rejects_dir``
+    (default: the system's temporary directory; :mod:`pipeline.local.rejects`).
+    The input frame is not modified.
     """
     source = source or InputConfig()
     lines = _normalised(raw, config)
@@ -218,11 +224,10 @@ def clean_transactions(
     rejected = verdict != 0
     per_reason = np.bincount(verdict, minlength=len(REASONS) + 1)
     counts = {name: int(per_reason[i + 1]) for i, name in enumerate(REASONS)}
-    reason = pd.Series(np.asarray(REASONS, dtype=object)[verdict[rejected] - 1], dtype=TEXT)
     result = CleanResult(
         normalised=lines,
         kept=~rejected,
-        rejects=_rejects(raw, reason, rejected),
+        rejects=_rejects(raw, verdict, rejects_dir),
         counts=counts,
         rows_in=len(raw),
         as_of=resolved_as_of,
@@ -231,8 +236,8 @@ def clean_transactions(
     log.info(
         "clean: %d rows in, %d kept, %d rejected (%s)",
         result.rows_in,
-        result.rows_in - len(result.rejects),
-        len(result.rejects),
+        result.rows_in - result.rejects.rows,
+        result.rejects.rows,
         ", ".join(f"{k} {v}" for k, v in counts.items() if v) or "none",
     )
     return result
@@ -566,17 +571,24 @@ def _resolve_as_of(as_of: datetime | date | None, timestamps: pd.Series) -> date
     return None if pd.isna(newest) else newest.to_pydatetime()
 
 
-def _rejects(raw: pd.DataFrame, reason: pd.Series, rejected: np.ndarray) -> pd.DataFrame:
-    """Rejected lines with every canonical value as read (as text) and the reason."""
-    rows = raw[rejected]
-    # Text stays in Arrow (TEXT): a million rejects as Python strings, column by column, took seconds.
-    out = pd.DataFrame(
-        {
-            "source_file": rows["source_file"].astype(TEXT).array,
-            "source_row": rows["source_row"].astype("int64").to_numpy(),
-            "reason": reason.array,
-        }
-    )
-    for column in CANONICAL_COLUMNS:
-        out[column] = rows[column].astype(TEXT).array
-    return out[REJECTS.names]
+def _rejects(raw: pd.DataFrame, verdict: np.ndarray, directory: Path | None) -> RejectsFile:
+    """The rejected lines, with every canonical value as read (as text) and the reason, written to a
+    :class:`RejectsFile` in ``directory`` :data:`REJECT_CHUNK` lines at a time."""
+    rejects = RejectsFile(directory)
+    at = np.flatnonzero(verdict)
+    for start in range(0, at.size, REJECT_CHUNK):
+        lines = at[start : start + REJECT_CHUNK]
+        rows = raw.iloc[lines]
+        # Text stays in Arrow (TEXT): a million rejects as Python strings, column by column, took seconds.
+        out = pd.DataFrame(
+            {
+                "source_file": rows["source_file"].astype(TEXT).array,
+                "source_row": rows["source_row"].astype("int64").to_numpy(),
+                "reason": pd.array(np.asarray(REASONS, dtype=object)[verdict[lines] - 1], dtype=TEXT),
+            }
+        )
+        for column in CANONICAL_COLUMNS:
+            out[column] = rows[column].astype(TEXT).array
+        rejects.write(out)
+    rejects.complete()
+    return rejects

@@ -29,7 +29,6 @@ from pipeline.contract.schema import (
     NEIGHBOURS,
     PAIRS,
     RECOMMENDATIONS,
-    REJECTS,
     RULES,
     to_table,
 )
@@ -195,22 +194,21 @@ def local_tables(
     catalog: pd.DataFrame | None,
     missing: list[str],
     segments: list[SegmentTables],
-    rejects: pa.Table,
 ) -> RunTables:
-    """The run's tables, in the published order, and its counts; ``rejects`` is the rejects table
-    (:func:`rejects_table`), built once however many candidates ``basket tune`` counts."""
+    """The run's tables, in the published order, and its counts; the rejects are copied from cleaning's
+    file when the run is written."""
     overall = segments[0]
     tables: dict[str, Any] = {
         **offer_tables(segments),
         "itemsets": _itemsets_table(overall.itemsets),
         "pairs": _pairs_table(overall.mined, baskets.items),
-        "rejects": rejects,
+        "rejects": cleaned.rejects.publish,
     }
     recommendations = tables["recommendations"]
     counts = RunCounts(
         rows_in=cleaned.rows_in,
         rejected=cleaned.counts,
-        rows_rejected=len(cleaned.rejects),
+        rows_rejected=cleaned.rejects.rows,
         rows_clean=baskets.lines,
         funnel=cleaned.funnel(),
         basket_sizes=baskets.size_histogram(),
@@ -236,12 +234,11 @@ def local_tables(
         products_missing_listed=missing[:MISSING_LISTED],
         covered_products=sorted(pc.unique(recommendations["consequent"]).to_pylist()),
     )
-    return RunTables(run_id, cleaned.as_of, files, counts, tables, table_problems(tables))
-
-
-def rejects_table(cleaned: CleanResult) -> pa.Table:
-    """The rejected lines in the published layout."""
-    return to_table(cleaned.rejects, REJECTS)
+    # The rejects' file was written in their schema (RejectsFile): the tables in memory are checked.
+    in_memory = {name: table for name, table in tables.items() if isinstance(table, pa.Table)}
+    return RunTables(
+        run_id, cleaned.as_of, files, counts, tables, table_problems(in_memory), release=cleaned.rejects.close
+    )
 
 
 def offer_tables(segments: list[SegmentTables]) -> dict[str, pa.Table]:
