@@ -3,6 +3,7 @@ whose right answer is known by construction."""
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -301,3 +302,40 @@ def test_an_upsell_must_be_the_same_type_of_product(
 ) -> None:
     found = same_type(*(np.array([v], dtype=object) for v in (*a, *c)))
     assert found.tolist() == [alike]
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(
+    orders=st.lists(
+        st.tuples(st.sampled_from("xyz"), st.sets(st.sampled_from("ABCDEF"), min_size=1), st.integers(0, 90)),
+        min_size=2,
+        max_size=30,
+    ),
+    block=st.integers(1, 4),
+)
+def test_post_purchase_pair_counts_are_a_brute_force_count_of_consecutive_orders(
+    orders: list[tuple[str, set[str], int]], block: int
+) -> None:
+    # The product is counted a block of antecedents at a time, two blocks at once on threads.
+    dated = [(c, sorted(p), str(pd.Timestamp("2024-01-01") + pd.Timedelta(days=d)), "s") for c, p, d in orders]
+    baskets = baskets_from_lines(_lines(dated))
+    config = _config(**{"mine.min_count": 2, "post_purchase.min_confidence": 0.0, "rules.min_lift": 0.0})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("pipeline.local.itemsets.PAIR_BLOCK", block)
+        found = post_purchase_rules(baskets, config)
+    expected: dict[tuple[str, str], int] = {}
+    for customer in "xyz":
+        mine = sorted((day, n) for n, (c, _, day) in enumerate(orders) if c == customer)
+        for (day, n), (later, m) in pairwise(mine):
+            if later - day <= 30:
+                for a in orders[n][1]:
+                    for c in orders[m][1] - {a}:
+                        expected[a, c] = expected.get((a, c), 0) + 1
+    expected = {pair: count for pair, count in expected.items() if count >= 2}
+    items = baskets.items
+    got = (
+        {}
+        if found is None
+        else {(items[r.antecedent], items[r.consequent]): r.pair_count for r in found.rules.itertuples()}
+    )
+    assert got == expected
