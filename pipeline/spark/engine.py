@@ -141,8 +141,10 @@ class SparkEngine:
     def rule_count(self, rules: DataFrame) -> int:
         return int(rules.count())
 
-    def pair_itemsets(self, baskets: SparkBaskets, min_count: int, with_gram: bool) -> tuple[SparkItemsets, None]:
-        return pair_itemsets(baskets.frame, baskets.count, min_count), None
+    def pair_itemsets(
+        self, baskets: SparkBaskets, min_count: int, with_gram: bool
+    ) -> tuple[SparkItemsets, Gram | None]:
+        return pair_itemsets(baskets.frame, baskets.count, min_count, self.config.model if with_gram else None)
 
     def customer_floor(self, rules: DataFrame, itemsets: SparkItemsets, baskets: SparkBaskets) -> tuple[DataFrame, int]:
         from pyspark.sql import functions as F

@@ -240,36 +240,38 @@ def _significant(rules: DataFrame, n: int, config: RulesConfig) -> DataFrame:
     return map_in_arrow(rules.repartition(1), corrected, schema)
 
 
-def pair_itemsets(baskets: DataFrame, count: int, min_count: int) -> SparkItemsets:
-    """Every product and every pair of products in at least ``min_count`` baskets, counted exactly, persisted.
+def pair_itemsets(
+    baskets: DataFrame, count: int, min_count: int, model: ModelConfig | None = None
+) -> tuple[SparkItemsets, tuple[np.ndarray, np.ndarray] | None]:
+    """Every product and every pair of products in at least ``min_count`` baskets, counted exactly, persisted;
+    with ``model``, the item model's Gram matrix and products too (:func:`model_gram`), from the same count.
 
     The pairs come from each basket's products joined with themselves
-    (:func:`pipeline.local.itemsets.pair_itemsets` counts the same with a sparse product).
+    (:func:`pipeline.local.itemsets.pair_itemsets` counts the same with a sparse
+    product): one self-join of the baskets serves the pairs and the Gram
+    matrix, which took a second one.
     """
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
-    held = baskets.select("order_id", F.explode("items").alias("product_id"))
-    singles = held.groupBy("product_id").agg(F.count("*").alias("count")).where(F.col("count") >= min_count)
-    frequent = held.join(singles.select("product_id"), "product_id")
-    first = frequent.select("order_id", F.col("product_id").alias("a"))
-    second = frequent.select("order_id", F.col("product_id").alias("c"))
-    pairs = (
-        first.join(second, "order_id")
-        .where(F.col("a") < F.col("c"))
-        .groupBy("a", "c")
-        .agg(F.count("*").alias("count"))
-        .where(F.col("count") >= min_count)
+    ids, counts = _product_counts(baskets)
+    chosen = ids[model_products(ids, counts, model)] if model is not None else ids[:0]
+    frequent = ids[counts >= min_count]
+    together = _co_occurrences(baskets, np.union1d(frequent, chosen), chosen).persist(StorageLevel.MEMORY_AND_DISK)
+    singles = baskets.sparkSession.createDataFrame(
+        [([str(p)], 1, int(n)) for p, n in zip(ids, counts, strict=True) if n >= min_count],
+        "items array<string>, length int, count long",
     )
-    frame = singles.select(F.array("product_id").alias("items"), F.lit(1).alias("length"), "count").unionByName(
-        pairs.select(F.array("a", "c").alias("items"), F.lit(2).alias("length"), "count")
-    )
+    pairs = together.where((F.col("a") < F.col("c")) & (F.col("count") >= min_count))
+    frame = singles.unionByName(pairs.select(F.array("a", "c").alias("items"), F.lit(2).alias("length"), "count"))
     frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
     by_length = {int(k): int(v) for k, v in frame.groupBy("length").count().collect()}
+    gram = _gram(together, chosen) if model is not None else None
+    together.unpersist()
     log.info(
         "pairs: %d products and %d pairs in at least %d baskets", by_length.get(1, 0), by_length.get(2, 0), min_count
     )
-    return SparkItemsets(frame, count, min_count, by_length)
+    return SparkItemsets(frame, count, min_count, by_length), gram
 
 
 def pair_customers(rules: DataFrame, baskets: DataFrame) -> DataFrame:
@@ -308,26 +310,52 @@ def model_gram(baskets: DataFrame, config: ModelConfig) -> tuple[np.ndarray, np.
     counts (at most ``max_items^2 / 2`` rows, the bound of the dense model) are
     counted by a self-join of the baskets and collected into the matrix.
     """
+    ids, counts = _product_counts(baskets)
+    chosen = ids[model_products(ids, counts, config)]
+    return _gram(_co_occurrences(baskets, chosen, chosen), chosen)
+
+
+def _product_counts(baskets: DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Every product id and its basket count, on the driver (one row per product)."""
     from pyspark.sql import functions as F
 
-    held = baskets.select("order_id", F.explode("items").alias("product_id"))
-    counted = held.groupBy("product_id").count().collect()
-    ids = np.array([r[0] for r in counted], dtype=object)
-    chosen = ids[model_products(ids, np.array([r[1] for r in counted], dtype=np.int64), config)]
-    position = {product: i for i, product in enumerate(chosen)}
-    spark = baskets.sparkSession
-    members = spark.createDataFrame([(str(p), i) for p, i in position.items()], "product_id string, position int")
-    inside = held.join(F.broadcast(members), "product_id").select("order_id", "position")
-    pairs = (
-        inside.alias("a")
-        .join(inside.alias("c"), "order_id")
-        .where(F.col("a.position") <= F.col("c.position"))
-        .groupBy(F.col("a.position").alias("a"), F.col("c.position").alias("c"))
-        .count()
-        .toArrow()  # millions of pairs: Arrow batches, not Python rows
+    counted = baskets.select(F.explode("items").alias("product_id")).groupBy("product_id").count().toArrow()
+    ids = np.asarray(counted.column("product_id").to_pylist(), dtype=object)
+    return ids, counted.column("count").to_numpy().astype(np.int64)
+
+
+def _co_occurrences(baskets: DataFrame, products: np.ndarray, chosen: np.ndarray) -> DataFrame:
+    """``a``, ``c`` (product ids, ``a <= c``), ``count``: the baskets holding both, for every pair of
+    ``products`` bought together, and each one's position among ``chosen`` (``a_at``, ``c_at``; -1 outside)."""
+    from pyspark.sql import functions as F
+
+    at = {product: i for i, product in enumerate(chosen)}
+    members = baskets.sparkSession.createDataFrame(
+        [(str(p), at.get(p, -1)) for p in products], "product_id string, position int"
     )
+    inside = (
+        baskets.select("order_id", F.explode("items").alias("product_id"))
+        .join(F.broadcast(members), "product_id")
+        .select("order_id", "product_id", "position")
+    )
+    first = inside.select("order_id", F.col("product_id").alias("a"), F.col("position").alias("a_at"))
+    second = inside.select("order_id", F.col("product_id").alias("c"), F.col("position").alias("c_at"))
+    return (
+        first.join(second, "order_id")
+        .where(F.col("a") <= F.col("c"))
+        .groupBy("a", "c", "a_at", "c_at")
+        .agg(F.count("*").alias("count"))
+    )
+
+
+def _gram(together: DataFrame, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The Gram matrix of ``chosen`` from their co-occurrences (:func:`_co_occurrences`), collected as
+    Arrow batches (millions of pairs), and ``chosen``."""
+    from pyspark.sql import functions as F
+
+    pairs = together.where((F.col("a_at") >= 0) & (F.col("c_at") >= 0)).select("a_at", "c_at", "count").toArrow()
     gram = np.zeros((chosen.size, chosen.size))
-    a, c, n = (pairs.column(name).to_numpy().astype(np.int64) for name in ("a", "c", "count"))
+    a, c, n = (pairs.column(name).to_numpy().astype(np.int64) for name in ("a_at", "c_at", "count"))
     gram[a, c] = n
     gram[c, a] = n
     return gram, chosen
