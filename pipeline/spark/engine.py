@@ -154,7 +154,7 @@ class SparkEngine:
         def floor(customers: np.ndarray) -> dict[str, np.ndarray]:
             return {"_keep": enough_customers(customers, pairs)}
 
-        counted = with_kernel(pair_customers(rules, baskets.frame), floor, ["customers"], {"_keep": "boolean"})
+        counted = with_kernel(pair_customers(rules, itemsets.frame), floor, ["customers"], {"_keep": "boolean"})
         counted = counted.cache()
         kept = counted.where("_keep").drop("_keep", "customers").cache()
         dropped = int(counted.where(~F.col("_keep")).count())

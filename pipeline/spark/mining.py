@@ -243,13 +243,14 @@ def _significant(rules: DataFrame, n: int, config: RulesConfig) -> DataFrame:
 def pair_itemsets(
     baskets: DataFrame, count: int, min_count: int, model: ModelConfig | None = None
 ) -> tuple[SparkItemsets, tuple[np.ndarray, np.ndarray] | None]:
-    """Every product and every pair of products in at least ``min_count`` baskets, counted exactly, persisted;
-    with ``model``, the item model's Gram matrix and products too (:func:`model_gram`), from the same count.
+    """Every product and every pair of products in at least ``min_count`` baskets, counted exactly, persisted,
+    each pair with its distinct ``customers`` (:func:`pair_customers`); with ``model``, the item model's
+    Gram matrix and products too (:func:`model_gram`), from the same count.
 
     The pairs come from each basket's products joined with themselves
     (:func:`pipeline.local.itemsets.pair_itemsets` counts the same with a sparse
-    product): one self-join of the baskets serves the pairs and the Gram
-    matrix, which took a second one.
+    product): one self-join of the baskets serves the pairs, their customers
+    and the Gram matrix, which took three.
     """
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
@@ -257,13 +258,16 @@ def pair_itemsets(
     ids, counts = _product_counts(baskets)
     chosen = ids[model_products(ids, counts, model)] if model is not None else ids[:0]
     frequent = ids[counts >= min_count]
-    together = _co_occurrences(baskets, np.union1d(frequent, chosen), chosen).persist(StorageLevel.MEMORY_AND_DISK)
+    together = _co_occurrences(baskets, np.union1d(frequent, chosen), chosen, owners=True)
+    together = together.persist(StorageLevel.MEMORY_AND_DISK)
     singles = baskets.sparkSession.createDataFrame(
-        [([str(p)], 1, int(n)) for p, n in zip(ids, counts, strict=True) if n >= min_count],
-        "items array<string>, length int, count long",
+        [([str(p)], 1, int(n), None) for p, n in zip(ids, counts, strict=True) if n >= min_count],
+        "items array<string>, length int, count long, customers long",
     )
     pairs = together.where((F.col("a") < F.col("c")) & (F.col("count") >= min_count))
-    frame = singles.unionByName(pairs.select(F.array("a", "c").alias("items"), F.lit(2).alias("length"), "count"))
+    frame = singles.unionByName(
+        pairs.select(F.array("a", "c").alias("items"), F.lit(2).alias("length"), "count", "customers")
+    )
     frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
     by_length = {int(k): int(v) for k, v in frame.groupBy("length").count().collect()}
     gram = _gram(together, chosen) if model is not None else None
@@ -274,31 +278,21 @@ def pair_itemsets(
     return SparkItemsets(frame, count, min_count, by_length), gram
 
 
-def pair_customers(rules: DataFrame, baskets: DataFrame) -> DataFrame:
+def pair_customers(rules: DataFrame, pairs: DataFrame) -> DataFrame:
     """``rules`` (one-product antecedents) with ``customers``: the distinct customers with a basket holding
-    both products; a basket without customer id is its own customer.
-
-    Counted once per unordered pair, from each basket's products joined with themselves (the size of
-    the pair count itself): joining each rule to every basket holding its antecedent first made 15 M
-    rows of the sample's 2 M pairs.
-    """
+    both products (a basket without customer id is its own customer), as :func:`pair_itemsets` counted
+    them with the ``pairs``."""
     from pyspark.sql import functions as F
 
-    owner = F.struct(F.col("customer_id"), F.when(F.col("customer_id").isNull(), F.col("order_id")).alias("order"))
-    held = baskets.select("order_id", owner.alias("owner"), F.explode("items").alias("product_id"))
     a, c = F.col("antecedent")[0], F.col("consequent")
-    wanted = rules.select(F.least(a, c).alias("a"), F.greatest(a, c).alias("c")).distinct()
-    counted = (
-        held.select("order_id", "owner", F.col("product_id").alias("a"))
-        .join(held.select("order_id", F.col("product_id").alias("c")), "order_id")
-        .where(F.col("a") < F.col("c"))
-        .join(wanted, ["a", "c"], "left_semi")
-        .groupBy("a", "c")
-        .agg(F.countDistinct("owner").alias("customers"))
+    counted = pairs.where(F.col("length") == 2).select(
+        F.col("items")[0].alias("_a"), F.col("items")[1].alias("_c"), "customers"
     )
-    both_ways = counted.unionByName(counted.select(F.col("c").alias("a"), F.col("a").alias("c"), "customers"))
     return (
-        rules.withColumns({"a": a, "c": c}).join(both_ways, ["a", "c"], "left").drop("a", "c").fillna(0, ["customers"])
+        rules.withColumns({"_a": F.least(a, c), "_c": F.greatest(a, c)})
+        .join(counted, ["_a", "_c"], "left")
+        .drop("_a", "_c")
+        .fillna(0, ["customers"])
     )
 
 
@@ -324,27 +318,36 @@ def _product_counts(baskets: DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return ids, counted.column("count").to_numpy().astype(np.int64)
 
 
-def _co_occurrences(baskets: DataFrame, products: np.ndarray, chosen: np.ndarray) -> DataFrame:
+def _co_occurrences(baskets: DataFrame, products: np.ndarray, chosen: np.ndarray, owners: bool = False) -> DataFrame:
     """``a``, ``c`` (product ids, ``a <= c``), ``count``: the baskets holding both, for every pair of
-    ``products`` bought together, and each one's position among ``chosen`` (``a_at``, ``c_at``; -1 outside)."""
+    ``products`` bought together, and each one's position among ``chosen`` (``a_at``, ``c_at``; -1 outside);
+    with ``owners``, ``customers`` too: the distinct customers of those baskets (a basket without
+    customer id is its own customer), counted as the baskets of each (pair, customer) in one
+    aggregation and those in a second, over the same join."""
     from pyspark.sql import functions as F
 
     at = {product: i for i, product in enumerate(chosen)}
     members = baskets.sparkSession.createDataFrame(
         [(str(p), at.get(p, -1)) for p in products], "product_id string, position int"
     )
+    # Whose basket: the customer, or the basket itself without one (the two kinds of id kept apart).
+    owner = F.coalesce(F.concat(F.lit("c"), "customer_id"), F.concat(F.lit("o"), "order_id"))
     inside = (
-        baskets.select("order_id", F.explode("items").alias("product_id"))
+        baskets.select("order_id", owner.alias("owner"), F.explode("items").alias("product_id"))
         .join(F.broadcast(members), "product_id")
-        .select("order_id", "product_id", "position")
+        .select("order_id", "owner", "product_id", "position")
     )
-    first = inside.select("order_id", F.col("product_id").alias("a"), F.col("position").alias("a_at"))
+    first = inside.select("order_id", "owner", F.col("product_id").alias("a"), F.col("position").alias("a_at"))
     second = inside.select("order_id", F.col("product_id").alias("c"), F.col("position").alias("c_at"))
+    joined = first.join(second, "order_id").where(F.col("a") <= F.col("c"))
+    pair = ["a", "c", "a_at", "c_at"]
+    if not owners:
+        return joined.groupBy(*pair).agg(F.count("*").alias("count"))
     return (
-        first.join(second, "order_id")
-        .where(F.col("a") <= F.col("c"))
-        .groupBy("a", "c", "a_at", "c_at")
+        joined.groupBy(*pair, "owner")
         .agg(F.count("*").alias("count"))
+        .groupBy(*pair)
+        .agg(F.sum("count").alias("count"), F.count("*").alias("customers"))
     )
 
 
