@@ -101,9 +101,8 @@ def read_transactions(config: InputConfig) -> tuple[pd.DataFrame, list[InputFile
     frames: list[pd.DataFrame] = []
     files: list[InputFile] = []
     for group in _parquet_runs(expand_paths(config.paths), config):
-        frame = _read_group(group, config)
+        frame, rows = _read_group(group, config)
         frames.append(frame)
-        rows = np.bincount(frame["source_file"].cat.codes.to_numpy(), minlength=len(group))
         for path, count in zip(group, rows, strict=True):
             files.append(InputFile(str(path), path.stat().st_size, file_sha256(path), int(count)))
             log.info("read %s: %d rows", path, count)
@@ -204,9 +203,9 @@ def _schema(path: Path) -> pa.Schema | None:
         return None
 
 
-def _read_group(paths: list[Path], config: InputConfig) -> pd.DataFrame:
-    """One file, or a run of Parquet files read as one table. When the run cannot be read, its files are
-    read one by one, so that the error names the file at fault."""
+def _read_group(paths: list[Path], config: InputConfig) -> tuple[pd.DataFrame, list[int]]:
+    """One file, or a run of Parquet files read as one table, and the rows of each file. When the run
+    cannot be read, its files are read one by one, so that the error names the file at fault."""
     try:
         return _read_one(paths, config)
     except InputDataError:
@@ -216,7 +215,8 @@ def _read_group(paths: list[Path], config: InputConfig) -> pd.DataFrame:
         raise
 
 
-def _read_one(paths: list[Path], config: InputConfig) -> pd.DataFrame:
+def _read_one(paths: list[Path], config: InputConfig) -> tuple[pd.DataFrame, list[int]]:
+    """The lines of ``paths`` (one file, or Parquet files of one schema) and the rows of each file."""
     if config.format == "baskets":
         frame = _read_baskets(paths[0], config)
         rows = [len(frame)]
@@ -227,7 +227,7 @@ def _read_one(paths: list[Path], config: InputConfig) -> pd.DataFrame:
     # One category per file: a text column would repeat the path on every line.
     codes = np.repeat(np.arange(len(paths), dtype=np.int32), rows)
     frame["source_file"] = pd.Categorical.from_codes(codes, pd.Index([str(path) for path in paths]))
-    return frame
+    return frame, rows
 
 
 def _read_table(paths: list[Path], config: InputConfig) -> tuple[pd.DataFrame, list[int]]:

@@ -43,11 +43,11 @@ class RejectsFile:
             if directory is not None:
                 directory.mkdir(parents=True, exist_ok=True)
             self._directory = Path(tempfile.mkdtemp(prefix=f"{PARTIAL_PREFIX}rejects-", dir=directory))
+            self._removal = weakref.finalize(self, shutil.rmtree, self._directory, ignore_errors=True)
+            self.path = self._directory / "rejects.parquet"
+            self._writer: pq.ParquetWriter | None = pq.ParquetWriter(self.path, REJECTS, compression="zstd")
         except OSError as exc:
             raise OutputError(f"cannot write the rejected lines in {directory}: {exc.strerror or exc}") from None
-        self._removal = weakref.finalize(self, shutil.rmtree, self._directory, ignore_errors=True)
-        self.path = self._directory / "rejects.parquet"
-        self._writer: pq.ParquetWriter | None = pq.ParquetWriter(self.path, REJECTS, compression="zstd")
         self.rows = 0
 
     def write(self, frame: pd.DataFrame) -> None:
