@@ -5,6 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+#: Bits of one sortable integer key (int64, its sign bit left alone): several keys are packed into one,
+#: and sorted in one pass, where they fit; otherwise sorted as they are (tests set 0 to take that path).
+KEY_BITS = 63
+
 
 def ragged_arange(sizes: np.ndarray) -> np.ndarray:
     """0..n-1 for each n in ``sizes``, concatenated: positions inside variable-length groups.

@@ -196,7 +196,7 @@ def test_copies_found_a_chunk_at_a_time_are_the_copies_of_the_whole_export(
     raw = raw.assign(source_file="f", source_row=range(1, len(raw) + 1))
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("pipeline.local.clean.DUPLICATE_CHUNK", chunk)
-        patch.setattr("pipeline.local.clean.KEY_BITS", key_bits)
+        patch.setattr("pipeline.arrays.KEY_BITS", key_bits)
         result = clean_transactions(raw, CleanConfig(max_basket_size=None))
     expected = raw[["order_id", "product_id", "quantity"]].duplicated(keep="first")
     assert result.counts["duplicate_line"] == int(expected.sum())
@@ -220,7 +220,7 @@ def test_basket_sizes_counted_a_chunk_at_a_time_are_the_distinct_kept_products(
     raw = raw.assign(source_file="f", source_row=range(1, len(raw) + 1))
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("pipeline.local.clean.DUPLICATE_CHUNK", chunk)
-        patch.setattr("pipeline.local.clean.KEY_BITS", key_bits)
+        patch.setattr("pipeline.arrays.KEY_BITS", key_bits)
         result = clean_transactions(raw, CleanConfig(max_basket_size=cap))
     before = (raw["quantity"].astype(int) > 0) & ~raw[["order_id", "product_id", "quantity"]].duplicated()
     sizes = raw[before].groupby("order_id")["product_id"].nunique()

@@ -266,7 +266,7 @@ def test_buy_again_lists_rank_each_customers_products_as_a_brute_force_count_doe
     # (0 bits: never), each customer's products come by the number of their orders that held it, then the
     # latest purchase, then the product id.
     monkeypatch.setattr(buy_again, "BLOCK_ENTRIES", block)
-    monkeypatch.setattr(buy_again, "KEY_BITS", key_bits)
+    monkeypatch.setattr("pipeline.arrays.KEY_BITS", key_bits)
     baskets = baskets_from_lines(_lines([(c, products, day, "*") for c, products, day in orders]))
     table = LocalEngine(_config(), baskets.items, None, None).customer_lists(baskets, "r", 2, 0)[0].to_pandas()
     bought = pd.DataFrame(

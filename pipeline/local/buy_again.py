@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from pipeline import arrays
 from pipeline.contract.schema import BUY_AGAIN, HISTORY, TEXT, to_table
 from pipeline.local.baskets import Baskets
 from pipeline.local.threads import on_threads
@@ -23,8 +24,6 @@ from pipeline.policy.offers import BUY_AGAIN_ORDER, shown
 #: Basket entries ranked at a time by each thread (:mod:`pipeline.local.threads`): customers come
 #: whole in each block.
 BLOCK_ENTRIES = 1 << 20
-#: Bits of the one integer that orders a customer's products (the sign bit unused).
-KEY_BITS = 63
 
 
 @dataclass(frozen=True)
@@ -148,7 +147,7 @@ def _in_list_order(customer: np.ndarray, orders: np.ndarray, latest: np.ndarray,
     most = int(orders.max(initial=0))
     by_orders = customer * (most + 1) + (most - orders)
     newest_first = times - 1 - latest
-    if (int(by_orders.max(initial=0)) + 1) * times < 2**KEY_BITS:
+    if (int(by_orders.max(initial=0)) + 1) * times < 2**arrays.KEY_BITS:
         return np.argsort(by_orders * times + newest_first, kind="stable")
     return np.lexsort([newest_first, by_orders])  # keys too wide for one integer: np.lexsort takes the last first
 

@@ -43,6 +43,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline import arrays
 from pipeline.config import CANONICAL_COLUMNS, CleanConfig, InputConfig
 from pipeline.contract.schema import TEXT
 from pipeline.errors import InputDataError, quoted
@@ -72,9 +73,6 @@ REASONS: tuple[str, ...] = (
 #: Lines compared at a time for exact copies: a chunk of 2^20 lines was cleaning's peak on 31.5 M
 #: lines, 2^18 held 150 MB less in the same time.
 DUPLICATE_CHUNK = 1 << 18
-#: Bits of one sortable integer: an (order, product) pair and its line number are packed into one
-#: where they fit (tests set 0 to take the other path).
-KEY_BITS = 63
 #: Ids cased by ``clean.id_case``; text columns trimmed (empty is missing).
 ID_COLUMNS = ("order_id", "product_id")
 TEXT_COLUMNS = ("order_id", "product_id", "customer_id", "segment", "product_name")
@@ -292,7 +290,7 @@ def _order_product_pairs(lines: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, n
     del product
     line_bits = max(len(lines) - 1, 1).bit_length()
     # A missing id's code is -1: the pairs lie in [-width - 1, orders x width).
-    if max(orders * width, width + 1).bit_length() + line_bits <= KEY_BITS:
+    if max(orders * width, width + 1).bit_length() + line_bits <= arrays.KEY_BITS:
         return order, pairs, _sorted_in_place(pairs, line_bits), width
     # Ties need no order: the checks compare copies in line order and count distinct pairs. The line
     # numbers are narrowed before the sorted pairs are gathered: three 8-byte arrays of every line
