@@ -83,7 +83,8 @@ def segment_offers(
         with stage("model") as done:
             matrix, products = gram or engine.model_gram(baskets)
             del gram
-            model = ItemModel.fit(matrix, products, config.model)
+            model = ItemModel.fit(matrix, products, config.model, overwrite=True)
+            del matrix
             done["products"] = len(products)
     with stage("rank"):
         ranked, dropped = rank_cross_sells(engine, mined, segment, model)

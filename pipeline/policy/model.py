@@ -22,8 +22,8 @@ margin^``rank.margin_power``), and a rule's weight is the sum of its
 antecedent's weights towards its consequent.
 
 Memory: the dense inverse covers the ``model.max_items`` products in the
-most baskets (``G``, its inverse and the weights: about ``32 x max_items^2``
-bytes, 0.8 GB and 7 s at 5,000 here). Beyond them (Instacart's 50,000 products) a product has no
+most baskets (``G`` and its inverse, which becomes the weights in place:
+about ``16 x max_items^2`` bytes, 0.4 GB at 5,000). Beyond them (Instacart's 50,000 products) a product has no
 weight: its offers rank after the weighted ones of their page by their
 rule measures. Each product keeps its ``model.neighbours`` strongest
 weights (by absolute value), published in ``neighbours.parquet`` for the
@@ -50,6 +50,9 @@ Gram = tuple[np.ndarray, np.ndarray]
 
 #: Cells of one dense block of summed cart weights (carts x model products, 8 bytes each): 128 MB.
 DENSE_BLOCK_CELLS = 1 << 24
+#: Cells of one block of rows whose strongest weights are picked (:meth:`ItemModel.strongest`): three
+#: arrays of 8 bytes a cell, 100 MB.
+STRONGEST_BLOCK_CELLS = 1 << 22
 #: Decimals of a weight's strength that rank a product's neighbours: beyond them, rounding noise.
 STRENGTH_DECIMALS = 12
 
@@ -65,7 +68,7 @@ def model_products(products: np.ndarray, baskets: np.ndarray, config: ModelConfi
     return sold[order[: config.max_items]]
 
 
-def ease_weights(gram: np.ndarray, l2: float, popularity_power: float = 0.0) -> np.ndarray:
+def ease_weights(gram: np.ndarray, l2: float, popularity_power: float = 0.0, overwrite: bool = False) -> np.ndarray:
     """EASE's weight matrix of a Gram matrix (products in its row order), zero on the diagonal.
 
     With ``popularity_power`` (beta) the regression runs on the basket matrix
@@ -74,15 +77,19 @@ def ease_weights(gram: np.ndarray, l2: float, popularity_power: float = 0.0) -> 
     used as they come out, item to item: a co-occurrence with a best-seller
     explains less, so a cart's weights favour the products specifically bought
     with it over those bought with everything.
+
+    With ``overwrite`` a float64 ``gram`` becomes the weights (one matrix of
+    its size in all); otherwise it is copied once.
     """
-    regularised = np.array(gram, dtype=np.float64)
+    owned = overwrite and gram.dtype == np.float64 and gram.flags.c_contiguous and gram.flags.writeable
+    regularised = gram if owned else np.array(gram, dtype=np.float64)
     if popularity_power:
         scale = np.power(np.maximum(np.diag(regularised), 1.0), -popularity_power)
         regularised *= scale[:, None]
         regularised *= scale[None, :]
     regularised[np.diag_indices_from(regularised)] += l2
-    inverse = symmetric_inverse(regularised)
-    weights = inverse / -np.diag(inverse)[None, :]
+    weights = symmetric_inverse(regularised)
+    weights /= -np.diag(weights).copy()[None, :]
     np.fill_diagonal(weights, 0.0)
     return weights
 
@@ -139,31 +146,42 @@ class ItemModel:
         self.weights.sum_duplicates()
 
     @classmethod
-    def fit(cls, gram: np.ndarray, products: np.ndarray, config: ModelConfig) -> ItemModel:
-        """The model of a Gram matrix whose rows and columns are ``products``."""
-        return cls.strongest(ease_weights(gram, config.l2, config.popularity_power), products, config.neighbours)
+    def fit(cls, gram: np.ndarray, products: np.ndarray, config: ModelConfig, overwrite: bool = False) -> ItemModel:
+        """The model of a Gram matrix whose rows and columns are ``products``; with ``overwrite``, the
+        weights are computed in ``gram``'s own memory (a float64 matrix the caller no longer needs)."""
+        weights = ease_weights(gram, config.l2, config.popularity_power, overwrite)
+        return cls.strongest(weights, products, config.neighbours)
 
     @classmethod
     def strongest(cls, dense: np.ndarray, products: np.ndarray, neighbours: int) -> ItemModel:
-        """The model keeping each row's ``neighbours`` strongest weights (by absolute value) of ``dense``."""
+        """The model keeping each row's ``neighbours`` strongest weights (by absolute value) of ``dense``.
+
+        Rows and columns are taken in product-id order, :data:`STRONGEST_BLOCK_CELLS` cells of rows at
+        a time: each row's choice depends on that row alone, so blocks give what the whole matrix
+        would, without three more matrices of its size (reordered, strengths, partition).
+        """
         n = len(products)
         keep = min(neighbours, max(n - 1, 0))
         order = np.argsort(np.asarray(products, dtype=object).astype(str), kind="stable")
         ordered = pd.Index(np.asarray(products, dtype=object)[order])
-        dense = dense[np.ix_(order, order)]
         if keep == 0:
             return cls(ordered, sp.csr_matrix((n, n)))
-        # The strongest weights of each row: a partial sort, then the kept ones by strength and column.
-        strength = _strength(dense)
-        strongest = np.argpartition(strength, keep - 1, axis=1)[:, :keep]
-        strongest.sort(axis=1)
-        order_in_row = np.argsort(np.take_along_axis(strength, strongest, axis=1), axis=1, kind="stable")
-        strongest = np.take_along_axis(strongest, order_in_row, axis=1)
+        cols = np.empty((n, keep), dtype=np.int64)
+        values = np.empty((n, keep), dtype=np.float64)
+        step = max(1, STRONGEST_BLOCK_CELLS // n)
+        for start in range(0, n, step):
+            block = dense[order[start : start + step]][:, order]
+            # The strongest weights of each row: a partial sort, then the kept ones by strength and column.
+            strength = _strength(block)
+            strongest = np.argpartition(strength, keep - 1, axis=1)[:, :keep]
+            strongest.sort(axis=1)
+            order_in_row = np.argsort(np.take_along_axis(strength, strongest, axis=1), axis=1, kind="stable")
+            strongest = np.take_along_axis(strongest, order_in_row, axis=1)
+            cols[start : start + step] = strongest
+            values[start : start + step] = np.take_along_axis(block, strongest, axis=1)
         rows = np.repeat(np.arange(n), keep)
-        cols = strongest.ravel()
-        values = dense[rows, cols]
-        nonzero = values != 0
-        weights = sp.csr_matrix((values[nonzero], (rows[nonzero], cols[nonzero])), shape=(n, n))
+        nonzero = values.ravel() != 0
+        weights = sp.csr_matrix((values.ravel()[nonzero], (rows[nonzero], cols.ravel()[nonzero])), shape=(n, n))
         return cls(ordered, weights)
 
     @classmethod
