@@ -11,17 +11,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 from pipeline import run
 from pipeline.cli import main
-from pipeline.config import InputConfig
+from pipeline.config import InputConfig, load_config
 from pipeline.errors import ConfigError, ExitCode, OutputError, QualityGateError, RunLockedError
 from pipeline.flow.lock import run_lock
 from pipeline.flow.publish import LATEST, PARTIAL_PREFIX, RUNS, rollback, run_ids
-from pipeline.local.budget import estimated_lines
+from pipeline.local.budget import estimated_lines, estimated_peak
 
 from conftest import ROOT, SAMPLE_CONFIG, Export, export_config
 
@@ -531,3 +532,66 @@ def test_the_budget_counts_lines_without_reading_the_export(tmp_path: Path, suff
     if suffix != ".parquet":
         frame.head(10).to_csv(small, index=False)
         assert estimated_lines(InputConfig(paths=[str(small)])) == 11  # a file under the sample: counted exactly
+
+
+#: Runs a command and prints the largest resident set (KiB) of its process: the child's alone.
+_PEAK_OF = (
+    "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+)
+
+
+@pytest.mark.parametrize("command", [["run"], ["evaluate", "--cutoff", "2024-05-01"]])
+def test_the_budget_estimate_bounds_the_peak_of_a_small_export_with_many_products(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """A small export over thousands of products: the dense item model (model.max_items squared) is most
+    of the peak, and the estimate that a budget is checked against must count it."""
+    rng = np.random.default_rng(7)
+    order = np.repeat(np.arange(6_000), rng.poisson(9, 6_000) + 1)
+    product = np.minimum(rng.zipf(1.15, order.size), 40_000)
+    assert np.unique(product).size > 5_000  # more than model.max_items: the model is at its largest
+    pd.DataFrame(  # the sample config's column names (the Online Retail export's)
+        {
+            "InvoiceNo": order.astype(str),
+            "StockCode": [f"{p:06d}" for p in product],
+            "Quantity": 1,
+            "UnitPrice": 2.5,
+            "InvoiceDate": pd.Timestamp("2024-01-01") + pd.to_timedelta(order * 37, unit="min"),
+            "CustomerID": (order % 997).astype(str),
+            "Country": "United Kingdom",
+            "Description": [f"ITEM {p}" for p in product],
+        }
+    ).to_parquet(tmp_path / "lines.parquet")
+    config = load_config(
+        SAMPLE_CONFIG,
+        values={"input.paths": [str(tmp_path / "lines.parquet")], "output.dir": str(tmp_path / "out")},
+    )
+    references = int(command[0] == "evaluate")
+    estimate = estimated_peak(estimated_lines(config.input), config, references)
+    found = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _PEAK_OF,
+            sys.executable,
+            "-m",
+            "pipeline",
+            *command,
+            "--config",
+            str(SAMPLE_CONFIG),
+            "--input",
+            str(tmp_path / "lines.parquet"),
+            "--output",
+            str(tmp_path / "out"),
+            "--set",
+            "gates.enabled=false",
+            "--set",
+            f"memory_budget={estimate / 1e9:.3f}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    peak = int(found.stdout.split()[-1]) * 1024
+    assert peak <= estimate, f"{command[0]}: peak {peak / 2**20:.0f} MiB, estimated {estimate / 2**20:.0f} MiB"

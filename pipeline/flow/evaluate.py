@@ -181,7 +181,7 @@ class Evaluation:
 
 def evaluate(config: Config) -> Evaluation:
     """Train on orders before ``evaluate.cutoff``, replay the later ones as carts, score each strategy."""
-    check_budget(config)
+    check_budget(config, references=1)
     raw, _ = read_transactions(config.input)
     cleaned = clean_transactions(raw, config.clean, config.as_of, config.input)
     del raw
@@ -349,13 +349,17 @@ def _model_strategy(model: ItemModel, train: Baskets, k: int, variants: VariantI
 
 
 def _variant_targets(carts: Carts, train: Baskets, variants: VariantIndex | None) -> int:
-    """The cases one of whose targets is a colour or size variant of a product of their cart."""
+    """The cases one of whose targets is a colour or size variant of a product of their cart
+    (:data:`CHUNK_CASES` cases at a time: a wholesale order's carts hold its hundreds of products each)."""
     if variants is None:
         return 0
-    sold = carts.target >= 0
-    case, code = carts.target_case[sold], carts.target[sold]
-    flagged = _variants_of_cart(variants, carts, pd.Index(train.items), case, code)
-    return int(np.unique(case[flagged]).size)
+    found = 0
+    for _, part in carts.chunks(CHUNK_CASES):
+        sold = part.target >= 0
+        case, code = part.target_case[sold], part.target[sold]
+        flagged = _variants_of_cart(variants, part, pd.Index(train.items), case, code)
+        found += int(np.unique(case[flagged]).size)
+    return found
 
 
 def _variants_of_cart(

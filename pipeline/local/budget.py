@@ -6,7 +6,9 @@ engine counts the lines first, cheaply (a Parquet file's metadata; the first
 megabyte of a text file, scaled by its size), estimates its peak from the
 bytes per line measured on this machine, with a margin (Parquet and CSV
 exports of 3 and 10 million baskets with text ids, ``docs/performance.md``),
-and refuses up front, with advice, when the estimate passes the budget.
+plus the dense item model's matrices, which on a small export with many
+products are most of the peak, and refuses up front, with advice, when the
+estimate passes the budget.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pyarrow.parquet as pq
 from pipeline.config import Config, InputConfig
 from pipeline.local.ingest import EXCEL_SUFFIXES, PARQUET_SUFFIXES, expand_paths
 from pipeline.policy.guards import check_memory_budget
+from pipeline.policy.model import STRONGEST_BLOCK_CELLS
 
 log = logging.getLogger(__name__)
 
@@ -28,18 +31,26 @@ log = logging.getLogger(__name__)
 #: footprint before any data.
 PEAK_BYTES_PER_LINE = 130
 BASE_BYTES = 400 * 1024 * 1024
+#: A dense item model at its peak: the Gram matrix and its inverse, 8 bytes a cell each, on
+#: ``model.max_items`` squared cells (the products are not known before reading: counted at the most),
+#: and the blocks its strongest weights are picked from (:data:`pipeline.policy.model.STRONGEST_BLOCK_CELLS`).
+MODEL_BYTES_PER_CELL = 16
+MODEL_BLOCK_BYTES = 3 * 8 * STRONGEST_BLOCK_CELLS
 #: What is read of a text file to learn its bytes per line.
 SAMPLE_BYTES = 1 << 20
 #: An Excel sheet has at most this many rows.
 EXCEL_ROWS = 1_048_576
 
 
-def check_budget(config: Config) -> None:
-    """Refuse (:class:`ConfigError`) a run whose exports need more than ``memory_budget``; log the estimate."""
+def check_budget(config: Config, references: int = 0) -> None:
+    """Refuse (:class:`ConfigError`) a run whose exports need more than ``memory_budget``; log the estimate.
+
+    ``references``: dense models fitted besides the item model (``basket evaluate``'s item-kNN).
+    """
     if config.memory_budget is None:
         return
     lines = estimated_lines(config.input)
-    peak = estimated_peak(lines)
+    peak = estimated_peak(lines, config, references)
     log.info("memory: about %d order lines, an estimated peak of %.1f GB", lines, peak / 1e9)
     check_memory_budget(lines, peak, config.memory_budget, ", ".join(config.input.paths))
 
@@ -49,9 +60,12 @@ def estimated_lines(config: InputConfig) -> int:
     return sum(_lines_in(path) for path in expand_paths(config.paths))
 
 
-def estimated_peak(lines: int) -> int:
-    """The local engine's estimated peak resident bytes for ``lines`` order lines."""
-    return BASE_BYTES + lines * PEAK_BYTES_PER_LINE
+def estimated_peak(lines: int, config: Config, references: int = 0) -> int:
+    """The local engine's estimated peak resident bytes for ``lines`` order lines: the process, the
+    lines, and the dense models (the item model under ``rank.by = "model_margin"``, and ``references``)."""
+    models = int(config.rank.by == "model_margin") + references
+    model = MODEL_BYTES_PER_CELL * config.model.max_items**2 + MODEL_BLOCK_BYTES
+    return BASE_BYTES + models * model + lines * PEAK_BYTES_PER_LINE
 
 
 def _lines_in(path: Path) -> int:

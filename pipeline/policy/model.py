@@ -126,7 +126,9 @@ def _strength(weights: np.ndarray) -> np.ndarray:
 def cosine_weights(gram: np.ndarray) -> np.ndarray:
     """Item-kNN's similarity of a Gram matrix: ``G[i, j] / sqrt(n_i n_j)``, zero on the diagonal."""
     counts = np.sqrt(np.maximum(np.diag(gram).astype(np.float64), 1.0))
-    weights = np.asarray(gram, dtype=np.float64) / counts[:, None] / counts[None, :]
+    weights = np.array(gram, dtype=np.float64)
+    weights /= counts[:, None]
+    weights /= counts[None, :]
     np.fill_diagonal(weights, 0.0)
     return weights
 
