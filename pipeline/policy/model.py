@@ -24,9 +24,9 @@ antecedent's weights towards its consequent.
 Memory: the dense inverse covers the ``model.max_items`` products in the
 most baskets (``G`` and its inverse, which becomes the weights in place,
 and blocks of rows to pick the strongest from: about ``16 x max_items^2``
-bytes and 0.1 GB, 0.5 GB at 5,000; ``memory_budget`` counts them). Beyond them (Instacart's 50,000 products) a product has no
-weight: its offers rank after the weighted ones of their page by their
-rule measures. Each product keeps its ``model.neighbours`` strongest
+bytes and 0.1 GB, 0.5 GB at 5,000; ``memory_budget`` counts them). Beyond
+them (Instacart's 50,000 products) a product has no weight: its offers rank
+after the weighted ones of their page by their rule measures. Each product keeps its ``model.neighbours`` strongest
 weights (by absolute value), published in ``neighbours.parquet`` for the
 storefront's cart block.
 """
