@@ -4,6 +4,8 @@ Usage::
 
     python benchmarks/spark_minimal.py                      # 100,000 synthetic baskets, local[2]
     python benchmarks/spark_minimal.py --baskets 300000 --repeats 5
+    python benchmarks/spark_minimal.py --set pairs.enabled=false --set rank.by=confidence \
+        --set post_purchase.enabled=false --set upsell.enabled=false --set bundles.enabled=false
 
 Both run in fresh processes, one after the other, ``--repeats`` times each, on
 the synthetic Instacart-like Parquet export of ``engines.py`` with the same
@@ -22,7 +24,9 @@ and adaptive execution a ``local`` master gets):
   cleaning's reasons, the item model or any placement.
 
 Medians; ratio = ours / minimal within the run. Results go to
-``benchmarks/results/spark_minimal.json`` and ``.md``.
+``benchmarks/results/spark_minimal.json`` and ``.md`` (``spark_minimal_set``
+with ``--set``: ours with config overrides, such as the minimal job's outputs
+only).
 """
 
 from __future__ import annotations
@@ -70,6 +74,14 @@ def main() -> None:
     parser.add_argument("--baskets", type=int, default=100_000)
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a config override for ours (repeatable): e.g. the minimal job's outputs only",
+    )
     args = parser.parse_args()
     path = dataset(args.baskets)
     ours: list[float] = []
@@ -80,6 +92,7 @@ def main() -> None:
         for repeat in range(args.repeats):
             out = Path(work) / f"run{repeat}"
             run = ["-q", "run", "--config", str(config), "--output", str(out), "--set", f"spark.master={args.master}"]
+            run += [f"--set={override}" for override in args.overrides]
             ours.append(timed([sys.executable, "-m", "pipeline", *run]))
             job = [
                 sys.executable,
@@ -96,12 +109,13 @@ def main() -> None:
     row = {
         "baskets": args.baskets,
         "master": args.master,
+        "ours_set": " ".join(args.overrides) or "defaults",
         "ours_s": statistics.median(ours),
         "minimal_s": statistics.median(minimal),
         "ratio": statistics.median(ours) / statistics.median(minimal),
     }
     write_results(
-        "spark_minimal",
+        "spark_minimal_set" if args.overrides else "spark_minimal",
         [row],
         f"`basket run --engine spark` (ours) against a minimal FPGrowth job on the same synthetic Parquet "
         f"export, `{args.master}`, medians of {args.repeats} processes each, one after the other; "
@@ -109,6 +123,7 @@ def main() -> None:
         [
             ("baskets", "baskets", ","),
             ("master", "master", ""),
+            ("ours with", "ours_set", ""),
             ("ours s", "ours_s", ".1f"),
             ("minimal s", "minimal_s", ".1f"),
             ("ratio", "ratio", ".2f"),

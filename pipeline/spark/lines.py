@@ -147,18 +147,23 @@ def read_lines(spark: SparkSession, config: InputConfig) -> tuple[DataFrame, lis
 
     found = _input_files(spark, config.paths)
     frames = []
+    rows: dict[int, int] = {}
     for index, (path, _fingerprint, _size) in enumerate(found):
         if path.lower().endswith(_EXCEL):
             raise InputDataError(
                 f"{path}: the spark engine reads CSV and Parquet, not Excel; export the sheet to CSV or "
                 "Parquet, or set engine = 'local'"
             )
-        reader = _read_baskets if config.format == "baskets" else _read_table
-        frames.append(reader(spark, path, config).withColumns({"source_file": F.lit(path), "file_index": F.lit(index)}))
+        if config.format == "baskets":
+            frame = _read_baskets(spark, path, config)
+        else:
+            frame, rows[index] = _read_table(spark, path, config)
+        frames.append(frame.withColumns({"source_file": F.lit(path), "file_index": F.lit(index)}))
     lines = frames[0]
     for frame in frames[1:]:
         lines = lines.unionByName(frame)
-    rows: dict[int, int] = dict(lines.groupBy("file_index").count().collect())
+    if config.format == "baskets":  # a row per item: counted after splitting the lines
+        rows = dict(lines.groupBy("file_index").count().collect())
     files = [
         InputFile(path, size, fingerprint, int(rows.get(i, 0))) for i, (path, fingerprint, size) in enumerate(found)
     ]
@@ -188,8 +193,8 @@ def _input_files(spark: SparkSession, patterns: tuple[str, ...]) -> list[tuple[s
     return found
 
 
-def _read_table(spark: SparkSession, path: str, config: InputConfig) -> DataFrame:
-    """A CSV (gzip too) or Parquet file with ``raw_*`` canonical columns and ``source_row``."""
+def _read_table(spark: SparkSession, path: str, config: InputConfig) -> tuple[DataFrame, int]:
+    """A CSV (gzip too) or Parquet file with ``raw_*`` canonical columns and ``source_row``; its rows."""
     from pyspark.sql import functions as F
     from pyspark.sql.types import ArrayType, BinaryType, MapType, NumericType, StringType, StructType
 
@@ -243,7 +248,7 @@ def _read_baskets(spark: SparkSession, path: str, config: InputConfig) -> DataFr
     """
     from pyspark.sql import functions as F
 
-    lines = _numbered(spark.read.option("encoding", config.encoding).text(path), 1)
+    lines, _ = _numbered(spark.read.option("encoding", config.encoding).text(path), 1)
     # A byte-order mark opening a line is not part of its first item.
     value = F.regexp_replace("value", "^\ufeff", "")
     # \\Q...\\E: the delimiter is a literal, not a regular expression.
@@ -270,13 +275,13 @@ def _read_baskets(spark: SparkSession, path: str, config: InputConfig) -> DataFr
     )
 
 
-def _numbered(frame: DataFrame, first_row: int) -> DataFrame:
-    """``frame`` with ``source_row``: its position in the file, from ``first_row``.
+def _numbered(frame: DataFrame, first_row: int) -> tuple[DataFrame, int]:
+    """``frame`` with ``source_row``: its position in the file, from ``first_row``; and its rows.
 
     Spark reads a file's splits in file order, one after another in partition
     order, so the position is the rows of earlier partitions plus the position
     inside this one. Counting them is one small aggregation; nothing comes to
-    the driver but one number per partition.
+    the driver but one number per partition, which also add up to the file's rows.
     """
     from pyspark.sql import functions as F
 
@@ -287,9 +292,10 @@ def _numbered(frame: DataFrame, first_row: int) -> DataFrame:
         offsets.append((row["_part"], total - row["first"]))
         total += row["n"]
     if not offsets:
-        return frame.drop("_part", "_id").withColumn("source_row", F.lit(None).cast("long"))
+        return frame.drop("_part", "_id").withColumn("source_row", F.lit(None).cast("long")), 0
     shift = F.create_map(*(F.lit(v) for pair in offsets for v in pair))
-    return frame.withColumn("source_row", (F.col("_id") + shift[F.col("_part")]).cast("long")).drop("_part", "_id")
+    numbered = frame.withColumn("source_row", (F.col("_id") + shift[F.col("_part")]).cast("long"))
+    return numbered.drop("_part", "_id"), total - first_row
 
 
 def _cleaned(raw: DataFrame, files: list[InputFile], config: Config) -> SparkLines:
@@ -311,13 +317,6 @@ def _cleaned(raw: DataFrame, files: list[InputFile], config: Config) -> SparkLin
         "unit_price": _unparsed("raw_unit_price", "unit_price"),
         "timestamp": _unparsed("raw_timestamp", "timestamp"),
     }
-    totals = aggregate_row(
-        lines.agg(F.count("*").alias("rows"), *(F.sum(v.cast("long")).alias(c) for c, v in invalid.items()))
-    )
-    rows_in = int(totals["rows"])
-    for column, test in invalid.items():
-        _check_invalid_share(lines, column, test, int(totals[column] or 0), rows_in, clean)
-
     steps: list[tuple[str, Column]] = []
     header = config.input.header_names()
     if header is not None:
@@ -342,8 +341,20 @@ def _cleaned(raw: DataFrame, files: list[InputFile], config: Config) -> SparkLin
     if clean.drop_zero_price:
         steps.append(("zero_price", F.col("unit_price") == 0))
     lines = lines.withColumn("reason", _first_reason(steps))
+    # One pass over the input counts the lines, the values that do not parse and the newest timestamp of
+    # the lines kept so far (the default as_of).
+    totals = aggregate_row(
+        lines.agg(
+            F.count("*").alias("rows"),
+            *(F.sum(v.cast("long")).alias(c) for c, v in invalid.items()),
+            F.max(F.when(F.col("reason").isNull(), F.col("timestamp"))).alias("newest"),
+        )
+    )
+    rows_in = int(totals["rows"])
+    for column, test in invalid.items():
+        _check_invalid_share(lines, column, test, int(totals[column] or 0), rows_in, clean)
 
-    as_of = _resolve_as_of(config.as_of, lines)
+    as_of = _resolve_as_of(config.as_of, totals["newest"])
     steps = []
     if config.as_of is not None or clean.window_days is not None:
         steps.append(("missing_timestamp", F.col("timestamp").isNull()))
@@ -499,15 +510,12 @@ def _first_reason(steps: list[tuple[str, Column]]) -> Column:
     return F.coalesce(*(F.when(test, name) for name, test in steps))
 
 
-def _resolve_as_of(as_of: datetime | date | None, lines: DataFrame) -> datetime | None:
-    """``as_of`` as an instant; by default the newest timestamp of the lines kept so far."""
-    from pyspark.sql import functions as F
-
+def _resolve_as_of(as_of: datetime | date | None, newest: datetime | None) -> datetime | None:
+    """``as_of`` as an instant; by default ``newest``, the newest timestamp of the lines kept so far."""
     if isinstance(as_of, datetime):
         return as_of
     if isinstance(as_of, date):
         return datetime.combine(as_of, time.max)
-    newest = aggregate_row(lines.where("reason IS NULL").agg(F.max("timestamp")))[0]
     return None if newest is None else newest.replace(tzinfo=None)
 
 
