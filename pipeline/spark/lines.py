@@ -365,6 +365,10 @@ def _cleaned(raw: DataFrame, files: list[InputFile], config: Config) -> SparkLin
             steps.append(("outside_window", F.col("timestamp") <= start))
     lines = lines.withColumn("reason", F.coalesce("reason", _first_reason(steps)))
     kept = F.col("reason").isNull()
+    if clean.drop_duplicates or clean.max_basket_size is not None:
+        # Copies share their order, and a basket is an order: lines placed by order once serve both
+        # windows below, the funnel's orders and the baskets' grouping without shuffling them again.
+        lines = lines.repartition("order_id")
     if clean.drop_duplicates:
         # Copies share every canonical value, parsed (as the local engine compares them).
         same = Window.partitionBy(kept, *CANONICAL_COLUMNS).orderBy("file_index", "source_row")
