@@ -295,3 +295,39 @@ def test_neighbours_with_equal_weights_come_by_product_id_whatever_the_rounding(
         listed = model.table()
         assert listed.loc[listed["product_id"] == "P0", "neighbour"].tolist() == ["P1", "P2"]
         assert listed.loc[listed["product_id"] == "P3", "neighbour"].tolist() == ["P0", "P1"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(2, 9).flatmap(
+        lambda n: st.tuples(
+            st.lists(st.lists(st.integers(-3, 3), min_size=n, max_size=n), min_size=n, max_size=n),
+            st.permutations(range(n)),
+        )
+    ),
+    st.integers(1, 10),
+    st.integers(1, 20),
+)
+def test_strongest_weights_picked_in_blocks_of_rows_are_those_of_the_whole_matrix(
+    drawn: tuple[list[list[int]], list[int]], neighbours: int, block_cells: int
+) -> None:
+    """Each row's neighbours depend on that row alone: blocks of any size give the whole matrix's table,
+    ties and zeros included, whatever order the products come in; and each kept weight is the strongest."""
+    values, shuffle = drawn
+    dense = np.array(values, dtype=np.float64) / 4
+    products = np.array([f"P{i}" for i in shuffle], dtype=object)
+    whole = ItemModel.strongest(dense, products, neighbours).table()
+    original = model_module.STRONGEST_BLOCK_CELLS
+    model_module.STRONGEST_BLOCK_CELLS = block_cells
+    try:
+        blocked = ItemModel.strongest(dense, products, neighbours).table()
+    finally:
+        model_module.STRONGEST_BLOCK_CELLS = original
+    pd.testing.assert_frame_equal(blocked, whole)
+    at = {p: i for i, p in enumerate(products)}
+    for product, rows in whole.groupby("product_id"):
+        row = np.abs(dense[at[product]])
+        assert len(rows) <= min(neighbours, len(products) - 1)
+        weakest_kept = np.abs(rows["weight"].to_numpy()).min()
+        dropped = [row[at[q]] for q in products if q not in set(rows["neighbour"])]
+        assert all(weakest_kept >= value for value in dropped if value != 0)

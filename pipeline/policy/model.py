@@ -26,9 +26,9 @@ most baskets (``G`` and its inverse, which becomes the weights in place,
 and blocks of rows to pick the strongest from: about ``16 x max_items^2``
 bytes and 0.1 GB, 0.5 GB at 5,000; ``memory_budget`` counts them). Beyond
 them (Instacart's 50,000 products) a product has no weight: its offers rank
-after the weighted ones of their page by their rule measures. Each product keeps its ``model.neighbours`` strongest
-weights (by absolute value), published in ``neighbours.parquet`` for the
-storefront's cart block.
+after the weighted ones of their page by their rule measures. Each product
+keeps its ``model.neighbours`` strongest weights (by absolute value),
+published in ``neighbours.parquet`` for the storefront's cart block.
 """
 
 from __future__ import annotations
@@ -79,8 +79,9 @@ def ease_weights(gram: np.ndarray, l2: float, popularity_power: float = 0.0, ove
     explains less, so a cart's weights favour the products specifically bought
     with it over those bought with everything.
 
-    With ``overwrite`` a float64 ``gram`` becomes the weights (one matrix of
-    its size in all); otherwise it is copied once.
+    With ``overwrite`` a float64 ``gram`` is regularised in place (its values
+    are lost) instead of in a copy; LAPACK factors and inverts a copy of its
+    own either way, which becomes the weights in place.
     """
     owned = overwrite and gram.dtype == np.float64 and gram.flags.c_contiguous and gram.flags.writeable
     regularised = gram if owned else np.array(gram, dtype=np.float64)
@@ -150,8 +151,8 @@ class ItemModel:
 
     @classmethod
     def fit(cls, gram: np.ndarray, products: np.ndarray, config: ModelConfig, overwrite: bool = False) -> ItemModel:
-        """The model of a Gram matrix whose rows and columns are ``products``; with ``overwrite``, the
-        weights are computed in ``gram``'s own memory (a float64 matrix the caller no longer needs)."""
+        """The model of a Gram matrix whose rows and columns are ``products``; with ``overwrite``, ``gram``
+        serves as working memory (a float64 matrix the caller no longer needs: its values are lost)."""
         weights = ease_weights(gram, config.l2, config.popularity_power, overwrite)
         return cls.strongest(weights, products, config.neighbours)
 
