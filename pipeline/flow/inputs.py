@@ -14,7 +14,7 @@ import pandas as pd
 
 from pipeline.config import Config
 from pipeline.contract.manifest import InputFile
-from pipeline.local.baskets import Baskets, baskets_from_lines
+from pipeline.local.baskets import BASKET_COLUMNS, Baskets, baskets_from_lines
 from pipeline.local.budget import check_budget
 from pipeline.local.catalog import products_missing, read_catalog
 from pipeline.local.clean import CleanResult, clean_transactions
@@ -29,9 +29,10 @@ log = logging.getLogger(__name__)
 class PreparedInputs:
     """Everything read and cleaned, ready for mining.
 
-    The kept lines are taken out of ``cleaned`` (:meth:`CleanResult.take_lines`) to build the baskets
-    and dropped: at 30 million lines they hold gigabytes that mining needs
-    more, and nothing after the baskets reads them. ``baskets.lines`` keeps the count.
+    The kept lines are taken out of ``cleaned`` (:meth:`CleanResult.take_lines`), only the columns the
+    baskets are built from (no quantities or prices), and dropped: at 30 million lines they hold
+    gigabytes that mining needs more, and nothing after the baskets reads them. ``baskets.lines`` keeps
+    the count.
     """
 
     files: list[InputFile]
@@ -63,7 +64,7 @@ def prepare_inputs(config: Config, stage: StageTimer | None = None, rejects_dir:
         path = Path(config.catalog.path)
         files.append(InputFile(str(path), path.stat().st_size, file_sha256(path), len(catalog)))
     with stage("baskets") as done:
-        baskets = baskets_from_lines(cleaned.take_lines())
+        baskets = baskets_from_lines(cleaned.take_lines(BASKET_COLUMNS))
         done["baskets"] = baskets.count
     if baskets.count == 0:
         raise no_baskets_error(

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 FIRST_LINE_BLOCK = 1 << 22
 #: Order-level columns kept beside the matrix, from each order's first line.
 ORDER_COLUMNS = ("customer_id", "timestamp", "segment")
+#: The line columns the baskets are built from: quantities and prices are not read past cleaning.
+BASKET_COLUMNS = ("order_id", "product_id", "product_name", *ORDER_COLUMNS)
 
 
 @dataclass(frozen=True)

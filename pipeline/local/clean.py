@@ -33,7 +33,7 @@ oversized_basket      its order has more than ``clean.max_basket_size`` products
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -102,12 +102,15 @@ class CleanResult:
         """A copy of the kept lines."""
         return self.normalised[self.kept].reset_index(drop=True)
 
-    def take_lines(self) -> pd.DataFrame:
+    def take_lines(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
         """The kept lines, moved out of :attr:`normalised` a column at a time, which is left without columns:
-        the rejected lines' memory is freed as each column is copied."""
+        the rejected lines' memory is freed as each column is copied. With ``columns``, only those (the
+        ones :attr:`normalised` has) are kept and the others dropped unselected."""
         moved = {}
         for column in list(self.normalised.columns):
-            moved[column] = _selected(self.normalised.pop(column), self.kept)
+            values = self.normalised.pop(column)
+            if columns is None or column in columns:
+                moved[column] = _selected(values, self.kept)
         return pd.DataFrame(moved, copy=False)
 
     def funnel(self) -> list[dict[str, int | str]]:
