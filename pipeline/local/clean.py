@@ -73,8 +73,6 @@ REASONS: tuple[str, ...] = (
 #: Lines compared at a time for exact copies: a chunk of 2^20 lines was cleaning's peak on 31.5 M
 #: lines, 2^18 held 150 MB less in the same time.
 DUPLICATE_CHUNK = 1 << 18
-#: The most ranges of pairs sorted one after another (:func:`_sorted_in_ranges`), each a pass over the lines.
-SORT_RANGES = 64
 #: Ids cased by ``clean.id_case``; text columns trimmed (empty is missing).
 ID_COLUMNS = ("order_id", "product_id")
 TEXT_COLUMNS = ("order_id", "product_id", "customer_id", "segment", "product_name")
@@ -289,67 +287,21 @@ def _order_product_pairs(lines: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, n
     order, orders = _codes(lines["order_id"])
     product, products = _codes(lines["product_id"])
     width = max(products, 1)
+    pairs = order.astype(np.int64)
+    pairs *= width  # in place: no temporary copy of every line
+    pairs += product
+    del product
     line_bits = max(len(lines) - 1, 1).bit_length()
     # A missing id's code is -1: the pairs lie in [-width - 1, orders x width).
     if max(orders * width, width + 1).bit_length() + line_bits <= arrays.KEY_BITS:
-        pairs = _pairs(order, product, width, slice(None))
-        del product  # integer ids' codes: 8 bytes a line
         return order, pairs, _sorted_in_place(pairs, line_bits), width
-    room = arrays.KEY_BITS - line_bits
-    if room > 0 and ((orders + 1) * width + 1) >> room < SORT_RANGES:
-        return order, *_sorted_in_ranges(order, product, width, line_bits, room), width
     # Ties need no order: the checks compare copies in line order and count distinct pairs. The line
     # numbers are narrowed before the sorted pairs are gathered: three 8-byte arrays of every line
     # at once were cleaning's peak.
-    pairs = _pairs(order, product, width, slice(None))
-    del product
     by_pair = np.argsort(pairs)
     if len(lines) < 2**31:
         by_pair = by_pair.astype(np.int32)
     return order, pairs[by_pair], by_pair, width
-
-
-def _pairs(order: np.ndarray, product: np.ndarray, width: int, at: slice | np.ndarray) -> np.ndarray:
-    """The (order, product) pairs of the lines ``at``, each one int64: ``order x width + product``."""
-    pairs = order[at].astype(np.int64)
-    pairs *= width  # in place: no temporary copy of every line
-    pairs += product[at]
-    return pairs
-
-
-def _sorted_in_ranges(
-    order: np.ndarray, product: np.ndarray, width: int, line_bits: int, room: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """The lines' pairs sorted, and the line each comes from (ties in line order), one range of pairs
-    at a time, when a pair and its line number do not fit in one integer together but a pair's offset
-    in its range (``room`` bits) does.
-
-    Each range is packed and sorted as :func:`_sorted_in_place` sorts the whole, and the ranges follow
-    each other: the sorted pairs and their lines are the only arrays of every line it makes, where
-    sorting the pairs' positions (an argsort) held the pairs, 8 bytes of positions and their narrowed
-    copy at once (100 million lines: 2 GB at cleaning's peak).
-    """
-    shift = width + 1  # the smallest pair, -width - 1, starts the first range
-    ranges = np.empty(order.size, dtype=np.int8)
-    step = DUPLICATE_CHUNK * 4
-    for start in range(0, order.size, step):
-        part = slice(start, start + step)
-        ranges[part] = (_pairs(order, product, width, part) + shift) >> room
-    pairs = np.empty(order.size, dtype=np.int64)
-    by_pair = np.empty(order.size, dtype=np.int32 if order.size < 2**31 else np.int64)
-    end = 0
-    for index in range(int(ranges.max(initial=-1)) + 1):
-        at = np.flatnonzero(ranges == index)
-        packed = _pairs(order, product, width, at)
-        packed += shift - (index << room)
-        packed <<= line_bits
-        packed |= at
-        packed.sort()
-        start, end = end, end + at.size
-        np.bitwise_and(packed, (1 << line_bits) - 1, out=by_pair[start:end], casting="unsafe")
-        packed >>= line_bits
-        pairs[start:end] = packed + ((index << room) - shift)
-    return pairs, by_pair
 
 
 def _sorted_in_place(keys: np.ndarray, bits: int) -> np.ndarray:
