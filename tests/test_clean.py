@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.config import CleanConfig, Config, load_config
+from pipeline.local.baskets import BASKET_COLUMNS
 from pipeline.local.clean import REASONS, _sorted_in_place, clean_transactions, normalise_ids
 from pipeline.local.ingest import read_transactions
 
@@ -243,6 +244,18 @@ def test_pairs_sorted_with_their_line_numbers_packed_in_sort_as_a_stable_argsort
     expected = np.argsort(pairs, kind="stable")
     assert lines.tolist() == expected.tolist()
     assert packed.tolist() == pairs[expected].tolist()
+
+
+def test_the_kept_lines_taken_for_the_baskets_are_the_kept_lines_of_their_columns(config: Config) -> None:
+    """The baskets take only their columns: the same rows as every column taken, the others dropped."""
+    _, whole = _clean(config)
+    _, some = _clean(config)
+    everything = whole.take_lines()
+    taken = some.take_lines(BASKET_COLUMNS)
+    assert list(taken.columns) == [c for c in everything.columns if c in BASKET_COLUMNS]
+    assert "quantity" in everything and "quantity" not in taken and len(taken) == len(everything) > 0
+    pd.testing.assert_frame_equal(taken, everything[list(taken.columns)])
+    assert some.normalised.columns.empty  # nothing of the lines left behind
 
 
 def test_rejected_lines_are_written_a_chunk_at_a_time_in_source_order(config: Config) -> None:
