@@ -353,11 +353,11 @@ def _variant_targets(carts: Carts, train: Baskets, variants: VariantIndex | None
     (:data:`CHUNK_CASES` cases at a time: a wholesale order's carts hold its hundreds of products each)."""
     if variants is None:
         return 0
-    found = 0
+    found, items = 0, pd.Index(train.items)
     for _, part in carts.chunks(CHUNK_CASES):
         sold = part.target >= 0
         case, code = part.target_case[sold], part.target[sold]
-        flagged = _variants_of_cart(variants, part, pd.Index(train.items), case, code)
+        flagged = _variants_of_cart(variants, part, items, case, code)
         found += int(np.unique(case[flagged]).size)
     return found
 
