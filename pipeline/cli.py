@@ -402,10 +402,15 @@ def evaluate_command(cutoff: str | None, out_dir: Path | None, as_json: bool, **
         f"{evaluation.product_pages:.1%} of the products sold in training have cross-sells on their page."
     )
     carts = max(evaluation.carts, 1)
+    variants = (
+        f", {evaluation.variant_targets:,} ({evaluation.variant_targets / carts:.1%}) a colour or size variant of a "
+        'product of their cart (rank.cart_variants = "never")'
+        if evaluation.variant_targets
+        else ""
+    )
     click.echo(
         f"Out of reach of every rule: {evaluation.new_targets:,} carts ({evaluation.new_targets / carts:.1%}) hold out "
-        f"a product never sold in training, {evaluation.variant_targets:,} ({evaluation.variant_targets / carts:.1%}) "
-        "a colour or size variant of a product of their cart (rank.drop_variants)."
+        f"a product never sold in training{variants}."
     )
     click.echo(f"At {evaluation.k} offers (output.top_k):")
     headline = metrics[metrics["k"] == evaluation.k].drop(columns=["k", "carts", "orders", "aov"])

@@ -218,6 +218,9 @@ class RankConfig(_Section):
     margin_power: float = Field(0.25, ge=0, le=4)
     #: No cross-sell offers a colour or size variant of a product of its antecedent (pipeline.policy.variants).
     drop_variants: bool = True
+    #: Under drop_variants, the cart block's variants of the cart's products: "not_first" offers them after a
+    #: first offer that is not one (wholesale buyers take several colours), "never" does not offer them.
+    cart_variants: Literal["not_first", "never"] = "not_first"
 
 
 class OutputConfig(_Section):

@@ -21,7 +21,7 @@ from pipeline.flow.evaluate import (
     BUY_AGAIN,
     KNN_ALONE,
     MODEL_ALONE,
-    MODEL_ALONE_NO_VARIANTS,
+    MODEL_ALONE_UNDER_VARIANT_RULE,
     STOREFRONT,
     Carts,
     _History,
@@ -30,6 +30,11 @@ from pipeline.flow.evaluate import (
 )
 
 from conftest import SAMPLE_CONFIG
+
+NO_VARIANT_OF_THE_CART, NO_VARIANT_FIRST = (
+    MODEL_ALONE_UNDER_VARIANT_RULE["never"],
+    MODEL_ALONE_UNDER_VARIANT_RULE["not_first"],
+)
 
 PRICES = {"A": (10.0, 6.0), "B": (20.0, 12.0), "C": (5.0, 3.0), "D": (8.0, 4.0), "E": (3.0, 2.0)}
 
@@ -112,7 +117,12 @@ def _variant_export(directory: Path) -> dict[str, object]:
     orders += [("2024-02-05", ["23084A", "23084B"])] * 5 + [("2024-02-06", ["C", "D"])] * 5
     orders += [("2024-02-07", ["D", "X"])] * 2
     export = _customer_orders(directory, [(f"c{n}", day, products) for n, (day, products) in enumerate(orders)])
-    return {"input.paths": [str(export)], "mine.min_support": 0.1, "evaluate.cutoff": "2024-02-01"}
+    return {
+        "input.paths": [str(export)],
+        "mine.min_support": 0.1,
+        "evaluate.cutoff": "2024-02-01",
+        "rank.cart_variants": "never",
+    }
 
 
 def test_carts_out_of_reach_are_counted_and_the_like_for_like_reference_offers_no_variant(tmp_path: Path) -> None:
@@ -123,14 +133,44 @@ def test_carts_out_of_reach_are_counted_and_the_like_for_like_reference_offers_n
     rows = metrics.set_index("strategy")
     # Variants offered, the model hits the bags' carts too; under the variant rule only {C, D}'s.
     assert rows.loc[MODEL_ALONE, "hit_rate"] == pytest.approx(20 / 24)
-    assert rows.loc[MODEL_ALONE_NO_VARIANTS, "hit_rate"] == pytest.approx(10 / 24)
+    assert rows.loc[NO_VARIANT_OF_THE_CART, "hit_rate"] == pytest.approx(10 / 24)
     assert rows.loc["rules by model_margin", "hit_rate"] == pytest.approx(10 / 24)
     # The bags' carts get no offer at all: their only neighbour is their variant.
-    assert rows.loc[MODEL_ALONE_NO_VARIANTS, "carts_with_offer"] == pytest.approx(12 / 24)
+    assert rows.loc[NO_VARIANT_OF_THE_CART, "carts_with_offer"] == pytest.approx(12 / 24)
     summary = json.loads((write_evaluation(result, tmp_path / "e") / "evaluation.json").read_text())
     assert (summary["new_targets"], summary["variant_targets"]) == (2, 10)
     kept = evaluate(load_config(values={**values, "rank.drop_variants": False}))
-    assert kept.variant_targets == 0 and MODEL_ALONE_NO_VARIANTS not in set(kept.metrics["strategy"])
+    assert kept.variant_targets == 0 and NO_VARIANT_OF_THE_CART not in set(kept.metrics["strategy"])
+    # Under "not_first" the bags' carts still get nothing: their only offer is a variant, and none leads.
+    later = evaluate(load_config(values={**values, "rank.cart_variants": "not_first"}))
+    rows = later.metrics[(later.metrics["placement"] == "cart") & (later.metrics["k"] == 3)].set_index("strategy")
+    assert later.variant_targets == 0 and rows.loc[NO_VARIANT_FIRST, "hit_rate"] == pytest.approx(10 / 24)
+    assert rows.loc["rules by model_margin", "carts_with_offer"] == pytest.approx(12 / 24)
+
+
+def test_a_variant_of_the_cart_is_offered_after_a_first_offer_that_is_not_one(tmp_path: Path) -> None:
+    """January: 20 x {23084A, 23084B, F, G} (23084A and B: one base code), 20 x {C, D}. February:
+    5 x {23084A, 23084B, F} and 5 x {C, D}: 25 carts, 10 of which hold out a variant of their cart,
+    whose other offer is G. By default G leads and the variant follows; under "never" it is not offered."""
+    orders = [("2024-01-05", ["23084A", "23084B", "F", "G"])] * 20 + [("2024-01-06", ["C", "D"])] * 20
+    orders += [("2024-02-05", ["23084A", "23084B", "F"])] * 5 + [("2024-02-06", ["C", "D"])] * 5
+    export = _customer_orders(tmp_path, [(f"c{n}", day, products) for n, (day, products) in enumerate(orders)])
+    values = {"input.paths": [str(export)], "mine.min_support": 0.1, "evaluate.cutoff": "2024-02-01"}
+
+    def hit_rates(result: object, strategy: str) -> pd.Series:
+        metrics = result.metrics  # type: ignore[attr-defined]
+        rows = metrics[(metrics["placement"] == "cart") & (metrics["strategy"] == strategy)]
+        return rows.set_index("k")["hit_rate"]
+
+    later = evaluate(load_config(values=values))
+    never = evaluate(load_config(values={**values, "rank.cart_variants": "never"}))
+    assert (later.carts, later.variant_targets, never.variant_targets) == (25, 0, 10)
+    for strategy in ("rules by model_margin", NO_VARIANT_FIRST):
+        # Every cart hit within two offers, but a variant never as the first: at most the 15 others at k = 1.
+        assert hit_rates(later, strategy)[3] == pytest.approx(25 / 25)
+        assert hit_rates(later, strategy)[1] <= 15 / 25
+    assert hit_rates(never, "rules by model_margin")[3] == pytest.approx(15 / 25)
+    assert hit_rates(never, NO_VARIANT_OF_THE_CART)[3] == pytest.approx(15 / 25)
 
 
 def test_the_evaluate_command_says_which_carts_no_rule_can_hit(tmp_path: Path) -> None:
@@ -138,15 +178,15 @@ def test_the_evaluate_command_says_which_carts_no_rule_can_hit(tmp_path: Path) -
     config = tmp_path / "config.toml"
     config.write_text(
         f"[input]\npaths = {json.dumps(values['input.paths'])}\n[mine]\nmin_support = 0.1\n"
-        "[evaluate]\ncutoff = 2024-02-01\n"
+        '[evaluate]\ncutoff = 2024-02-01\n[rank]\ncart_variants = "never"\n'
     )
     result = CliRunner().invoke(main, ["-q", "evaluate", "--config", str(config), "--out", str(tmp_path / "e")])
     assert result.exit_code == 0, result.output
     assert (
         "Out of reach of every rule: 2 carts (8.3%) hold out a product never sold in training, "
-        "10 (41.7%) a colour or size variant of a product of their cart (rank.drop_variants)."
+        '10 (41.7%) a colour or size variant of a product of their cart (rank.cart_variants = "never").'
     ) in result.output
-    assert MODEL_ALONE_NO_VARIANTS in result.output
+    assert NO_VARIANT_OF_THE_CART in result.output
 
 
 def test_a_cutoff_outside_the_data_is_a_clear_input_error(tmp_path: Path) -> None:
@@ -185,9 +225,10 @@ def test_rules_beat_best_sellers_on_the_sample(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     metrics = {m["strategy"]: m for m in summary["metrics"] if m["placement"] == "cart" and m["k"] == 3}
-    # The sample's wholesale orders take several colours of a product: those carts are out of the rules' reach.
-    assert 0 < summary["variant_targets"] < summary["carts"] and summary["new_targets"] < summary["carts"]
-    assert metrics[MODEL_ALONE_NO_VARIANTS]["hit_rate"] < metrics[MODEL_ALONE]["hit_rate"]
+    # No cart is out of reach for being a variant of its cart: a variant is offered, after the first offer,
+    # which costs the item model alone some hits (a variant that led is second, and the k-th may fall out).
+    assert summary["variant_targets"] == 0 and summary["new_targets"] < summary["carts"]
+    assert metrics[NO_VARIANT_FIRST]["hit_rate"] < metrics[MODEL_ALONE]["hit_rate"]
     rules, best = metrics["rules by incremental_margin"], metrics[BEST_SELLERS]
     assert rules["hit_rate"] >= 2 * best["hit_rate"] and rules["hit_rate"] > 0.05
     assert rules["attach_margin"] > best["attach_margin"]

@@ -15,7 +15,7 @@ from pipeline.flow.run import run
 from pipeline.local.baskets import export_names
 from pipeline.policy.names import described_products
 from pipeline.policy.offers import cart_block
-from pipeline.policy.variants import VariantIndex, variant_keys, variant_offers
+from pipeline.policy.variants import VariantIndex, not_first, variant_keys, variant_offers
 from pipeline.read.explain import explain
 from pipeline.read.lookup import offers_for_cart
 
@@ -53,10 +53,11 @@ def test_being_a_variant_is_symmetric(first: list[str], second: list[str]) -> No
     assert there.tolist() == back.tolist()
 
 
-def test_the_cart_block_never_offers_a_variant_of_any_product_of_the_cart() -> None:
+def test_the_cart_block_never_leads_with_a_variant_of_any_product_of_the_cart() -> None:
     """A rule triggered by one cart product (22386 -> 85099F) may offer a variant of another cart product
-    (85099B, same base code): the cart block drops it whatever part of the cart triggered the rule; the
-    cart without 85099B keeps it, and so does the cart block without the index."""
+    (85099B, same base code): whatever part of the cart triggered the rule, the cart block puts it after
+    the first offer (rank.cart_variants = "not_first") or drops it ("never"); the cart without 85099B
+    keeps it first, and so does the cart block without the index."""
     offers = pd.DataFrame(
         {
             "case": [0, 0, 1],
@@ -72,9 +73,38 @@ def test_the_cart_block_never_offers_a_variant_of_any_product_of_the_cart() -> N
     case = np.array([0, 0, 1])
     product = np.array(["22386", "85099B", "22386"], dtype=object)
     index = VariantIndex.of(["22386", "85099B", "85099F", "23203"], {})
-    kept = cart_block(offers, case, product, None, True, 0.25, 3, variants=index)
+    later = cart_block(offers, case, product, None, True, 0.25, 3, variants=index)
+    assert later[["case", "consequent"]].values.tolist() == [[0, "23203"], [0, "85099F"], [1, "85099F"]]
+    kept = cart_block(offers, case, product, None, True, 0.25, 3, variants=index, cart_variants="never")
     assert kept[["case", "consequent"]].values.tolist() == [[0, "23203"], [1, "85099F"]]
-    assert len(cart_block(offers, case, product, None, True, 0.25, 3)) == 3
+    assert cart_block(offers, case, product, None, True, 0.25, 3)["consequent"].tolist() == [
+        "85099F",
+        "23203",
+        "85099F",
+    ]
+    # A cart whose only offers are variants of it shows none: no variant leads a cart.
+    alone = cart_block(offers[offers["consequent"] == "85099F"], case, product, None, True, 0.25, 3, variants=index)
+    assert alone[["case", "consequent"]].values.tolist() == [[1, "85099F"]]
+
+
+@given(st.lists(st.tuples(st.integers(0, 4), st.booleans()), max_size=30))
+def test_not_first_puts_each_carts_best_non_variant_first_and_keeps_the_rest_in_order(
+    rows: list[tuple[int, bool]],
+) -> None:
+    rows = sorted(rows, key=lambda r: r[0])  # each case's offers together, best first (a stable sort)
+    case = np.array([c for c, _ in rows], dtype=np.int64)
+    variant = np.array([v for _, v in rows], dtype=bool)
+    shown = not_first(case, variant)
+    for c in set(case.tolist()):
+        given_rows = np.flatnonzero(case == c)
+        got = [int(r) for r in shown if case[r] == c]
+        complements = given_rows[~variant[given_rows]]
+        if complements.size == 0:
+            assert got == []  # only variants: none shown
+            continue
+        lead = int(complements[0])
+        assert got == [lead, *(int(r) for r in given_rows if r != lead)]
+    assert np.all(np.diff(case[shown]) >= 0)  # cases stay in order
 
 
 names = st.sampled_from(["MUG RED", "MUG PINK", "HEART TIN", "HEART TIN LARGE", "SET 3", None])
@@ -125,15 +155,23 @@ def test_declared_variants_are_never_each_others_cross_sell(export: Export, tmp_
         bags = recs["antecedent"].map(lambda a: "22386" in a or "85099B" in a)
         return recs[bags & recs["consequent"].isin(["22386", "85099B"])]
 
+    never = run(export_config(export, tmp_path / "never", **{"catalog.path": catalog, "rank.cart_variants": "never"}))
+
     assert len(bag_offers(kept)) > 0  # the planted association is offered when variants are kept ...
-    assert bag_offers(dropped).empty  # ... and never when they are variants
+    assert bag_offers(never).empty  # ... and never when they are variants, under the strict rule
     basket_offers = bag_offers(kept)["placement"].isin(["product", "cart"]).sum()
-    assert dropped.counts.rules_dropped["variant_of_antecedent"] >= basket_offers > 0
-    facts = explain(dropped.output_dir, ["22386"], "85099B")
+    assert never.counts.rules_dropped["variant_of_antecedent"] >= basket_offers > 0
+    facts = explain(never.output_dir, ["22386"], "85099B")
     assert facts["verdict"] == (
         "not offered: no basket rule: a colour or size variant of the antecedent: "
         "never offered as a cross-sell (rank.drop_variants)"
     )
+    # By default a product page never offers its variant: the cart block gets it, as a cart row of the product.
+    bags = bag_offers(dropped)
+    assert len(bags) > 0 and set(bags["placement"]) == {"cart"} and set(bags["antecedent_size"]) == {1}
+    assert dropped.counts.rules_dropped["variant_of_antecedent"] < never.counts.rules_dropped["variant_of_antecedent"]
+    verdict = explain(dropped.output_dir, ["22386"], "85099B")["verdict"]
+    assert verdict.startswith("offered: rank 1 of the cart offers, a colour or size variant of the antecedent")
 
 
 @given(
@@ -198,10 +236,10 @@ def test_the_export_descriptions_name_the_variants_the_catalog_does_not(export: 
 
     def bag_offers(result: object) -> int:
         recs = pd.read_parquet(Path(result.run_dir) / "recommendations.parquet")  # type: ignore[attr-defined]
-        bags = recs["antecedent"].map(lambda a: "22386" in a or "85099B" in a)
+        bags = recs["antecedent"].map(lambda a: "22386" in a or "85099B" in a) & (recs["placement"] == "product")
         return int((bags & recs["consequent"].isin(["22386", "85099B"])).sum())
 
-    assert bag_offers(named) == 0  # variants by the export's names ...
+    assert bag_offers(named) == 0  # variants by the export's names (never on a product page) ...
     assert bag_offers(ignored) > 0  # ... offered when the export's descriptions are not read ...
     assert bag_offers(catalog_first) > 0  # ... and when the catalog names them apart (its names come first)
     products = pd.read_parquet(named.run_dir / "products.parquet").drop_duplicates("product_id")
@@ -222,11 +260,15 @@ def test_the_export_descriptions_name_the_variants_the_catalog_does_not(export: 
 
 def test_the_best_sellers_that_fill_a_cart_block_are_no_variant_of_the_cart(export: Export, tmp_path: Path) -> None:
     # The jumbo bags declared one variant group: a cart of one of them, filled up to every product sold,
-    # never shows the other (the rules drop it, and so does the best-seller fill); without the rule it does.
+    # never shows the other under the strict rule (the rules drop it, and so does the best-seller fill);
+    # by default its rule offers it after the first offer; without the rule it is offered anywhere.
     catalog = str(_with_groups(export, tmp_path))
-    dropped = run(export_config(export, tmp_path / "dropped", **{"catalog.path": catalog}))
-    kept = run(export_config(export, tmp_path / "kept", **{"catalog.path": catalog, "rank.drop_variants": False}))
-    for result, shown in ((dropped, False), (kept, True)):
+    settings = {"never": {"rank.cart_variants": "never"}, "not_first": {}, "kept": {"rank.drop_variants": False}}
+    for name, shown in (("never", False), ("not_first", True), ("kept", True)):
+        result = run(export_config(export, tmp_path / name, **{"catalog.path": catalog, **settings[name]}))
         offers = offers_for_cart(result.output_dir, ["22386"], limit=20)
         assert ("85099B" in set(offers["consequent"])) is shown
         assert offers["source"].isin(["category_best_seller", "best_seller"]).any()
+        if name == "not_first":
+            bag = offers.index[offers["consequent"] == "85099B"][0]
+            assert bag > 0 and offers.loc[bag, "source"] == "rule"

@@ -67,7 +67,7 @@ from pipeline.local.ingest import read_transactions
 from pipeline.local.postpurchase import transitions
 from pipeline.policy.model import ItemModel, cosine_weights
 from pipeline.policy.offers import CART_ORDER, cart_block, sorted_by
-from pipeline.policy.variants import VariantIndex
+from pipeline.policy.variants import VariantIndex, not_first
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +81,13 @@ CART_ONLY = "the cart alone"
 #: References without the rules, over every product: the strongest simple models the offers are judged against.
 MODEL_ALONE = "item model alone (every product, no rules)"
 KNN_ALONE = "item-kNN alone (cosine, every product, no rules)"
-#: The item model alone under the default's variant rule: the like-for-like reference of ``rank.drop_variants``.
-MODEL_ALONE_NO_VARIANTS = "item model alone, no variant of the cart"
-#: How deep that reference looks (times the largest k) before dropping the cart's variants.
+#: The item model alone under the cart block's variant rule: the like-for-like reference of
+#: ``rank.drop_variants``, by ``rank.cart_variants``.
+MODEL_ALONE_UNDER_VARIANT_RULE = {
+    "never": "item model alone, no variant of the cart",
+    "not_first": "item model alone, no variant first",
+}
+#: How deep that reference looks (times the largest k) before applying the variant rule.
 VARIANT_DEPTH = 4
 #: Strategies besides the configured ``rank.by``.
 _COMPARED = ("incremental_margin", "similar_margin", "lift")
@@ -155,8 +159,10 @@ class CartScoring:
     margin_power: float = 1.0
     history: _History | None = None
     history_weight: float = 0.0
-    #: The training products' variant keys under ``rank.drop_variants``: no offer is a variant of its cart.
+    #: The training products' variant keys under ``rank.drop_variants``, and what the cart block does with
+    #: an offer that is a variant of its cart (``rank.cart_variants``).
     variants: VariantIndex | None = None
+    cart_variants: str = "not_first"
 
 
 @dataclass(frozen=True)
@@ -174,7 +180,7 @@ class Evaluation:
     #: Carts whose held-out product was never sold in training: no strategy can offer it.
     new_targets: int
     #: Carts whose held-out product is a colour or size variant of a product of the cart: no offer under
-    #: ``rank.drop_variants`` can be it (0 when the rule is off).
+    #: ``rank.drop_variants`` with ``rank.cart_variants = "never"`` can be it (0 under any other rule).
     variant_targets: int
     trained: dict[str, pa.Table] = field(repr=False)
 
@@ -210,7 +216,7 @@ def evaluate(config: Config) -> Evaluation:
         offered = trained["recommendations"] if by == config.rank.by else _ranked_by(engine, segments[0], by)
         table = _shown(offered, [PRODUCT, CART])
         scoring = _cart_scoring(model, trained, config, catalog, train.items) if by == config.rank.by else CartScoring()
-        scoring = replace(scoring, variants=variants)
+        scoring = replace(scoring, variants=variants, cart_variants=config.rank.cart_variants)
         strategies[f"rules by {by}"] = rules = _rule_strategy(table, train, deepest, scoring)
         if by == config.rank.by:
             strategies[STOREFRONT] = _storefront_strategy(rules, train, deepest, catalog, variants)
@@ -221,7 +227,9 @@ def evaluate(config: Config) -> Evaluation:
     for name, reference in _references(engine, train, model, config).items():
         strategies[name] = _model_strategy(reference, train, deepest)
         if name == MODEL_ALONE and variants is not None:
-            strategies[MODEL_ALONE_NO_VARIANTS] = _model_strategy(reference, train, deepest, variants)
+            rule = config.rank.cart_variants
+            alike = _model_strategy(reference, train, deepest, variants, rule)
+            strategies[MODEL_ALONE_UNDER_VARIANT_RULE[rule]] = alike
     rows = [replay.rows(name, CART, strategy, carts) for name, strategy in strategies.items()]
     if config.post_purchase.enabled:
         rows += _post_purchase_rows(trained, train, test_lines, catalog, config, replay)
@@ -237,7 +245,7 @@ def evaluate(config: Config) -> Evaluation:
         k=config.output.top_k,
         product_pages=_product_pages(trained["recommendations"], train),
         new_targets=int(np.unique(carts.target_case[carts.target < 0]).size),
-        variant_targets=_variant_targets(carts, train, variants),
+        variant_targets=_variant_targets(carts, train, variants if config.rank.cart_variants == "never" else None),
         trained=trained,
     )
     log.info(
@@ -324,11 +332,14 @@ def _references(engine: LocalEngine, train: Baskets, model: ItemModel | None, co
     return models
 
 
-def _model_strategy(model: ItemModel, train: Baskets, k: int, variants: VariantIndex | None = None) -> Strategy:
+def _model_strategy(
+    model: ItemModel, train: Baskets, k: int, variants: VariantIndex | None = None, cart_variants: str = "never"
+) -> Strategy:
     """A model alone: each cart's ``k`` best products by the model over every product (no rules, no margin).
 
-    With ``variants``, none a variant of a product of its cart: the first ``k`` of the
-    ``VARIANT_DEPTH x k`` best that are not (a cart of many colours may get fewer).
+    With ``variants``, the cart block's variant rule (``cart_variants``) on the ``VARIANT_DEPTH x k``
+    best: none a variant of a product of its cart (``"never"``: a cart of many colours may get fewer),
+    or none first (``"not_first"``).
     """
     codes = pd.Index(train.items)
     depth = k if variants is None else VARIANT_DEPTH * k
@@ -343,7 +354,9 @@ def _model_strategy(model: ItemModel, train: Baskets, k: int, variants: VariantI
         if variants is None:
             return found
         case, code = found["case"].to_numpy(dtype=np.int64), found["code"].to_numpy(dtype=np.int64)
-        return _first(found.loc[~_variants_of_cart(variants, carts, codes, case, code), ["case", "code"]], k)
+        variant = _variants_of_cart(variants, carts, codes, case, code)
+        kept = np.flatnonzero(~variant) if cart_variants == "never" else not_first(case, variant)
+        return _first(found.iloc[kept][["case", "code"]], k)
 
     return offers
 
@@ -611,6 +624,7 @@ def _rule_offers(rules: _Rules, train: Baskets, carts: Carts, k: int, scoring: C
         k,
         scoring.history_weight,
         scoring.variants,
+        scoring.cart_variants,
     )
     return _first(shown[["case", "code"]], k)
 

@@ -25,7 +25,7 @@ from pipeline.local.itemsets import Itemsets
 from pipeline.policy.model import ItemModel
 from pipeline.policy.names import described_products
 from pipeline.policy.offers import RULE_ORDER, expected_margin, margin_too_low, offer_scores, shown
-from pipeline.policy.variants import Keys, variant_offers
+from pipeline.policy.variants import Keys, variant_offers, variant_placements
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +70,9 @@ def rank_rules(
     itemset rows and product codes); ``labels`` are the itemsets' product ids;
     ``items`` maps codes to product ids. Rows are marked with ``segment`` and
     ``placement`` (default: ``product`` for one-product antecedents, ``cart``
-    for larger ones). ``variants`` are the catalog's variant keys
-    (:func:`pipeline.local.catalog.product_variants`); ``model`` the segment's item model
+    for larger ones; under ``rank.drop_variants`` a colour or size variant of its antecedent goes to the
+    cart or is dropped: :func:`pipeline.policy.variants.variant_placements`). ``variants`` are the
+    catalog's variant keys (:func:`pipeline.local.catalog.product_variants`); ``model`` the segment's item model
     (``model_weight``; None: null weights); ``names`` the products' names (product id -> name,
     :func:`pipeline.policy.names.described_products`; None: the catalog's). Sorted by :data:`GROUP`, then rank.
     """
@@ -98,8 +99,9 @@ def rank_rules(
     frame["consequent_name"] = frame["consequent"].map(names).astype(TEXT)
     if config.rank.drop_variants:
         variant = variant_offers(frame["antecedent_key"].to_numpy(), frame["consequent"].to_numpy(), variants or {})
-        dropped["variant_of_antecedent"] = int(variant.sum())
-        frame = frame[~variant]
+        placed = variant_placements(frame["placement"].to_numpy(dtype=object), variant, config.rank.cart_variants)
+        dropped["variant_of_antecedent"] = int((placed == "").sum())
+        frame = frame.assign(placement=pd.array(placed, dtype=TEXT))[placed != ""]
     keys, consequents = frame["antecedent_key"].to_numpy(dtype=object), frame["consequent"].to_numpy(dtype=object)
     frame["model_weight"] = np.nan if model is None else model.rule_weights(keys, consequents)
     frame["expected_margin"] = expected_margin(frame["confidence"].to_numpy(), frame["consequent_margin"].to_numpy())

@@ -40,7 +40,7 @@ import pandas as pd
 from pipeline.arrays import lexicographic_order
 from pipeline.config import MarginConfig
 from pipeline.policy.model import ItemModel
-from pipeline.policy.variants import VariantIndex
+from pipeline.policy.variants import VariantIndex, not_first
 
 #: How rule offers are ordered within a group: (column, ascending), nulls last.
 RULE_ORDER: tuple[tuple[str, bool], ...] = (
@@ -138,6 +138,7 @@ def cart_block(
     k: int,
     history_weight: float = 0.0,
     variants: VariantIndex | None = None,
+    cart_variants: str = "not_first",
 ) -> pd.DataFrame:
     """The cart block: each cart's best ``k`` offers, from the rule offers its products trigger.
 
@@ -153,14 +154,17 @@ def cart_block(
     the weight gains ``history_weight x ln(1 + bought)`` (``model.history_weight``),
     so among the offers the cart allows, what this customer buys again rises.
     With ``variants`` (under ``rank.drop_variants``) an offer that is a colour
-    or size variant of any product of its cart is dropped, not only of the
-    part of the cart that triggered its rule.
+    or size variant of any product of its cart, not only of the part of the
+    cart that triggered its rule, is never the first (``cart_variants =
+    "not_first"``: :func:`pipeline.policy.variants.not_first`) or dropped
+    (``"never"``).
     The storefront's lookup and ``basket evaluate`` both call this.
     """
     offers = sorted_by(offers, [("case", True), *CART_ORDER]).drop_duplicates(["case", "consequent"])
     if variants is not None:
         offered = _products(offers["consequent"])
-        offers = offers[~variants.cart_variants(case, product, offers["case"].to_numpy(dtype=np.int64), offered)]
+        variant = variants.cart_variants(case, product, offers["case"].to_numpy(dtype=np.int64), offered)
+        offers = offers[~variant] if cart_variants == "never" else offers.assign(_variant=variant)
     if model is not None:
         weight = model.cart_weights(
             case, product, offers["case"].to_numpy(dtype=np.int64), _products(offers["consequent"])
@@ -171,6 +175,9 @@ def cart_block(
             score=valued(weight, offers["consequent_margin"].to_numpy(dtype=np.float64), has_margins, margin_power)
         )
         offers = sorted_by(offers, [("case", True), *CART_ORDER])
+    if "_variant" in offers:
+        lead = not_first(offers["case"].to_numpy(dtype=np.int64), offers.pop("_variant").to_numpy(dtype=bool))
+        offers = offers.take(lead).reset_index(drop=True)
     return offers[offers.groupby("case", sort=False).cumcount().to_numpy() < k]
 
 

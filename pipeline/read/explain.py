@@ -56,6 +56,7 @@ def explain(output_dir: Path, antecedent: list[str], consequent: str, segment: s
     verdicts = [
         f"rank {row['rank']} of the {row['placement']} offers"
         + ("" if shown(row["rank"], top_k) else f" (not shown: only the top {top_k} are published)")
+        + (_CART_VARIANT if row["placement"] == CART and len(items) == 1 else "")
         for row in facts["rules"]
     ]
     if not any(row["placement"] in (PRODUCT, CART) for row in facts["rules"]):
@@ -70,6 +71,13 @@ def explain(output_dir: Path, antecedent: list[str], consequent: str, segment: s
     offered = any(shown(row["rank"], top_k) for row in facts["rules"])
     facts["verdict"] = ("offered: " if offered else "not offered: ") + "; ".join(verdicts)
     return facts
+
+
+#: Why a one-product antecedent has a cart offer: the offer is a colour or size variant of it.
+_CART_VARIANT = (
+    ", a colour or size variant of the antecedent: never on its product page, and in a cart holding it "
+    "never the first offer (rank.cart_variants)"
+)
 
 
 def _ranked_by(row: dict[str, Any], config: Config, margins: bool) -> str:
@@ -106,6 +114,7 @@ def _no_basket_rule(
     config = manifest.config
     if (
         config.rank.drop_variants
+        and config.rank.cart_variants == "never"
         and variant_offers(
             np.array([KEY_SEPARATOR.join(items)]), np.array([target]), published_variants(run_dir, [*items, target])
         ).any()

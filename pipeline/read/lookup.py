@@ -138,6 +138,7 @@ def offers_for_cart(
         limit,
         config.model.history_weight,
         _variants(output_dir, [*products, *table["consequent"]]) if config.rank.drop_variants else None,
+        config.rank.cart_variants,
     )
     table = scored.drop(columns=["case", "bought"], errors="ignore").assign(source="rule")
     if len(table) < limit:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
 #: Output column types a kernel may produce: Arrow type and Spark SQL type name.
-_TYPES = {"double": pa.float64(), "boolean": pa.bool_(), "byte": pa.int8()}
+_TYPES = {"double": pa.float64(), "boolean": pa.bool_(), "byte": pa.int8(), "string": pa.string()}
 
 
 def with_kernel(
@@ -29,13 +29,13 @@ def with_kernel(
 ) -> DataFrame:
     """``frame`` plus the columns ``kernel`` computes from the ``inputs`` columns, batch by batch.
 
-    ``outputs`` names each new column and its type (``double``, ``boolean`` or
-    ``byte``); a NaN double becomes null, as the local tables publish it.
+    ``outputs`` names each new column and its type (``double``, ``boolean``,
+    ``byte`` or ``string``); a NaN double becomes null, as the local tables publish it.
     Numeric inputs arrive as numpy arrays, nulls as NaN.
     """
     from pyspark.sql import types as T
 
-    spark_types = {"double": T.DoubleType(), "boolean": T.BooleanType(), "byte": T.ByteType()}
+    spark_types = {"double": T.DoubleType(), "boolean": T.BooleanType(), "byte": T.ByteType(), "string": T.StringType()}
     schema = T.StructType([*frame.schema.fields, *(T.StructField(n, spark_types[t]) for n, t in outputs.items())])
 
     def apply(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

@@ -32,7 +32,7 @@ from pipeline.policy.offers import (
     offer_scores,
     shown,
 )
-from pipeline.policy.variants import Keys, variant_offers
+from pipeline.policy.variants import Keys, variant_offers, variant_placements
 from pipeline.spark.kernels import map_in_arrow, where_kernel, with_kernel
 from pipeline.spark.mining import SparkItemsets
 from pipeline.spark.session import aggregate_row
@@ -134,23 +134,25 @@ def ranked_rules(
         jaccard: np.ndarray,
         antecedent: np.ndarray,
         consequent: np.ndarray,
+        placement: np.ndarray,
     ) -> dict[str, np.ndarray]:
         # One pass of Python over the rules for every verdict and score: each pass ships every column.
         none = np.zeros(confidence.size, dtype=bool)
         weight = None if model is None else model.rule_weights(antecedent, consequent)
+        variant = variant_offers(antecedent, consequent, known) if config.rank.drop_variants else none
         return {
             "_low": margin_too_low(margin, price, config.margin) if has_catalog else none,
-            "_variant": variant_offers(antecedent, consequent, known) if config.rank.drop_variants else none,
+            "_placement": variant_placements(placement, variant, config.rank.cart_variants),
             "model_weight": np.full(confidence.size, np.nan) if weight is None else weight,
             "expected_margin": expected_margin(confidence, margin),
             "score": offer_scores(by, confidence, support, lift, margin, has_margins, power, jaccard, weight),
         }
 
     inputs = ["confidence", "consequent_support", "lift", "consequent_margin", "consequent_price", "jaccard"]
-    outputs = dict.fromkeys(["_low", "_variant"], "boolean") | dict.fromkeys(
+    outputs = {"_low": "boolean", "_placement": "string"} | dict.fromkeys(
         ["model_weight", "expected_margin", "score"], "double"
     )
-    frame = with_kernel(frame, judged, [*inputs, "antecedent_key", "consequent"], outputs)
+    frame = with_kernel(frame, judged, [*inputs, "antecedent_key", "consequent", "placement"], outputs)
     frame, dropped = _filtered(frame.cache(), has_catalog, config)
     return rank_offers(frame, RULE_ORDER).drop("consequent_support"), dropped
 
@@ -160,8 +162,9 @@ def _filtered(frame: DataFrame, has_catalog: bool, config: Config) -> tuple[Data
     each policy dropped, counted as the local engine drops them: one policy after the other.
 
     The verdicts are columns of ``frame`` (cached): ``_listed`` (the consequent is in the catalog),
-    ``_low`` (margin too low), ``_variant``; all counted in one aggregation, as a count per policy
-    would run the rules' whole lineage again.
+    ``_low`` (margin too low), ``_placement`` (where the variant rule publishes the offer, ``""``:
+    nowhere); all counted in one aggregation, as a count per policy would run the rules' whole lineage
+    again.
     """
     from pyspark.sql import functions as F
 
@@ -173,13 +176,14 @@ def _filtered(frame: DataFrame, has_catalog: bool, config: Config) -> tuple[Data
         counted["margin_below_minimum"] = passed & F.col("_low")
         passed = passed & ~F.col("_low")
     if config.rank.drop_variants:
-        counted["variant_of_antecedent"] = passed & F.col("_variant")
-        passed = passed & ~F.col("_variant")
+        counted["variant_of_antecedent"] = passed & (F.col("_placement") == "")
+        passed = passed & (F.col("_placement") != "")
     dropped: dict[str, int] = {}
     if counted:
         row = aggregate_row(frame.agg(*(F.sum(flag.cast("long")).alias(name) for name, flag in counted.items())))
         dropped = {name: int(row[name] or 0) for name in counted}
-    return frame.where(passed).drop("_listed", "_low", "_variant"), dropped
+    placed = frame.where(passed).withColumn("placement", F.col("_placement"))
+    return placed.drop("_listed", "_low", "_placement"), dropped
 
 
 def rank_offers(frame: DataFrame, order: tuple[tuple[str, bool], ...]) -> DataFrame:
