@@ -21,7 +21,7 @@ import pandas as pd
 
 from pipeline.config import Config, load_config
 from pipeline.contract.files import LATEST, latest_run
-from pipeline.contract.vocabulary import ALL_SEGMENTS, CROSS_SELL, POST_PURCHASE, UPSELL
+from pipeline.contract.vocabulary import ALL_SEGMENTS, CROSS_SELL, POST_PURCHASE, PRODUCT, UPSELL
 from pipeline.errors import AfterPublishError, ConfigError, ExitCode, OutputError, PipelineError, quoted
 from pipeline.flow.evaluate import evaluate, write_evaluation
 from pipeline.flow.inputs import prepare_inputs
@@ -640,12 +640,12 @@ def _summary_text(result: RunResult) -> str:
     if counts.catalog_products is not None:
         lines.append(f"  missing from catalog {counts.products_missing_from_catalog:>7,} products")
     lines.append(f"  time              {sum(result.timings.values()):>10.1f} s")
-    top = pd.read_parquet(
-        result.run_dir / "recommendations.parquet", filters=[("kind", "=", CROSS_SELL), ("segment", "=", ALL_SEGMENTS)]
-    )
+    # The product pages' offers: a cart row may be a variant of its antecedent, shown only after a first offer.
+    pages = [("kind", "=", CROSS_SELL), ("segment", "=", ALL_SEGMENTS), ("placement", "=", PRODUCT)]
+    top = pd.read_parquet(result.run_dir / "recommendations.parquet", filters=pages)
     top = top.sort_values(["score", "consequent"], ascending=[False, True], na_position="last").head(5)
     if not top.empty:
-        lines.append("Top cross-sell offers by score:")
+        lines.append("Top product-page offers by score:")
         for row in top.itertuples():
             name = f" ({row.consequent_name})" if isinstance(row.consequent_name, str) else ""
             lines.append(
