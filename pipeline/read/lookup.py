@@ -108,9 +108,11 @@ def offers_for_cart(
     its best rule (``source = "rule"``, ``antecedent`` is the part of the cart
     that triggered it), ordered for the whole cart by the item model and, with
     ``customer_id``, by what that customer bought before (``history.parquet``,
-    ``model.history_weight``). When they give fewer than ``limit`` offers, the
-    best sellers of the cart's categories fill up (``source =
-    "category_best_seller"``), then the overall best sellers.
+    ``model.history_weight``); under ``rank.drop_variants`` a colour or size
+    variant of a product of the cart is never the first offer (not offered at
+    all with ``rank.cart_variants = "never"``). When they give fewer than
+    ``limit`` offers, the best sellers of the cart's categories fill up
+    (``source = "category_best_seller"``), then the overall best sellers.
     """
     manifest = run_manifest(output_dir)
     segment = _segment(segment, manifest)
