@@ -14,8 +14,10 @@ Usage::
     python benchmarks/offers.py --alpha 0 0.5 --set pairs.min_count=5
     python benchmarks/offers.py --alpha 0.25 --grid model.l2=3,10,30 --split validation
 
-Writes ``benchmarks/results/offers.md`` and ``offers.json``; skips with a
-message where ``../shared/datasets`` is absent.
+Writes ``benchmarks/results/offers.md`` and ``offers.json``, with alpha as the
+validation rows choose it (:func:`chosen_alpha`); with ``--plot PNG``, the
+curve of hit rate against margin per cart. Skips with a message where
+``../shared/datasets`` is absent.
 """
 
 from __future__ import annotations
@@ -100,12 +102,62 @@ def measure(
     return [{**context, **row} for row in metrics.to_dict(orient="records") if row["strategy"] in STRATEGIES]
 
 
+#: The strategy whose alpha is chosen and drawn: the cart block as configured.
+CHOSEN = "rules by model_margin"
+#: The share of alpha 0's validation hit rate that the chosen alpha keeps (``docs/evaluation.md``).
+KEPT_HITS = 0.9
+
+
+def chosen_alpha(rows: list[dict[str, object]], setting: str) -> float | None:
+    """The alpha of most validation margin per cart (3 offers) that keeps :data:`KEPT_HITS` of alpha 0's
+    validation hit rate, for one grid ``setting``; None without validation rows at alpha 0."""
+    mine = [r for r in rows if r["split"] == "validation" and r["setting"] == setting]
+    mine = [r for r in mine if r["strategy"] == CHOSEN and r["k"] == 3]
+    base = [float(r["hit_rate"]) for r in mine if float(r["alpha"]) == 0.0]  # type: ignore[arg-type]
+    if not base:
+        return None
+    kept = [r for r in mine if float(r["hit_rate"]) >= KEPT_HITS * base[0]]  # type: ignore[arg-type]
+    best = max(kept, key=lambda r: (float(r["attach_margin"]), -float(r["alpha"])))  # type: ignore[arg-type]
+    return float(best["alpha"])  # type: ignore[arg-type]
+
+
+def plot_tradeoff(rows: list[dict[str, object]], path: Path) -> None:
+    """Hit rate against margin per cart (3 offers) of :data:`CHOSEN`, a line per split and grid setting,
+    each point labelled with its alpha."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    lines = sorted({(str(r["split"]), str(r["setting"])) for r in rows})
+    for split, setting in lines:
+        points = sorted(
+            (float(r["alpha"]), float(r["attach_margin"]), float(r["hit_rate"]))  # type: ignore[arg-type]
+            for r in rows
+            if (r["split"], r["setting"], r["strategy"], r["k"]) == (split, setting, CHOSEN, 3)
+        )
+        style = "-" if split == "test" else "--"
+        axes.plot([p[1] for p in points], [p[2] for p in points], style, marker="o", label=f"{split}, {setting}")
+        for alpha, margin, hit in points:
+            axes.annotate(f"{alpha:g}", (margin, hit), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    axes.set_xlabel("margin per cart (3 offers)")
+    axes.set_ylabel("hit rate@3 per cart")
+    axes.set_title(f"{CHOSEN}: each point a margin weight alpha")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--alpha", type=float, nargs="+", default=[0.0, 0.25, 0.5, 1.0])
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="a config override")
     parser.add_argument("--grid", action="append", default=[], help="key=v1,v2: measure each value")
     parser.add_argument("--split", choices=list(SPLITS), nargs="+", default=list(SPLITS))
+    parser.add_argument("--plot", type=Path, help="draw hit rate against margin per cart into this PNG")
     args = parser.parse_args()
     if not EXPORT.exists():
         print(f"{EXPORT} is not present: nothing to measure")
@@ -138,8 +190,17 @@ def main() -> None:
             f"{r['attach_margin']:.3f} | {r['coverage']:.3f} | {r['product_pages']:.3f} | "
             f"{r['rank_one_variants']:.3f} | {r['seconds']} |"
         )
+    for setting in dict.fromkeys(str(r["setting"]) for r in rows):
+        alpha = chosen_alpha(rows, setting)
+        if alpha is not None:
+            lines.append(
+                f"\nChosen on validation ({setting}): alpha {alpha:g}, the most margin per cart that keeps "
+                f"{KEPT_HITS:.0%} of alpha 0's hit rate@3 ({CHOSEN})."
+            )
     (RESULTS / "offers.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+    if args.plot is not None:
+        plot_tradeoff(rows, args.plot)
 
 
 if __name__ == "__main__":

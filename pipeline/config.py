@@ -216,7 +216,8 @@ class RankConfig(_Section):
     )
     #: The weight of margin in the margin-based scores: probability x margin ** margin_power.
     margin_power: float = Field(0.25, ge=0, le=4)
-    #: No cross-sell offers a colour or size variant of a product of its antecedent (pipeline.policy.variants).
+    #: No product page (nor follow-up e-mail) offers a colour or size variant of its product; the cart block
+    #: follows cart_variants (pipeline.policy.variants).
     drop_variants: bool = True
     #: Under drop_variants, the cart block's variants of the cart's products: "not_first" offers them after a
     #: first offer that is not one (wholesale buyers take several colours), "never" does not offer them.

@@ -333,7 +333,7 @@ def _references(engine: LocalEngine, train: Baskets, model: ItemModel | None, co
 
 
 def _model_strategy(
-    model: ItemModel, train: Baskets, k: int, variants: VariantIndex | None = None, cart_variants: str = "never"
+    model: ItemModel, train: Baskets, k: int, variants: VariantIndex | None = None, cart_variants: str = "not_first"
 ) -> Strategy:
     """A model alone: each cart's ``k`` best products by the model over every product (no rules, no margin).
 
