@@ -37,6 +37,7 @@ import pyarrow.compute as pc  # noqa: E402
 
 from pipeline.config import load_config  # noqa: E402
 from pipeline.flow.evaluate import evaluate  # noqa: E402
+from pipeline.flow.tune import KEPT_HITS, chosen_margin_power  # noqa: E402
 from pipeline.policy.variants import variant_keys, variant_offers  # noqa: E402
 
 EXPORT = ROOT.parent / "shared" / "datasets" / "online_retail" / "online_retail.csv.gz"
@@ -104,21 +105,18 @@ def measure(
 
 #: The strategy whose alpha is chosen and drawn: the cart block as configured.
 CHOSEN = "rules by model_margin"
-#: The share of alpha 0's validation hit rate that the chosen alpha keeps (``docs/evaluation.md``).
-KEPT_HITS = 0.9
 
 
 def chosen_alpha(rows: list[dict[str, object]], setting: str) -> float | None:
-    """The alpha of most validation margin per cart (3 offers) that keeps :data:`KEPT_HITS` of alpha 0's
-    validation hit rate, for one grid ``setting``; None without validation rows at alpha 0."""
+    """The alpha the validation rows of one grid ``setting`` choose (:data:`CHOSEN`, 3 offers), by the
+    rule ``basket tune --evaluate`` applies (:func:`pipeline.flow.tune.chosen_margin_power`)."""
     mine = [r for r in rows if r["split"] == "validation" and r["setting"] == setting]
     mine = [r for r in mine if r["strategy"] == CHOSEN and r["k"] == 3]
-    base = [float(r["hit_rate"]) for r in mine if float(r["alpha"]) == 0.0]  # type: ignore[arg-type]
-    if not base:
-        return None
-    kept = [r for r in mine if float(r["hit_rate"]) >= KEPT_HITS * base[0]]  # type: ignore[arg-type]
-    best = max(kept, key=lambda r: (float(r["attach_margin"]), -float(r["alpha"])))  # type: ignore[arg-type]
-    return float(best["alpha"])  # type: ignore[arg-type]
+    return chosen_margin_power(
+        [float(r["alpha"]) for r in mine],  # type: ignore[arg-type]
+        [float(r["hit_rate"]) for r in mine],  # type: ignore[arg-type]
+        [float(r["attach_margin"]) for r in mine],  # type: ignore[arg-type]
+    )
 
 
 def plot_tradeoff(rows: list[dict[str, object]], path: Path) -> None:

@@ -27,7 +27,7 @@ from pipeline.flow.evaluate import evaluate, write_evaluation
 from pipeline.flow.inputs import prepare_inputs
 from pipeline.flow.publish import rollback
 from pipeline.flow.run import RunResult, run
-from pipeline.flow.tune import Sweep, tune
+from pipeline.flow.tune import KEPT_HITS, Sweep, tune, tune_offers
 from pipeline.logs import configure_logging, rich_handler
 from pipeline.read.explain import explain
 from pipeline.read.lookup import offers_after_purchase, offers_for_cart, offers_for_item, rules_table, was_sold
@@ -507,6 +507,8 @@ def explain_command(output_dir: Path, segment: str, as_json: bool, antecedent: s
 Examples:
   basket tune --config configs/default.toml --sweep mine.min_support=0.02,0.01,0.005,0.002
   basket tune -c configs/default.toml --sweep rules.min_confidence=0.1,0.3,0.5 --json
+  basket tune -c configs/default.toml --input export.csv.gz --as-of 2011-09-30 \\
+      --set evaluate.cutoff=2011-09-01 --sweep rank.margin_power=0,0.1,0.25,0.5 --evaluate
 """,
 )
 @config_options
@@ -517,10 +519,25 @@ Examples:
     metavar="KEY=V1,V2,...",
     help="A mine.*, rules.*, margin.* or rank.* key and the values to try.",
 )
+@click.option(
+    "--evaluate",
+    "evaluated",
+    is_flag=True,
+    help="Judge each value by basket evaluate's hit rate and margin per cart on the evaluation split "
+    "(set --as-of and evaluate.cutoff to a validation period) instead of counting offers.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON records.")
-def tune_command(sweep_text: str, as_json: bool, **options: Any) -> None:
+def tune_command(sweep_text: str, evaluated: bool, as_json: bool, **options: Any) -> None:
     """Try several values of one threshold on the same baskets, without publishing: counts and seconds each."""
-    _echo_frame(tune(build_config(**options), Sweep.parse(sweep_text)), as_json, "No candidates.")
+    config, sweep = build_config(**options), Sweep.parse(sweep_text)
+    table = tune_offers(config, sweep) if evaluated else tune(config, sweep)
+    _echo_frame(table, as_json, "No candidates.")
+    if evaluated and "chosen" in table and table["chosen"].any() and not as_json:
+        value = table.loc[table["chosen"], sweep.key].iloc[0]
+        click.echo(
+            f"Chosen: {sweep.key}={value}, the most margin per cart that keeps {KEPT_HITS:.0%} of the hit rate "
+            f"at {sweep.key}=0 (docs/evaluation.md)."
+        )
 
 
 @main.command(

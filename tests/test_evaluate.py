@@ -11,6 +11,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pipeline.cli import main
 from pipeline.config import Config, load_config
@@ -28,6 +30,7 @@ from pipeline.flow.evaluate import (
     evaluate,
     write_evaluation,
 )
+from pipeline.flow.tune import KEPT_HITS, Sweep, chosen_margin_power, tune_offers
 
 from conftest import SAMPLE_CONFIG
 
@@ -174,12 +177,7 @@ def test_a_variant_of_the_cart_is_offered_after_a_first_offer_that_is_not_one(tm
 
 
 def test_the_evaluate_command_says_which_carts_no_rule_can_hit(tmp_path: Path) -> None:
-    values = _variant_export(tmp_path)
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f"[input]\npaths = {json.dumps(values['input.paths'])}\n[mine]\nmin_support = 0.1\n"
-        '[evaluate]\ncutoff = 2024-02-01\n[rank]\ncart_variants = "never"\n'
-    )
+    config = _config_file(tmp_path, _variant_export(tmp_path))
     result = CliRunner().invoke(main, ["-q", "evaluate", "--config", str(config), "--out", str(tmp_path / "e")])
     assert result.exit_code == 0, result.output
     assert (
@@ -198,6 +196,17 @@ def test_a_cutoff_outside_the_data_is_a_clear_input_error(tmp_path: Path) -> Non
     early = load_config(values={**_values(config), "evaluate.cutoff": "2023-01-01"})
     with pytest.raises(InputDataError, match=r"evaluate\.cutoff 2023-01-01 00:00: 0 training"):
         evaluate(early)
+
+
+def _config_file(directory: Path, values: dict[str, object]) -> Path:
+    """A TOML config file of dotted keys (``section.key``) and their values, for the commands."""
+    sections: dict[str, list[str]] = {}
+    for key, value in values.items():
+        section, _, name = key.partition(".")
+        sections.setdefault(section, []).append(f"{name} = {json.dumps(value)}")
+    path = directory / "config.toml"
+    path.write_text("".join(f"[{section}]\n" + "\n".join(lines) + "\n" for section, lines in sections.items()))
+    return path
 
 
 def _values(config: Config) -> dict[str, object]:
@@ -350,3 +359,56 @@ def test_each_offer_counts_its_carts_customers_orders_of_the_product() -> None:
         for c, p in zip(offers["case"], offers["code"], strict=True)
     ]
     assert _History.of(history, items).bought(offers, carts).tolist() == wanted == [4, 1, 0, 0, 2, 0, 0, 0]
+
+
+def test_tune_judges_each_margin_weight_by_the_evaluation_of_that_config(tmp_path: Path) -> None:
+    """``tune_offers`` reports, for each candidate, what ``evaluate`` of that config measures, and marks
+    the margin weight the rule picks."""
+    config = _export(tmp_path)
+    table = tune_offers(config, Sweep.parse("rank.margin_power=0,1")).set_index("rank.margin_power")
+    for value in ("0", "1"):
+        alone = evaluate(
+            config.model_copy(update={"rank": config.rank.model_copy(update={"margin_power": float(value)})})
+        )
+        row = alone.metrics[(alone.metrics["strategy"] == "rules by model_margin") & (alone.metrics["k"] == 3)]
+        row = row[row["placement"] == "cart"].iloc[0]
+        assert table.loc[value, "hit_rate"] == pytest.approx(row["hit_rate"])
+        assert table.loc[value, "attach_margin"] == pytest.approx(row["attach_margin"])
+    assert table["chosen"].sum() == 1
+    assert "chosen" not in tune_offers(config, Sweep.parse("rules.min_confidence=0.1,0.5"))
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([0.0, 0.1, 0.25, 0.5, 1.0]), st.floats(0, 1), st.floats(0, 5)),
+        min_size=1,
+        max_size=6,
+        unique_by=lambda t: t[0],
+    )
+)
+def test_the_chosen_margin_weight_earns_most_among_those_keeping_nine_tenths_of_the_hits(
+    candidates: list[tuple[float, float, float]],
+) -> None:
+    powers, hits, margins = (list(c) for c in zip(*candidates, strict=True))
+    chosen = chosen_margin_power(powers, hits, margins)
+    if 0.0 not in powers:
+        assert chosen is None
+        return
+    base = hits[powers.index(0.0)]
+    kept = [(m, p) for p, h, m in candidates if h >= KEPT_HITS * base]
+    assert chosen is not None and (0.0, base) in [(p, h) for p, h, _ in candidates]
+    best = max(m for m, _ in kept)
+    assert chosen == min(p for m, p in kept if m == best)  # the most margin; ties to the smaller weight
+
+
+def test_the_tune_command_evaluates_the_margin_weights_and_says_which_it_chooses(tmp_path: Path) -> None:
+    config = _export(tmp_path)
+    values = {**_values(config), "evaluate.cutoff": "2024-02-01"}
+    path = _config_file(tmp_path, values)
+    args = ["-q", "tune", "--config", str(path), "--sweep", "rank.margin_power=0,1", "--evaluate"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "hit_rate" in result.output and "attach_margin" in result.output
+    assert "Chosen: rank.margin_power=" in result.output
+    records = json.loads(CliRunner().invoke(main, [*args, "--json"]).output)
+    assert [r["rank.margin_power"] for r in records] == ["0", "1"] and sum(r["chosen"] for r in records) == 1

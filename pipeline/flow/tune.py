@@ -7,11 +7,18 @@ made by the chain ``basket run`` uses (:func:`pipeline.flow.offers.offer_segment
 and counted as ``basket run`` counts them.
 Nothing is published. The explosion guard (``mine.max_itemsets``) still
 applies: a candidate that would exhaust memory is reported as stopped.
+
+:func:`tune_offers` judges candidates by what they would sell instead: each is
+replayed by ``basket evaluate`` (:func:`pipeline.flow.evaluate.evaluate`) on
+the config's evaluation split, which should be a validation period
+(``as_of`` and ``evaluate.cutoff`` before the period reported on). The margin
+weight is chosen by one rule, :func:`chosen_margin_power`.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -22,8 +29,9 @@ import pyarrow.compute as pc
 from pydantic import ValidationError
 
 from pipeline.config import Config, suggestion
-from pipeline.contract.vocabulary import CROSS_SELL, PRODUCT
+from pipeline.contract.vocabulary import CART, CROSS_SELL, PRODUCT
 from pipeline.errors import ConfigError
+from pipeline.flow.evaluate import evaluate
 from pipeline.flow.offers import offer_segments
 from pipeline.flow.run import prepare_local
 
@@ -111,6 +119,54 @@ def tune(config: Config, sweep: Sweep) -> pd.DataFrame:
         )
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+#: The share of the hit rate at margin weight 0 that the chosen margin weight keeps (docs/evaluation.md).
+KEPT_HITS = 0.9
+#: What :func:`tune_offers` reports of each candidate: ``basket evaluate``'s metrics of the cart block.
+EVALUATED = ("hit_rate", "hit_rate_low", "hit_rate_high", "order_hit_rate", "attach_margin", "coverage")
+
+
+def tune_offers(config: Config, sweep: Sweep) -> pd.DataFrame:
+    """One row per candidate value: the cart block's hit rate and margin per cart (:data:`EVALUATED`,
+    ``rules by rank.by`` at ``output.top_k`` offers) on the config's evaluation split, the share of
+    product pages with offers, and seconds. Sweeping ``rank.margin_power`` (0 among the values), the
+    column ``chosen`` marks the value :func:`chosen_margin_power` picks."""
+    rows = []
+    for value in sweep.values:
+        candidate = _with(config, sweep.key, value)
+        started = time.perf_counter()
+        result = evaluate(candidate)
+        metrics = result.metrics
+        mine = metrics[
+            (metrics["placement"] == CART)
+            & (metrics["strategy"] == f"rules by {candidate.rank.by}")
+            & (metrics["k"] == result.k)
+        ]
+        row: dict[str, Any] = {sweep.key: value, "k": result.k, "carts": result.carts}
+        row.update({name: mine[name].iloc[0] if len(mine) else float("nan") for name in EVALUATED})
+        row.update(product_pages=result.product_pages, seconds=time.perf_counter() - started)
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if sweep.key == "rank.margin_power":
+        powers = [_with(config, sweep.key, v).rank.margin_power for v in sweep.values]
+        chosen = chosen_margin_power(powers, frame["hit_rate"].tolist(), frame["attach_margin"].tolist())
+        frame["chosen"] = [power == chosen for power in powers]
+    return frame
+
+
+def chosen_margin_power(powers: list[float], hit_rates: list[float], margins: list[float]) -> float | None:
+    """The margin weight (``rank.margin_power``) of most margin per cart that keeps :data:`KEPT_HITS` of
+    the hit rate at 0 (ties: the smaller weight), from each weight's validation hit rate and margin per
+    cart; None when 0 is not among ``powers`` or no margin is known (no catalog margins: the weight
+    changes nothing)."""
+    base = [hit for power, hit in zip(powers, hit_rates, strict=True) if power == 0]
+    kept = [
+        (margin, -power)
+        for power, hit, margin in zip(powers, hit_rates, margins, strict=True)
+        if base and hit >= KEPT_HITS * base[0] and math.isfinite(margin)
+    ]
+    return -max(kept)[1] if kept else None
 
 
 def _with(config: Config, key: str, value: str) -> Config:
