@@ -243,6 +243,9 @@ def test_same_tables_on_parquet_with_a_window_segments_and_bh(parquet_runs: Both
 def test_same_tables_on_the_sample(sample_runs: Both) -> None:
     assert_same_run(sample_runs.local, sample_runs.spark)
     assert sample_runs.spark.counts.rules > 300 and sample_runs.spark.counts.recommendations > 300
+    # The same includes the colour and size variants the engines move from product pages to cart rows.
+    offers = pd.read_parquet(sample_runs.spark.run_dir / "recommendations.parquet")
+    assert ((offers["placement"] == "cart") & (offers["antecedent_size"] == 1)).sum() > 10
 
 
 @pytest.mark.slow
