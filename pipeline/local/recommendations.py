@@ -99,9 +99,18 @@ def rank_rules(
     frame["consequent_name"] = frame["consequent"].map(names).astype(TEXT)
     if config.rank.drop_variants:
         variant = variant_offers(frame["antecedent_key"].to_numpy(), frame["consequent"].to_numpy(), variants or {})
-        placed = variant_placements(frame["placement"].to_numpy(dtype=object), variant, config.rank.cart_variants)
+        # Only the variants move: a few rows among millions of pair rules.
+        rows = np.flatnonzero(variant)
+        placed = variant_placements(
+            frame["placement"].iloc[rows].to_numpy(dtype=object), variant[rows], config.rank.cart_variants
+        )
         dropped["variant_of_antecedent"] = int((placed == "").sum())
-        frame = frame.assign(placement=pd.array(placed, dtype=TEXT))[placed != ""]
+        if rows.size:
+            placements = frame["placement"].copy()
+            placements.iloc[rows] = placed
+            kept = np.ones(len(frame), dtype=bool)
+            kept[rows[placed == ""]] = False
+            frame = frame.assign(placement=placements)[kept]
     keys, consequents = frame["antecedent_key"].to_numpy(dtype=object), frame["consequent"].to_numpy(dtype=object)
     frame["model_weight"] = np.nan if model is None else model.rule_weights(keys, consequents)
     frame["expected_margin"] = expected_margin(frame["confidence"].to_numpy(), frame["consequent_margin"].to_numpy())
