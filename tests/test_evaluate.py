@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from pipeline.cli import main
 from pipeline.config import Config, load_config
 from pipeline.contract.schema import EVALUATION
-from pipeline.errors import InputDataError
+from pipeline.errors import ConfigError, InputDataError
 from pipeline.flow.evaluate import (
     BEST_SELLERS,
     BUY_AGAIN,
@@ -376,6 +376,12 @@ def test_tune_judges_each_margin_weight_by_the_evaluation_of_that_config(tmp_pat
         assert table.loc[value, "attach_margin"] == pytest.approx(row["attach_margin"])
     assert table["chosen"].sum() == 1
     assert "chosen" not in tune_offers(config, Sweep.parse("rules.min_confidence=0.1,0.5"))
+    # A value that is not one is refused before any candidate is evaluated.
+    with pytest.raises(ConfigError, match=r"rank\.margin_power=abc"):
+        tune_offers(
+            config.model_copy(update={"input": config.input.model_copy(update={"paths": ["/nowhere.csv"]})}),
+            Sweep.parse("rank.margin_power=0,abc"),
+        )
 
 
 @given(

@@ -132,9 +132,9 @@ def tune_offers(config: Config, sweep: Sweep) -> pd.DataFrame:
     ``rules by rank.by`` at ``output.top_k`` offers) on the config's evaluation split, the share of
     product pages with offers, and seconds. Sweeping ``rank.margin_power`` (0 among the values), the
     column ``chosen`` marks the value :func:`chosen_margin_power` picks."""
+    candidates = [(value, _with(config, sweep.key, value)) for value in sweep.values]  # every value checked first
     rows = []
-    for value in sweep.values:
-        candidate = _with(config, sweep.key, value)
+    for value, candidate in candidates:
         started = time.perf_counter()
         result = evaluate(candidate)
         metrics = result.metrics
@@ -149,7 +149,7 @@ def tune_offers(config: Config, sweep: Sweep) -> pd.DataFrame:
         rows.append(row)
     frame = pd.DataFrame(rows)
     if sweep.key == "rank.margin_power":
-        powers = [_with(config, sweep.key, v).rank.margin_power for v in sweep.values]
+        powers = [candidate.rank.margin_power for _, candidate in candidates]
         chosen = chosen_margin_power(powers, frame["hit_rate"].tolist(), frame["attach_margin"].tolist())
         frame["chosen"] = [power == chosen for power in powers]
     return frame
