@@ -208,6 +208,10 @@ class ModelConfig(_Section):
     history_products: int = Field(50, ge=1, le=1000)
 
 
+#: ``rank.cart_variants``: what the cart block does with a colour or size variant of a product of the cart.
+CartVariants = Literal["not_first", "never"]
+
+
 class RankConfig(_Section):
     """How recommendations for one antecedent are ordered."""
 
@@ -221,7 +225,7 @@ class RankConfig(_Section):
     drop_variants: bool = True
     #: Under drop_variants, the cart block's variants of the cart's products: "not_first" offers them after a
     #: first offer that is not one (wholesale buyers take several colours), "never" does not offer them.
-    cart_variants: Literal["not_first", "never"] = "not_first"
+    cart_variants: CartVariants = "not_first"
 
 
 class OutputConfig(_Section):

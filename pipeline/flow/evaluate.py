@@ -52,7 +52,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.arrays import ragged_arange
-from pipeline.config import Config
+from pipeline.config import CartVariants, Config
 from pipeline.contract.schema import EVALUATION, SCHEMA_VERSION, to_table
 from pipeline.contract.vocabulary import ALL_SEGMENTS, CART, CROSS_SELL, POST_PURCHASE, PRODUCT
 from pipeline.engine import SegmentTables
@@ -162,7 +162,7 @@ class CartScoring:
     #: The training products' variant keys under ``rank.drop_variants``, and what the cart block does with
     #: an offer that is a variant of its cart (``rank.cart_variants``).
     variants: VariantIndex | None = None
-    cart_variants: str = "not_first"
+    cart_variants: CartVariants = "not_first"
 
 
 @dataclass(frozen=True)
@@ -333,7 +333,11 @@ def _references(engine: LocalEngine, train: Baskets, model: ItemModel | None, co
 
 
 def _model_strategy(
-    model: ItemModel, train: Baskets, k: int, variants: VariantIndex | None = None, cart_variants: str = "not_first"
+    model: ItemModel,
+    train: Baskets,
+    k: int,
+    variants: VariantIndex | None = None,
+    cart_variants: CartVariants = "not_first",
 ) -> Strategy:
     """A model alone: each cart's ``k`` best products by the model over every product (no rules, no margin).
 

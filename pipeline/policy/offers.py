@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.arrays import lexicographic_order
-from pipeline.config import MarginConfig
+from pipeline.config import CartVariants, MarginConfig
 from pipeline.policy.model import ItemModel
 from pipeline.policy.variants import VariantIndex, not_first
 
@@ -138,7 +138,7 @@ def cart_block(
     k: int,
     history_weight: float = 0.0,
     variants: VariantIndex | None = None,
-    cart_variants: str = "not_first",
+    cart_variants: CartVariants = "not_first",
 ) -> pd.DataFrame:
     """The cart block: each cart's best ``k`` offers, from the rule offers its products trigger.
 

@@ -37,6 +37,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from pipeline.arrays import positions, ragged_arange
+from pipeline.config import CartVariants
 from pipeline.contract.vocabulary import CART, KEY_SEPARATOR, PRODUCT
 
 #: Words that name a colour or a size: a name that differs only in these names a variant.
@@ -112,7 +113,7 @@ def variant_offers(antecedent_keys: np.ndarray, consequents: np.ndarray, known: 
     return flagged
 
 
-def variant_placements(placement: np.ndarray, variant: np.ndarray, cart_variants: str) -> np.ndarray:
+def variant_placements(placement: np.ndarray, variant: np.ndarray, cart_variants: CartVariants) -> np.ndarray:
     """Where each offer is published under ``rank.drop_variants``: an offer that is not a ``variant`` of
     its antecedent keeps its ``placement``; one that is goes to the cart block (``cart``) when
     ``cart_variants`` is ``"not_first"`` and it was a product page's or a cart's offer, else nowhere
