@@ -24,6 +24,7 @@ from pipeline.flow.evaluate import (
     KNN_ALONE,
     MODEL_ALONE,
     MODEL_ALONE_UNDER_VARIANT_RULE,
+    SAR_ALONE,
     STOREFRONT,
     Carts,
     _History,
@@ -81,7 +82,7 @@ def test_hits_coverage_and_attach_value_are_those_worked_out_by_hand(tmp_path: P
     metrics = every_k[every_k["k"] == 3].set_index("strategy")
     # The models alone see the same co-occurrences (A with B, C with D, E with nothing): the same offers.
     for strategy in (*(f"rules by {by}" for by in ("model_margin", "incremental_margin", "similar_margin", "lift")),
-                     MODEL_ALONE, KNN_ALONE):  # fmt: skip
+                     MODEL_ALONE, KNN_ALONE, SAR_ALONE):  # fmt: skip
         row = metrics.loc[strategy]
         # Every {A, B} and {C, D} cart is offered its partner; {E} and {X} carts get nothing.
         assert row["hit_rate"] == pytest.approx(20 / 24)

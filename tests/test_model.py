@@ -16,7 +16,14 @@ from hypothesis import strategies as st
 from pipeline.config import Config, ModelConfig
 from pipeline.flow.run import run
 from pipeline.policy import model as model_module
-from pipeline.policy.model import ItemModel, cosine_weights, ease_weights, model_products, symmetric_inverse
+from pipeline.policy.model import (
+    ItemModel,
+    cosine_weights,
+    ease_weights,
+    jaccard_weights,
+    model_products,
+    symmetric_inverse,
+)
 from pipeline.read.lookup import offers_for_cart
 
 from conftest import Export, export_config
@@ -215,14 +222,17 @@ def test_the_model_alone_offers_each_carts_best_summed_weights(
 
 
 @given(st.lists(st.sets(st.integers(0, 4), min_size=1), min_size=1, max_size=20))
-def test_knn_similarity_is_the_cosine_of_the_products_basket_sets(baskets: list[set[int]]) -> None:
+def test_knn_and_sar_similarities_are_those_of_the_products_basket_sets(baskets: list[set[int]]) -> None:
+    """Item-kNN's cosine and SAR's Jaccard, counted from the baskets as sets (zero for a product with itself)."""
     x = np.array([[p in b for p in range(5)] for b in baskets], dtype=np.float64)
-    similarity = cosine_weights(x.T @ x)
+    cosine, jaccard = cosine_weights(x.T @ x), jaccard_weights(x.T @ x)
     for i in range(5):
         for j in range(5):
-            both = sum(i in b and j in b for b in baskets)
-            alone = max(sum(i in b for b in baskets), 1) * max(sum(j in b for b in baskets), 1)
-            assert similarity[i, j] == pytest.approx(0.0 if i == j else both / alone**0.5)
+            holding = [{b for b, basket in enumerate(baskets) if p in basket} for p in (i, j)]
+            both, either = len(holding[0] & holding[1]), len(holding[0] | holding[1])
+            alone = max(len(holding[0]), 1) * max(len(holding[1]), 1)
+            assert cosine[i, j] == pytest.approx(0.0 if i == j else both / alone**0.5)
+            assert jaccard[i, j] == pytest.approx(0.0 if i == j or not either else both / either)
 
 
 def test_a_known_customers_cart_block_weighs_in_their_history(export: Export, tmp_path: Path) -> None:

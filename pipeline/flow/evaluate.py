@@ -65,7 +65,7 @@ from pipeline.local.clean import clean_transactions
 from pipeline.local.engine import LocalEngine, offer_tables
 from pipeline.local.ingest import read_transactions
 from pipeline.local.postpurchase import transitions
-from pipeline.policy.model import ItemModel, cosine_weights
+from pipeline.policy.model import ItemModel, cosine_weights, jaccard_weights
 from pipeline.policy.offers import CART_ORDER, cart_block, sorted_by
 from pipeline.policy.variants import VariantIndex, not_first
 
@@ -81,6 +81,7 @@ CART_ONLY = "the cart alone"
 #: References without the rules, over every product: the strongest simple models the offers are judged against.
 MODEL_ALONE = "item model alone (every product, no rules)"
 KNN_ALONE = "item-kNN alone (cosine, every product, no rules)"
+SAR_ALONE = "SAR alone (Jaccard, every product, no rules)"
 #: The item model alone under the cart block's variant rule: the like-for-like reference of
 #: ``rank.drop_variants``, by ``rank.cart_variants``.
 MODEL_ALONE_UNDER_VARIANT_RULE = {
@@ -324,11 +325,13 @@ def _cart_scoring(
 
 
 def _references(engine: LocalEngine, train: Baskets, model: ItemModel | None, config: Config) -> dict[str, ItemModel]:
-    """The reference models: the trained item ``model`` (when there is one) and item-kNN's cosine
-    similarity on the same products, each keeping ``model.neighbours`` weights per product."""
+    """The reference models: the trained item ``model`` (when there is one), item-kNN's cosine and
+    SAR's Jaccard similarity on the same products, each keeping ``model.neighbours`` weights per product
+    (one similarity matrix at a time beside the Gram matrix)."""
     models: dict[str, ItemModel] = {} if model is None else {MODEL_ALONE: model}
     gram, products = engine.model_gram(train)
-    models[KNN_ALONE] = ItemModel.strongest(cosine_weights(gram), products, config.model.neighbours)
+    for name, similarity in ((KNN_ALONE, cosine_weights), (SAR_ALONE, jaccard_weights)):
+        models[name] = ItemModel.strongest(similarity(gram), products, config.model.neighbours)
     return models
 
 

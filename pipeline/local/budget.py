@@ -45,7 +45,8 @@ EXCEL_ROWS = 1_048_576
 def check_budget(config: Config, references: int = 0) -> None:
     """Refuse (:class:`ConfigError`) a run whose exports need more than ``memory_budget``; log the estimate.
 
-    ``references``: dense models fitted besides the item model (``basket evaluate``'s item-kNN).
+    ``references``: dense models held at once besides the item model (``basket evaluate``'s
+    item-kNN and SAR, fitted one after the other: one).
     """
     if config.memory_budget is None:
         return

@@ -61,10 +61,17 @@ def interest_measures(
         "conviction": conviction,
         "all_confidence": ac / np.maximum(np.maximum(a, c), 1),
         "kulczynski": 0.5 * (ac / np.maximum(a, 1) + ac / np.maximum(c, 1)),
-        "jaccard": ac / np.maximum(a + c - ac, 1),
+        "jaccard": jaccard(a, c, ac),
         "certainty": certainty,
         "zhang": zhang,
     }
+
+
+def jaccard(antecedent: np.ndarray, consequent: np.ndarray, pair: np.ndarray) -> np.ndarray:
+    """Jaccard similarity of two products' basket sets: n(A u C) / (n(A) + n(C) - n(A u C)), 0 for two
+    products never sold. SAR's item similarity; the arrays broadcast (a Gram matrix against its diagonal)."""
+    a, c, ac = (np.asarray(x, dtype=np.float64) for x in (antecedent, consequent, pair))
+    return ac / np.maximum(a + c - ac, 1)
 
 
 def fisher_p_values(n: int, antecedent: np.ndarray, consequent: np.ndarray, pair: np.ndarray) -> np.ndarray:

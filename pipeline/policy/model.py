@@ -45,6 +45,7 @@ from scipy.linalg import lapack
 from pipeline.arrays import positions, ragged_arange
 from pipeline.config import ModelConfig
 from pipeline.contract.vocabulary import KEY_SEPARATOR
+from pipeline.policy.measures import jaccard
 
 #: A Gram matrix (baskets holding both products) and the product ids of its rows and columns.
 Gram = tuple[np.ndarray, np.ndarray]
@@ -131,6 +132,14 @@ def cosine_weights(gram: np.ndarray) -> np.ndarray:
     weights = np.array(gram, dtype=np.float64)
     weights /= counts[:, None]
     weights /= counts[None, :]
+    np.fill_diagonal(weights, 0.0)
+    return weights
+
+
+def jaccard_weights(gram: np.ndarray) -> np.ndarray:
+    """SAR's item similarity of a Gram matrix: ``G[i, j] / (n_i + n_j - G[i, j])``, zero on the diagonal."""
+    counts = np.diag(gram).astype(np.float64)
+    weights = jaccard(counts[:, None], counts[None, :], gram)
     np.fill_diagonal(weights, 0.0)
     return weights
 
