@@ -4,12 +4,14 @@ Usage::
 
     python benchmarks/evaluate.py --base main~2            # against two commits ago
     python benchmarks/evaluate.py --base 4f2f4f5 --repeats 5
+    python benchmarks/evaluate.py --base main~1 --answers-differ   # a scoring change: time and memory only
 
 The evaluation of ``configs/default.toml`` on the full export (trained before
 2011-10-01, the rest replayed: the issue's split) runs in a fresh process per
 measurement at both revisions, alternating (``revisions.py``); the hash covers
 every metric of every strategy, so a speed-up that changes a figure stops the
-benchmark. Results go to ``benchmarks/results/evaluate.json`` and ``evaluate.md``;
+benchmark (unless ``--answers-differ`` says it is meant to: then
+``results/evaluate_answers_differ.*``). Results go to ``benchmarks/results/evaluate.json`` and ``evaluate.md``;
 skips with a message where ``../shared/datasets`` is absent.
 """
 

@@ -7,7 +7,10 @@ alternating base and tree ``repeats`` times each, with Arrow's jemalloc pool
 as the ``basket`` command sets it. ``script`` gets the input path and a config
 file as arguments and prints one JSON line with ``seconds``, ``peak_mb`` and a
 ``hash`` of what it produced; the two revisions must produce the same hash, or
-the benchmark stops. Medians; ratios (working tree / base) within the run.
+the benchmark stops, unless ``--answers-differ`` says the change means to alter
+the answer (a scoring change): then time and memory alone are compared, and
+both hashes are written beside them. Medians; ratios (working tree / base)
+within the run.
 """
 
 from __future__ import annotations
@@ -48,6 +51,11 @@ def arguments(description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--base", required=True, help="the git revision to compare the working tree with")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--answers-differ",
+        action="store_true",
+        help="the working tree answers differently on purpose: compare time and memory only, report both hashes",
+    )
     return parser
 
 
@@ -68,8 +76,13 @@ def measure(code_root: Path, script: str, path: Path, config: str) -> dict[str, 
     return result
 
 
-def compare(base: str, script: str, inputs: list[tuple[str, Path, str]], repeats: int) -> list[dict[str, object]]:
-    """One row per (name, path, config file) input: medians of both revisions and their ratios."""
+def compare(
+    base: str, script: str, inputs: list[tuple[str, Path, str]], repeats: int, answers_differ: bool = False
+) -> list[dict[str, object]]:
+    """One row per (name, path, config file) input: medians of both revisions and their ratios.
+
+    Each revision must give one answer every time; the two must agree unless ``answers_differ``.
+    """
     rows: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory() as work:
         checkout = Path(work) / "base"
@@ -80,10 +93,14 @@ def compare(base: str, script: str, inputs: list[tuple[str, Path, str]], repeats
                 for _ in range(repeats):
                     runs["base"].append(measure(checkout, script, path, config))
                     runs["tree"].append(measure(ROOT, script, path, config))
-                hashes = {str(r["hash"]) for found in runs.values() for r in found}
-                if len(hashes) != 1:
+                hashes = {label: {str(r["hash"]) for r in found} for label, found in runs.items()}
+                if any(len(found) != 1 for found in hashes.values()):
+                    raise SystemExit(f"{name}: a revision answers differently from one run to the next: {hashes}")
+                if hashes["tree"] != hashes["base"] and not answers_differ:
                     raise SystemExit(f"{name}: the two revisions produce different answers: {hashes}")
                 row: dict[str, object] = {"input": name, "base": base}
+                if answers_differ:
+                    row.update({f"{label}_hash": found.pop() for label, found in hashes.items()})
                 for label, found in runs.items():
                     row[f"{label}_s"] = statistics.median(float(r["seconds"]) for r in found)
                     row[f"{label}_peak_mb"] = statistics.median(float(r["peak_mb"]) for r in found)
@@ -100,8 +117,15 @@ def compared(
     name: str, script: str, inputs: list[tuple[str, Path, str]], args: argparse.Namespace, what: str, same: str
 ) -> list[dict[str, object]]:
     """:func:`compare` at ``args.base`` and ``args.repeats``, written as ``results/<name>``: the table titled
-    ``what`` was measured and ``same``, what the equal hashes show."""
-    rows = compare(args.base, script, inputs, args.repeats)
-    title = f"{what}, medians of {args.repeats} processes each; ratio = working tree / `{args.base}`; {same} (hash)."
-    write_results(name, rows, title, COLUMNS)
+    ``what`` was measured and ``same``, what the equal hashes show (``results/<name>_answers_differ`` with
+    ``args.answers_differ``, so a timing of a scoring change does not replace the like-for-like one)."""
+    rows = compare(args.base, script, inputs, args.repeats, args.answers_differ)
+    if args.answers_differ:
+        name = f"{name}_answers_differ"
+        same = "the answers differ on purpose (`--answers-differ`): time and memory only"
+        columns = [*COLUMNS, ("tree hash", "tree_hash", ""), ("base hash", "base_hash", "")]
+    else:
+        same, columns = f"{same} (hash)", COLUMNS
+    title = f"{what}, medians of {args.repeats} processes each; ratio = working tree / `{args.base}`; {same}."
+    write_results(name, rows, title, columns)
     return rows
