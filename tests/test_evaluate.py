@@ -246,15 +246,77 @@ def test_rules_beat_best_sellers_on_the_sample(tmp_path: Path) -> None:
     assert rules["attach_margin"] > metrics["rules by lift"]["attach_margin"]
 
 
-def _customer_orders(directory: Path, orders: list[tuple[str, str, list[str]]]) -> Path:
-    """An export of (customer, day, products) orders, every line at price 2."""
+def _customer_orders(
+    directory: Path, orders: list[tuple[str, str, list[str]]], segments: list[str] | None = None
+) -> Path:
+    """An export of (customer, day, products) orders, every line at price 2; with ``segments``, each
+    order's segment in a ``segment`` column."""
     export = directory / "orders.csv"
     with export.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["order_id", "product_id", "quantity", "unit_price", "timestamp", "customer_id"])
+        writer.writerow(["order_id", "product_id", "quantity", "unit_price", "timestamp", "customer_id", "segment"])
         for number, (customer, day, products) in enumerate(orders):
-            writer.writerows([f"O{number:03d}", p, 1, 2.0, f"{day} 10:00:00", customer] for p in products)
+            segment = "" if segments is None else segments[number]
+            writer.writerows([f"O{number:03d}", p, 1, 2.0, f"{day} 10:00:00", customer, segment] for p in products)
     return export
+
+
+def test_each_orders_carts_get_the_offers_of_its_segment_where_it_was_mined(tmp_path: Path) -> None:
+    """January: 25 German orders {P, Q}, 20 French {P, R}, 2 Italian {P, R}, and 10 German and 10 French
+    {S, T} (so that P is not in every basket); February 5, 5 and 2 of the first three. Globally P's first
+    offer is Q; France (mined on its own) offers R, Italy (too small to be) Q."""
+    plan = [
+        ("DE", "2024-01-05", ["P", "Q"], 25),
+        ("FR", "2024-01-06", ["P", "R"], 20),
+        ("IT", "2024-01-07", ["P", "R"], 2),
+        ("DE", "2024-01-08", ["S", "T"], 10),
+        ("FR", "2024-01-08", ["S", "T"], 10),
+    ]
+    plan += [
+        ("DE", "2024-02-05", ["P", "Q"], 5),
+        ("FR", "2024-02-06", ["P", "R"], 5),
+        ("IT", "2024-02-07", ["P", "R"], 2),
+    ]
+    orders = [(segment, day, products) for segment, day, products, n in plan for _ in range(n)]
+    export = _customer_orders(
+        tmp_path, [(f"c{n}", day, p) for n, (_, day, p) in enumerate(orders)], [s for s, _, _ in orders]
+    )
+    values = {"input.paths": [str(export)], "mine.min_support": 0.01, "evaluate.cutoff": "2024-02-01"}
+    result = evaluate(load_config(values={**values, "segment.column": "segment", "segment.min_baskets": 10}))
+    first = result.metrics[(result.metrics["placement"] == "cart") & (result.metrics["k"] == 1)].set_index("strategy")
+    # 24 carts: every {Q} or {R} cart is offered P; a {P} cart holding out R is missed where Q comes first.
+    assert first.loc["rules by model_margin", "hit_rate"] == pytest.approx((10 + 5 + 2) / 24)
+    assert first.loc["rules by model_margin, each order's segment", "hit_rate"] == pytest.approx((10 + 10 + 2) / 24)
+    # Without segments the row is not there: one global model.
+    alone = evaluate(load_config(values=values))
+    assert "rules by model_margin, each order's segment" not in set(alone.metrics["strategy"])
+
+
+@given(st.lists(st.tuples(st.sets(st.integers(0, 6)), st.sets(st.integers(0, 6)), st.booleans()), max_size=12))
+def test_a_subset_of_the_cases_keeps_each_cases_cart_targets_and_segment(
+    cases: list[tuple[set[int], set[int], bool]],
+) -> None:
+    """``Carts.subset``: the kept cases, numbered from 0 in their order, each with its own cart, targets,
+    customer and segment; nothing of a case left out."""
+
+    def members(sets: list[set[int]]) -> tuple[np.ndarray, np.ndarray]:
+        owner = np.array([c for c, found in enumerate(sets) for _ in found], dtype=np.int64)
+        return owner, np.array([p for found in sets for p in sorted(found)], dtype=np.int64)
+
+    case, item = members([cart for cart, _, _ in cases])
+    target_case, target = members([targets for _, targets, _ in cases])
+    names = np.array([f"c{n}" for n in range(len(cases))], dtype=object)
+    carts = Carts(np.arange(len(cases)), case, item, target_case, target, target * 1.5, names, names[::-1].copy())
+    kept = np.array([keep for _, _, keep in cases], dtype=bool)
+    part = carts.subset(kept)
+    whole = np.flatnonzero(kept)
+    assert len(part) == whole.size and part.order.tolist() == whole.tolist()
+    for new, old in enumerate(whole):
+        assert sorted(part.item[part.case == new]) == sorted(cases[old][0])
+        assert sorted(part.target[part.target_case == new]) == sorted(cases[old][1])
+        assert part.customer is not None and part.segment is not None
+        assert (part.customer[new], part.segment[new]) == (names[old], names[::-1][old])
+    assert (part.target_price == part.target * 1.5).all()
 
 
 def test_post_purchase_offers_are_scored_against_the_next_order(tmp_path: Path) -> None:

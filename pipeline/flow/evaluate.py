@@ -78,6 +78,9 @@ BUY_AGAIN = "buy again"
 STOREFRONT = "storefront (rules, then best sellers)"
 #: The model's own strategy without the customers' histories, beside it when ``model.history_weight`` is on.
 CART_ONLY = "the cart alone"
+#: The model's own strategy with each order's segment's rows (the global ones where its segment was not
+#: mined on its own), beside it when ``segment.column`` mines segments.
+EACH_SEGMENT = "each order's segment"
 #: References without the rules, over every product: the strongest simple models the offers are judged against.
 MODEL_ALONE = "item model alone (every product, no rules)"
 KNN_ALONE = "item-kNN alone (cosine, every product, no rules)"
@@ -106,7 +109,8 @@ class Carts:
     order just bought), ``target_case``/``target`` the products that count as
     hits (the held-out product, or the customer's next order), in training
     codes (``-1`` for a product never sold in training); ``target_price`` is
-    each target's price; ``customer`` each case's customer id (None: unknown).
+    each target's price; ``customer`` each case's customer id (None: unknown);
+    ``segment`` each case's order's segment (None or null: none known).
     """
 
     order: np.ndarray
@@ -116,6 +120,7 @@ class Carts:
     target: np.ndarray
     target_price: np.ndarray
     customer: np.ndarray | None = None
+    segment: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.order.size)
@@ -136,6 +141,21 @@ class Carts:
             yield start, self._slice(start, stop)
             start = stop
 
+    def subset(self, kept: np.ndarray) -> Carts:
+        """The cases where ``kept`` (a flag per case) is set, numbered from 0 in their order."""
+        number = np.cumsum(kept) - 1
+        inside, targets = kept[self.case], kept[self.target_case]
+        return Carts(
+            order=self.order[kept],
+            case=number[self.case[inside]],
+            item=self.item[inside],
+            target_case=number[self.target_case[targets]],
+            target=self.target[targets],
+            target_price=self.target_price[targets],
+            customer=None if self.customer is None else self.customer[kept],
+            segment=None if self.segment is None else self.segment[kept],
+        )
+
     def _slice(self, start: int, stop: int) -> Carts:
         low, high = np.searchsorted(self.case, [start, stop])
         first, last = np.searchsorted(self.target_case, [start, stop])
@@ -147,6 +167,7 @@ class Carts:
             target=self.target[first:last],
             target_price=self.target_price[first:last],
             customer=None if self.customer is None else self.customer[start:stop],
+            segment=None if self.segment is None else self.segment[start:stop],
         )
 
 
@@ -221,6 +242,17 @@ def evaluate(config: Config) -> Evaluation:
         strategies[f"rules by {by}"] = rules = _rule_strategy(table, train, deepest, scoring)
         if by == config.rank.by:
             strategies[STOREFRONT] = _storefront_strategy(rules, train, deepest, catalog, variants)
+            if len(segments) > 1:
+                by_segment = {
+                    name: _rule_strategy(
+                        _shown(offered, [PRODUCT, CART], name),
+                        train,
+                        deepest,
+                        replace(scoring, model=None if model is None else _trained_model(trained, config, name)),
+                    )
+                    for name in (tables.segment for tables in segments[1:])
+                }
+                strategies[f"rules by {by}, {EACH_SEGMENT}"] = _segmented(by_segment, rules)
         if scoring.history is not None:
             anonymous = replace(scoring, history=None)
             strategies[f"rules by {by}, {CART_ONLY}"] = _rule_strategy(table, train, deepest, anonymous)
@@ -295,9 +327,9 @@ def _product_pages(recommendations: pa.Table, train: Baskets) -> float:
     return len(pc.unique(pages)) / max(int((train.item_counts() > 0).sum()), 1)
 
 
-def _trained_model(trained: dict[str, pa.Table], config: Config) -> ItemModel | None:
-    """The trained run's global item model (its published weights), when ``rank.by`` has one."""
-    rows = trained["neighbours"].filter(pc.field("segment") == ALL_SEGMENTS)
+def _trained_model(trained: dict[str, pa.Table], config: Config, segment: str = ALL_SEGMENTS) -> ItemModel | None:
+    """The trained run's item model of ``segment`` (its published weights), when ``rank.by`` has one."""
+    rows = trained["neighbours"].filter(pc.field("segment") == segment)
     if config.rank.by != "model_margin" or rows.num_rows == 0:
         return None
     return ItemModel.from_table(rows)
@@ -410,6 +442,27 @@ def _rule_strategy(table: pa.Table, train: Baskets, k: int, scoring: CartScoring
     return offers
 
 
+def _segmented(by_segment: dict[str, Strategy], fallback: Strategy) -> Strategy:
+    """Each case's offers from its order's segment's strategy, where that segment was mined on its own,
+    else from ``fallback`` (the global rows): what ``basket recommend --cart --segment`` shows."""
+    codes = {name: code for code, name in enumerate(by_segment)}
+
+    def offers(carts: Carts) -> pd.DataFrame:
+        named = pd.Series(carts.segment if carts.segment is not None else np.full(len(carts), None), dtype=object)
+        segment = named.map(codes).fillna(-1).to_numpy(dtype=np.int64)
+        found = []
+        for code, strategy in [*enumerate(by_segment.values()), (-1, fallback)]:
+            kept = segment == code
+            if kept.any():
+                offered = strategy(carts.subset(kept))
+                found.append(offered.assign(case=np.flatnonzero(kept)[offered["case"].to_numpy()]))
+        if not found:
+            return fallback(carts)
+        return pd.concat(found, ignore_index=True).sort_values(["case", "position"], ignore_index=True)
+
+    return offers
+
+
 def _storefront_strategy(
     rules: Strategy, train: Baskets, k: int, catalog: pd.DataFrame | None, variants: VariantIndex | None
 ) -> Strategy:
@@ -427,12 +480,11 @@ def _ranked_by(engine: LocalEngine, trained: SegmentTables, by: str) -> pa.Table
     return pa.concat_tables(engine.recommendations(r, "evaluation") for r in ranked)
 
 
-def _shown(recommendations: pa.Table, placements: list[str]) -> pa.Table:
-    """The cross-sell offers for all customers (segment ``*``) of ``placements``, as the storefront shows them."""
+def _shown(recommendations: pa.Table, placements: list[str], segment: str = ALL_SEGMENTS) -> pa.Table:
+    """The cross-sell offers of ``placements`` for ``segment``'s customers (``*``: all), as the storefront
+    shows them."""
     return recommendations.filter(
-        (pc.field("segment") == ALL_SEGMENTS)
-        & (pc.field("kind") == CROSS_SELL)
-        & pc.field("placement").isin(placements)
+        (pc.field("segment") == segment) & (pc.field("kind") == CROSS_SELL) & pc.field("placement").isin(placements)
     )
 
 
@@ -509,6 +561,7 @@ def _carts(test_lines: pd.DataFrame, train: Baskets, catalog: pd.DataFrame | Non
         target=to_train[target],
         target_price=prices[target],
         customer=test.order_info["customer_id"].astype(object).to_numpy()[case_order],
+        segment=test.order_info["segment"].astype(object).to_numpy()[case_order],
     )
 
 
