@@ -415,7 +415,10 @@ def evaluate_command(cutoff: str | None, out_dir: Path | None, as_json: bool, **
     click.echo(f"At {evaluation.k} offers (output.top_k):")
     headline = metrics[metrics["k"] == evaluation.k].drop(columns=["k", "carts", "orders", "aov"])
     click.echo(headline.set_index("strategy").to_string(float_format=lambda x: f"{x:.4f}"))
-    click.echo("Hit rate per cart (per order) at each number of offers:")
+    click.echo(
+        "Hit rate per case (per order) at each number of offers; a case is a cart (cart), a product page view "
+        "(product) or an order before the customer's next (post_purchase):"
+    )
     cells = metrics.assign(
         cell=[f"{c:.4f} ({o:.4f})" for c, o in zip(metrics["hit_rate"], metrics["order_hit_rate"], strict=True)]
     )

@@ -292,6 +292,27 @@ def test_each_orders_carts_get_the_offers_of_its_segment_where_it_was_mined(tmp_
     assert "rules by model_margin, each order's segment" not in set(alone.metrics["strategy"])
 
 
+def test_a_product_page_is_judged_by_the_rest_of_the_order_of_its_product(tmp_path: Path) -> None:
+    """January: 20 x {P, Q}, 10 x {P, R}, 20 x {S, T}; P's page offers Q, then R. February: 3 x {P, R, S}.
+    Viewed from each product's page, the other two are the targets: P's page hits (R) from 2 offers on, R's
+    page (P) at once, S's page (T) never. Each order is one cart of each product, so 9 page views."""
+    plan = [("2024-01-05", ["P", "Q"], 20), ("2024-01-06", ["P", "R"], 10), ("2024-01-07", ["S", "T"], 20)]
+    plan += [("2024-02-05", ["P", "R", "S"], 3)]
+    orders = [(day, products) for day, products, n in plan for _ in range(n)]
+    export = _customer_orders(tmp_path, [(f"c{n}", day, products) for n, (day, products) in enumerate(orders)])
+    values = {"input.paths": [str(export)], "mine.min_support": 0.01, "evaluate.cutoff": "2024-02-01"}
+    metrics = evaluate(load_config(values=values)).metrics
+    pages = metrics[(metrics["placement"] == "product") & (metrics["strategy"] == "rules by model_margin")]
+    page = pages.set_index("k")
+    assert page.loc[1, "carts"] == 9 and page.loc[1, "orders"] == 3
+    assert page.loc[1, "hit_rate"] == pytest.approx(3 / 9)  # R's pages
+    assert page.loc[3, "hit_rate"] == pytest.approx(6 / 9)  # and P's: R second
+    # Offers shown: 2 on P's page, 1 on R's and S's; one of them bought on P's and R's pages.
+    assert page.loc[3, "offers_per_cart"] == pytest.approx(4 / 3)
+    assert page.loc[3, "precision"] == pytest.approx(6 / (3 * 9))
+    assert set(metrics.loc[metrics["placement"] == "product", "strategy"]) >= {BEST_SELLERS, MODEL_ALONE, SAR_ALONE}
+
+
 @given(st.lists(st.tuples(st.sets(st.integers(0, 6)), st.sets(st.integers(0, 6)), st.booleans()), max_size=12))
 def test_a_subset_of_the_cases_keeps_each_cases_cart_targets_and_segment(
     cases: list[tuple[set[int], set[int], bool]],

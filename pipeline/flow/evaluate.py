@@ -224,46 +224,36 @@ def evaluate(config: Config) -> Evaluation:
             f"{test_lines['order_id'].nunique()} test orders; pick a cut-off inside the data"
         )
     catalog = read_catalog(config.catalog, config.clean.id_case)
-    carts = _carts(test_lines, train, catalog, config.evaluate.max_orders)
+    carts, views = _carts(test_lines, train, catalog, config.evaluate.max_orders)
     ks = config.evaluate.k
     deepest = max(ks)
     engine = LocalEngine(config, train.items, catalog, train.names)
     segments = offer_segments(engine, train, config, "evaluation")
     trained = offer_tables(segments)
     replay = _Replay(train, catalog, ks, config.evaluate.bootstrap)
-    strategies: dict[str, Strategy] = {}
     variants = VariantIndex.of(train.items, engine.variants) if config.rank.drop_variants else None
     model = _trained_model(trained, config)
-    for by in dict.fromkeys((config.rank.by, *_COMPARED)):
-        offered = trained["recommendations"] if by == config.rank.by else _ranked_by(engine, segments[0], by)
-        table = _shown(offered, [PRODUCT, CART])
-        scoring = _cart_scoring(model, trained, config, catalog, train.items) if by == config.rank.by else CartScoring()
-        scoring = replace(scoring, variants=variants, cart_variants=config.rank.cart_variants)
-        strategies[f"rules by {by}"] = rules = _rule_strategy(table, train, deepest, scoring)
-        if by == config.rank.by:
-            strategies[STOREFRONT] = _storefront_strategy(rules, train, deepest, catalog, variants)
-            if len(segments) > 1:
-                by_segment = {
-                    name: _rule_strategy(
-                        _shown(offered, [PRODUCT, CART], name),
-                        train,
-                        deepest,
-                        replace(scoring, model=None if model is None else _trained_model(trained, config, name)),
-                    )
-                    for name in (tables.segment for tables in segments[1:])
-                }
-                strategies[f"rules by {by}, {EACH_SEGMENT}"] = _segmented(by_segment, rules)
-        if scoring.history is not None:
-            anonymous = replace(scoring, history=None)
-            strategies[f"rules by {by}, {CART_ONLY}"] = _rule_strategy(table, train, deepest, anonymous)
-    strategies[BEST_SELLERS] = lambda carts: _best_seller_offers(train, carts, deepest)
+    offered = {
+        by: trained["recommendations"] if by == config.rank.by else _ranked_by(engine, segments[0], by)
+        for by in dict.fromkeys((config.rank.by, *_COMPARED))
+    }
+    mined = {tables.segment: _trained_model(trained, config, tables.segment) for tables in segments[1:]}
+    scoring = replace(
+        _cart_scoring(model, trained, config, catalog, train.items),
+        variants=variants,
+        cart_variants=config.rank.cart_variants,
+    )
+    strategies = _cart_strategies(offered, mined, scoring, train, deepest, catalog)
+    pages = {f"rules by {by}": _page_strategy(table, list(mined), train, deepest) for by, table in offered.items()}
+    strategies[BEST_SELLERS] = pages[BEST_SELLERS] = _best_seller_strategy(train, deepest)
     for name, reference in _references(engine, train, model, config).items():
-        strategies[name] = _model_strategy(reference, train, deepest)
+        strategies[name] = pages[name] = _model_strategy(reference, train, deepest)
         if name == MODEL_ALONE and variants is not None:
             rule = config.rank.cart_variants
             alike = _model_strategy(reference, train, deepest, variants, rule)
             strategies[MODEL_ALONE_UNDER_VARIANT_RULE[rule]] = alike
     rows = [replay.rows(name, CART, strategy, carts) for name, strategy in strategies.items()]
+    rows += [replay.rows(name, PRODUCT, strategy, views) for name, strategy in pages.items()]
     if config.post_purchase.enabled:
         rows += _post_purchase_rows(trained, train, test_lines, catalog, config, replay)
     metrics = pd.concat(rows, ignore_index=True)
@@ -291,6 +281,61 @@ def evaluate(config: Config) -> Evaluation:
     return evaluation
 
 
+def _cart_strategies(
+    offered: dict[str, pa.Table],
+    mined: dict[str, ItemModel | None],
+    scoring: CartScoring,
+    train: Baskets,
+    k: int,
+    catalog: pd.DataFrame | None,
+) -> dict[str, Strategy]:
+    """The cart block's strategies: the rules of each ranking in ``offered`` (the first is ``rank.by``'s,
+    ordered by ``scoring``; the others by their own scores under its variant rule), and beside
+    ``rank.by``'s the storefront, each order's segment's rows where segments were ``mined`` (with
+    their item models), and the cart alone where histories count."""
+    strategies: dict[str, Strategy] = {}
+    ranked = next(iter(offered))
+    plain = CartScoring(variants=scoring.variants, cart_variants=scoring.cart_variants)
+    for by in offered:
+        table = _shown(offered[by], [PRODUCT, CART])
+        strategies[f"rules by {by}"] = rules = _rule_strategy(table, train, k, scoring if by == ranked else plain)
+        if by != ranked:
+            continue
+        strategies[STOREFRONT] = _storefront_strategy(rules, train, k, catalog, scoring.variants)
+        if mined:
+            by_segment = {
+                name: _rule_strategy(
+                    _shown(offered[by], [PRODUCT, CART], name), train, k, replace(scoring, model=model)
+                )
+                for name, model in mined.items()
+            }
+            strategies[f"rules by {by}, {EACH_SEGMENT}"] = _segmented(by_segment, rules)
+        if scoring.history is not None:
+            strategies[f"rules by {by}, {CART_ONLY}"] = _rule_strategy(table, train, k, replace(scoring, history=None))
+    return strategies
+
+
+def _page_strategy(offered: pa.Table, mined: list[str], train: Baskets, k: int) -> Strategy:
+    """The product page of each case's one product, as published (``basket recommend --item``): its
+    ``product`` rows in rank order; with ``mined`` segments, each order's segment's page where it was mined."""
+
+    def page(table: pa.Table) -> Strategy:
+        rules = _Rules.of(table, train)
+        codes = rules.frame["code"].to_numpy()
+
+        def offers(carts: Carts) -> pd.DataFrame:
+            # A page's rules have its product as their whole antecedent, numbered in the page's order.
+            case, rule = rules.matched(carts)
+            return _first(pd.DataFrame({"case": case, "code": codes[rule]}), k)
+
+        return offers
+
+    shown = page(_shown(offered, [PRODUCT]))
+    if not mined:
+        return shown
+    return _segmented({name: page(_shown(offered, [PRODUCT], name)) for name in mined}, shown)
+
+
 def _post_purchase_rows(
     trained: dict[str, pa.Table],
     train: Baskets,
@@ -311,7 +356,7 @@ def _post_purchase_rows(
     strategies: dict[str, Strategy] = {
         "post-purchase rules": rules,
         "post-purchase rules, then best sellers": _storefront_strategy(rules, train, deepest, catalog, None),
-        BEST_SELLERS: lambda carts: _best_seller_offers(train, carts, deepest),
+        BEST_SELLERS: _best_seller_strategy(train, deepest),
     }
     if config.post_purchase.buy_again:
         strategies[BUY_AGAIN] = lambda carts: _buy_again_offers(bought, train, carts, deepest)
@@ -534,8 +579,12 @@ def _cutoff(config: Config, started: pd.Series) -> datetime:
     return firsts.iloc[int(len(firsts) * (1 - config.evaluate.test_share))].to_pydatetime()
 
 
-def _carts(test_lines: pd.DataFrame, train: Baskets, catalog: pd.DataFrame | None, max_orders: int | None) -> Carts:
-    """Every (test order, held-out product) case with the rest of the order as the cart."""
+def _carts(
+    test_lines: pd.DataFrame, train: Baskets, catalog: pd.DataFrame | None, max_orders: int | None
+) -> tuple[Carts, Carts]:
+    """Every (test order, held-out product) case with the rest of the order as the cart; and the same
+    cases seen from the product page: the held-out product viewed, the rest of its order the targets
+    (the two share their arrays)."""
     test = baskets_from_lines(test_lines)
     matrix = test.matrix.tocsr()
     sizes = np.diff(matrix.indptr)
@@ -553,7 +602,7 @@ def _carts(test_lines: pd.DataFrame, train: Baskets, catalog: pd.DataFrame | Non
     item = matrix.indices[np.repeat(matrix.indptr[case_order], per_case) + ragged_arange(per_case)]
     keep = item != target[case]
     prices = _unit_prices(test_lines, test, catalog)
-    return Carts(
+    carts = Carts(
         order=case_order,
         case=case[keep],
         item=to_train[item[keep]],
@@ -563,6 +612,15 @@ def _carts(test_lines: pd.DataFrame, train: Baskets, catalog: pd.DataFrame | Non
         customer=test.order_info["customer_id"].astype(object).to_numpy()[case_order],
         segment=test.order_info["segment"].astype(object).to_numpy()[case_order],
     )
+    pages = replace(
+        carts,
+        case=carts.target_case,
+        item=carts.target,
+        target_case=carts.case,
+        target=carts.item,
+        target_price=prices[item[keep]],
+    )
+    return carts, pages
 
 
 def _next_orders(
@@ -717,6 +775,11 @@ class _History:
         owner = of_case[offers["case"].to_numpy()]
         found = self.keys.get_indexer(owner.astype(np.int64) * self.width + offers["code"].to_numpy())
         return np.where((owner >= 0) & (found >= 0), self.orders[found], 0)
+
+
+def _best_seller_strategy(train: Baskets, k: int) -> Strategy:
+    """The ``k`` most bought products of the training period not in the case's cart."""
+    return lambda carts: _best_seller_offers(train, carts, k)
 
 
 def _best_seller_offers(train: Baskets, carts: Carts, k: int) -> pd.DataFrame:
