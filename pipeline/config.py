@@ -210,14 +210,18 @@ class ModelConfig(_Section):
 
 #: ``rank.cart_variants``: what the cart block does with a colour or size variant of a product of the cart.
 CartVariants = Literal["not_first", "never"]
+#: The scores that order offers (pipeline.policy.offers.offer_scores).
+RankBy = Literal["model_margin", "incremental_margin", "expected_margin", "similar_margin", "lift", "confidence"]
 
 
 class RankConfig(_Section):
     """How recommendations for one antecedent are ordered."""
 
-    by: Literal["model_margin", "incremental_margin", "expected_margin", "similar_margin", "lift", "confidence"] = (
-        "model_margin"
-    )
+    by: RankBy = "model_margin"
+    #: The score of a product page's offers (one product in, placement "product"); "same": ``by``'s. The item
+    #: model weighs a product against the rest of a cart, which a page does not have: measured on held-out
+    #: orders, a page ordered by confidence x margin sells more (docs/evaluation.md).
+    page_by: RankBy | Literal["same"] = "expected_margin"
     #: The weight of margin in the margin-based scores: probability x margin ** margin_power.
     margin_power: float = Field(0.25, ge=0, le=4)
     #: No product page (nor follow-up e-mail) offers a colour or size variant of its product; the cart block
@@ -226,6 +230,17 @@ class RankConfig(_Section):
     #: Under drop_variants, the cart block's variants of the cart's products: "not_first" offers them after a
     #: first offer that is not one (wholesale buyers take several colours), "never" does not offer them.
     cart_variants: CartVariants = "not_first"
+
+    @model_validator(mode="after")
+    def _page_model(self) -> RankConfig:
+        if self.page_by == "model_margin" and self.by != "model_margin":
+            raise ValueError('page_by = "model_margin" needs the item model: by = "model_margin"')
+        return self
+
+    @property
+    def page(self) -> RankBy:
+        """The score of a product page's offers: ``page_by``, or ``by`` when that is "same"."""
+        return self.by if self.page_by == "same" else self.page_by
 
 
 class OutputConfig(_Section):

@@ -63,6 +63,25 @@ def test_explain_names_the_filter_that_decided(export: Export, tmp_path: Path) -
     assert "never offered to itself" in itself["verdict"]
 
 
+def test_explain_says_which_score_ordered_the_offer(export: Export, tmp_path: Path) -> None:
+    """A product page's offer by rank.page_by, a cart's rule by rank.by; a run published before
+    rank.page_by existed (its manifest has no such key) ordered its pages by rank.by."""
+    result = run(export_config(export, tmp_path / "out"))
+    page = explain(result.output_dir, ["00124"], "00123")["rules"][0]
+    assert page["ranked_by"].startswith("expected_margin: confidence") and "rank.page_by" in page["ranked_by"]
+    cart = pq.read_table(result.run_dir / "rules.parquet", filters=[("placement", "=", "cart")]).to_pandas()
+    row = cart[cart["antecedent_size"] == 2].iloc[0]
+    judged = explain(result.output_dir, list(row["antecedent"]), row["consequent"])["rules"]
+    assert next(r for r in judged if r["placement"] == "cart")["ranked_by"].startswith(
+        "model_margin: item-model weight"
+    )
+    manifest = json.loads((result.run_dir / "manifest.json").read_text())
+    del manifest["config"]["rank"]["page_by"]
+    (result.run_dir / "manifest.json").write_text(json.dumps(manifest))
+    before = explain(result.output_dir, ["00124"], "00123")["rules"][0]
+    assert before["ranked_by"].startswith("model_margin: item-model weight")
+
+
 def test_explain_finds_a_redundant_cart_rule(config: object) -> None:
     # 22386 and 85099B are always bought together, so {22386, 85099B} -> 21931 predicts
     # exactly as well as 22386 -> 21931: redundant.

@@ -132,10 +132,17 @@ def test_the_storefront_scores_a_cart_with_the_published_weights(export: Export,
     recommendations = pq.read_table(result.run_dir / "recommendations.parquet").to_pandas()
     pages = recommendations[(recommendations["placement"] == "product") & (recommendations["kind"] == "cross_sell")]
     assert pages["model_weight"].notna().all()
-    # A product page's score is its weight x margin ^ alpha.
+    # A product page's score is its confidence x margin ^ alpha (rank.page_by), a cart's rule's its
+    # weight x margin ^ alpha.
     alpha = config.rank.margin_power
+    assert config.rank.page_by == "expected_margin"
     assert pages["score"].to_numpy() == pytest.approx(
-        pages["model_weight"].to_numpy() * pages["consequent_margin"].to_numpy() ** alpha
+        pages["confidence"].to_numpy() * pages["consequent_margin"].to_numpy() ** alpha
+    )
+    carts = recommendations[(recommendations["placement"] == "cart") & (recommendations["kind"] == "cross_sell")]
+    assert len(carts) > 0 and carts["model_weight"].notna().all()
+    assert carts["score"].to_numpy() == pytest.approx(
+        carts["model_weight"].to_numpy() * carts["consequent_margin"].to_numpy() ** alpha
     )
     cart = list(pages["antecedent_key"].value_counts().index[:3])
     offers = offers_for_cart(result.output_dir, cart, limit=5)

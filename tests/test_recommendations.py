@@ -45,6 +45,8 @@ def ranked(catalog: pd.DataFrame | None = CATALOG, **values: object):
             "mine.max_len": 2,
             "rules.min_confidence": 0.0,
             "margin.min_margin": None,
+            # rank.by's definitions on every placement; rank.page_by has its own test.
+            "rank.page_by": "same",
             **values,
         }
     )
@@ -88,6 +90,21 @@ def test_margins_and_scores_follow_their_definitions() -> None:
     similar = offers(ranked(**{"rank.by": "similar_margin"}).rules, "phone").loc["case"]
     assert similar["score"] == pytest.approx(similar["jaccard"] * 15**0.25)
     assert case["consequent_name"] == "Case"
+
+
+def test_a_product_page_is_scored_by_rank_page_by_and_a_carts_rules_by_rank_by() -> None:
+    rules = ranked(**{"mine.max_len": 3, "rank.page_by": "expected_margin"}).rules
+    page, cart = rules["placement"] == "product", rules["placement"] == "cart"
+    assert page.any() and cart.any()
+    margin = rules["consequent_margin"] ** 0.25
+    assert rules.loc[page, "score"].to_numpy() == pytest.approx(
+        (rules["confidence"] * margin)[page].to_numpy(), nan_ok=True
+    )
+    same = ranked(**{"mine.max_len": 3}).rules
+    # Cart rows keep rank.by's score (here incremental margin: no item model), whatever the page's.
+    merged = rules[cart].merge(same, on=["antecedent_key", "consequent"], suffixes=("", "_same"))
+    assert len(merged) == cart.sum()
+    assert merged["score"].to_numpy() == pytest.approx(merged["score_same"].to_numpy(), nan_ok=True)
 
 
 def test_ranking_by_incremental_margin_puts_the_profitable_offer_first() -> None:

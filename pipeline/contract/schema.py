@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-SCHEMA_VERSION = "2.8"
+SCHEMA_VERSION = "2.9"
 
 #: The pandas dtype of every id and text column inside the pipeline: pyarrow
 #: strings with ``pd.NA`` for missing (pandas 3's default ``str`` uses NaN).

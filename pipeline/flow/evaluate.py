@@ -517,9 +517,10 @@ def _storefront_strategy(
 
 
 def _ranked_by(engine: LocalEngine, trained: SegmentTables, by: str) -> pa.Table:
-    """The cross-sell offers of all customers with the trained run's rules ranked by ``by`` instead."""
+    """The cross-sell offers of all customers with the trained run's rules ranked by ``by`` instead, on
+    product pages too."""
     config = engine.config
-    variant = config.model_copy(update={"rank": config.rank.model_copy(update={"by": by})})
+    variant = config.model_copy(update={"rank": config.rank.model_copy(update={"by": by, "page_by": "same"})})
     assert trained.mined is not None, "offer_segments keeps every segment's mined rules"
     ranked, _ = rank_cross_sells(engine.with_config(variant), trained.mined, ALL_SEGMENTS, None)
     return pa.concat_tables(engine.recommendations(r, "evaluation") for r in ranked)

@@ -24,7 +24,7 @@ from pipeline.local.catalog import knows_margins
 from pipeline.local.itemsets import Itemsets
 from pipeline.policy.model import ItemModel
 from pipeline.policy.names import described_products
-from pipeline.policy.offers import RULE_ORDER, expected_margin, margin_too_low, offer_scores, shown
+from pipeline.policy.offers import RULE_ORDER, expected_margin, margin_too_low, placement_scores, shown
 from pipeline.policy.variants import Keys, variant_offers, variant_placements
 
 log = logging.getLogger(__name__)
@@ -117,16 +117,16 @@ def rank_rules(
     has_margins = knows_margins(catalog)
     if not has_margins and config.rank.by.endswith("_margin"):
         log.info("rank.by = %s without catalog margins: scoring by the probability factor alone", config.rank.by)
-    frame["score"] = offer_scores(
-        config.rank.by,
+    frame["score"] = placement_scores(
+        config.rank,
+        frame["placement"].to_numpy(dtype=object),
         frame["confidence"].to_numpy(dtype=np.float64),
         frame["consequent_support"].to_numpy(dtype=np.float64),
         frame["lift"].to_numpy(dtype=np.float64),
         frame["consequent_margin"].to_numpy(dtype=np.float64),
-        has_margins=has_margins,
-        margin_power=config.rank.margin_power,
-        jaccard=frame["jaccard"].to_numpy(dtype=np.float64),
-        weight=None if model is None else frame["model_weight"].to_numpy(dtype=np.float64),
+        has_margins,
+        frame["jaccard"].to_numpy(dtype=np.float64),
+        None if model is None else frame["model_weight"].to_numpy(dtype=np.float64),
     )
     frame = rank_offers(frame, RULE_ORDER)
     log.info(

@@ -2,7 +2,8 @@
 
 The consequent's catalog margin decides whether an offer is worth showing
 (``margin.min_margin``, ``margin.min_margin_rate``: :func:`margin_too_low`) and
-how it ranks. Scores (``rank.by``, :func:`offer_scores`):
+how it ranks. Scores (``rank.by``; a product page's by ``rank.page_by``:
+:func:`placement_scores`, :func:`offer_scores`):
 
 ==================== ===========================================================
 model_margin         the item model's weight x margin (:mod:`pipeline.policy.model`:
@@ -38,7 +39,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline.arrays import lexicographic_order
-from pipeline.config import CartVariants, MarginConfig
+from pipeline.config import CartVariants, MarginConfig, RankConfig
+from pipeline.contract.vocabulary import PRODUCT
 from pipeline.policy.model import ItemModel
 from pipeline.policy.variants import VariantIndex, not_first
 
@@ -117,6 +119,30 @@ def offer_scores(
     if by == "similar_margin":
         probability = np.asarray(jaccard, dtype=np.float64)
     return valued(probability, margin, has_margins, margin_power)
+
+
+def placement_scores(
+    rank: RankConfig,
+    placement: np.ndarray,
+    confidence: np.ndarray,
+    consequent_support: np.ndarray,
+    lift: np.ndarray,
+    margin: np.ndarray,
+    has_margins: bool,
+    jaccard: np.ndarray,
+    weight: np.ndarray | None,
+) -> np.ndarray:
+    """Each offer's score where it is published: ``rank.page_by``'s on a product page (``placement``
+    ``product``), ``rank.by``'s elsewhere (the cart block, the follow-up e-mail), at ``rank.margin_power``.
+
+    Both engines score every rule through this one function.
+    """
+    measures = (confidence, consequent_support, lift, margin, has_margins, rank.margin_power, jaccard)
+    scores = offer_scores(rank.by, *measures, weight=weight)
+    if rank.page == rank.by:
+        return scores
+    page = np.asarray(placement, dtype=object) == PRODUCT
+    return np.where(page, offer_scores(rank.page, *measures, weight=weight), scores)
 
 
 def valued(probability: np.ndarray, margin: np.ndarray, has_margins: bool, margin_power: float) -> np.ndarray:

@@ -80,21 +80,34 @@ _CART_VARIANT = (
 )
 
 
+#: The probability factor of each margin-based score (pipeline.policy.offers.offer_scores).
+_FACTORS = {
+    "incremental_margin": "(confidence - the offer's support)",
+    "expected_margin": "confidence",
+    "similar_margin": "Jaccard similarity",
+}
+
+
 def _ranked_by(row: dict[str, Any], config: Config, margins: bool) -> str:
     """What the rule's score is made of, in words (``margins``: whether the run's catalog knew any)."""
     power = config.rank.margin_power
     value = f" x margin^{power:g}" if margins else ""
+    # Runs before schema 2.9 (no rank.page_by in their manifest) ordered product pages by rank.by.
+    page = row["placement"] == PRODUCT and "page_by" in config.rank.model_fields_set
+    by = config.rank.page if page else config.rank.by
+    where = " (a product page's score: rank.page_by)" if page and config.rank.page_by != "same" else ""
     weight = row.get("model_weight")
-    if weight is not None and np.isfinite(weight):
+    if by == "model_margin" and weight is not None and np.isfinite(weight):
         return (
             f"model_margin: item-model weight {weight:.4f} (how much the antecedent predicts this product once "
             f"everything else bought with them is accounted for, best-sellers discounted; model.l2 "
-            f"{config.model.l2:g}, model.popularity_power {config.model.popularity_power:g}){value}"
+            f"{config.model.l2:g}, model.popularity_power {config.model.popularity_power:g}){value}{where}"
         )
-    if config.rank.by == "model_margin" and row["placement"] != POST_PURCHASE:
+    if by == "model_margin" and row["placement"] != POST_PURCHASE:
         return "model_margin: a product outside the item model (model.max_items): ranked after the weighted offers"
-    by = "incremental_margin" if config.rank.by == "model_margin" else config.rank.by
-    return f"{by}{value if by.endswith('_margin') else ''}"
+    by = "incremental_margin" if by == "model_margin" else by
+    factor = _FACTORS.get(by)
+    return f"{by}: {factor}{value}{where}" if factor else f"{by}{where}"
 
 
 def _no_basket_rule(

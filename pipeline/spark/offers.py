@@ -29,7 +29,7 @@ from pipeline.policy.offers import (
     RULE_ORDER,
     expected_margin,
     margin_too_low,
-    offer_scores,
+    placement_scores,
     shown,
 )
 from pipeline.policy.variants import Keys, variant_offers, variant_placements
@@ -123,7 +123,6 @@ def ranked_rules(
     frame = frame.join(F.broadcast(names), "consequent", "left")
     has_catalog = catalog is not None
     known = dict(variants or {})
-    by, power = config.rank.by, config.rank.margin_power
 
     def judged(
         confidence: np.ndarray,
@@ -140,12 +139,15 @@ def ranked_rules(
         none = np.zeros(confidence.size, dtype=bool)
         weight = None if model is None else model.rule_weights(antecedent, consequent)
         variant = variant_offers(antecedent, consequent, known) if config.rank.drop_variants else none
+        placed = variant_placements(placement, variant, config.rank.cart_variants)
         return {
             "_low": margin_too_low(margin, price, config.margin) if has_catalog else none,
-            "_placement": variant_placements(placement, variant, config.rank.cart_variants),
+            "_placement": placed,
             "model_weight": np.full(confidence.size, np.nan) if weight is None else weight,
             "expected_margin": expected_margin(confidence, margin),
-            "score": offer_scores(by, confidence, support, lift, margin, has_margins, power, jaccard, weight),
+            "score": placement_scores(
+                config.rank, placed, confidence, support, lift, margin, has_margins, jaccard, weight
+            ),
         }
 
     inputs = ["confidence", "consequent_support", "lift", "consequent_margin", "consequent_price", "jaccard"]
