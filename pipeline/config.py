@@ -220,8 +220,9 @@ class RankConfig(_Section):
     by: RankBy = "model_margin"
     #: The score of a product page's offers (one product in, placement "product"); "same": ``by``'s. The item
     #: model weighs a product against the rest of a cart, which a page does not have: measured on held-out
-    #: orders, a page ordered by confidence x margin sells more (docs/evaluation.md).
-    page_by: RankBy | Literal["same"] = "expected_margin"
+    #: orders, a page ordered by the confidence a product adds over its own support sells more
+    #: (docs/evaluation.md).
+    page_by: RankBy | Literal["same"] = "incremental_margin"
     #: The weight of margin in the margin-based scores: probability x margin ** margin_power.
     margin_power: float = Field(0.25, ge=0, le=4)
     #: No product page (nor follow-up e-mail) offers a colour or size variant of its product; the cart block

@@ -68,13 +68,22 @@ def test_explain_says_which_score_ordered_the_offer(export: Export, tmp_path: Pa
     rank.page_by existed (its manifest has no such key) ordered its pages by rank.by."""
     result = run(export_config(export, tmp_path / "out"))
     page = explain(result.output_dir, ["00124"], "00123")["rules"][0]
-    assert page["ranked_by"].startswith("expected_margin: confidence") and "rank.page_by" in page["ranked_by"]
+    assert (
+        page["ranked_by"].startswith("incremental_margin: (confidence - the offer's support)")
+        and "rank.page_by" in page["ranked_by"]
+    )
     cart = pq.read_table(result.run_dir / "rules.parquet", filters=[("placement", "=", "cart")]).to_pandas()
     row = cart[cart["antecedent_size"] == 2].iloc[0]
     judged = explain(result.output_dir, list(row["antecedent"]), row["consequent"])["rules"]
     assert next(r for r in judged if r["placement"] == "cart")["ranked_by"].startswith(
         "model_margin: item-model weight"
     )
+    # A page's offer the item model ranks higher than the page does is also a cart row of its product.
+    rules = pq.read_table(result.run_dir / "rules.parquet").to_pandas()
+    singles = rules[(rules["placement"] == "cart") & (rules["antecedent_size"] == 1)]
+    copy = singles.merge(rules[rules["placement"] == "product"], on=["antecedent_key", "consequent"]).iloc[0]
+    told = explain(result.output_dir, [copy["antecedent_key"]], copy["consequent"])["verdict"]
+    assert "of the cart offers, a candidate for a cart holding the antecedent" in told
     manifest = json.loads((result.run_dir / "manifest.json").read_text())
     del manifest["config"]["rank"]["page_by"]
     (result.run_dir / "manifest.json").write_text(json.dumps(manifest))

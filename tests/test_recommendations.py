@@ -107,6 +107,29 @@ def test_a_product_page_is_scored_by_rank_page_by_and_a_carts_rules_by_rank_by()
     assert merged["score"].to_numpy() == pytest.approx(merged["score_same"].to_numpy(), nan_ok=True)
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sets(st.sampled_from("abcdef"), min_size=1), min_size=4, max_size=30), st.integers(1, 3))
+def test_a_page_ordered_by_its_own_score_keeps_the_cart_blocks_candidates(groups: list[set[str]], top_k: int) -> None:
+    """With rank.page_by, a page shows what rank.page_by alone would; the cart block still finds every offer
+    rank.by alone would have put on the page: the rest are the product's cart rows, scored by rank.by."""
+
+    def shown(page_by: str, by: str) -> pd.DataFrame:
+        values = {"mine.min_count": 2, "mine.max_len": 2, "rules.min_confidence": 0.0, "output.top_k": top_k}
+        config = load_config(values={**values, "rank.by": by, "rank.page_by": page_by})
+        rules = rank(groups, None, config).rules
+        return rules[(rules["rank"] <= top_k) & (rules["antecedent_size"] == 1)]
+
+    def offers(rows: pd.DataFrame, placement: str) -> set[tuple[str, str]]:
+        chosen = rows[rows["placement"] == placement]
+        return set(zip(chosen["antecedent_key"], chosen["consequent"], strict=True))
+
+    paged, by_page, by_cart = shown("confidence", "lift"), shown("same", "confidence"), shown("same", "lift")
+    assert offers(paged, "product") == offers(by_page, "product")
+    assert offers(paged, "product") | offers(paged, "cart") >= offers(by_cart, "product")
+    copies = paged[paged["placement"] == "cart"]
+    assert copies["score"].to_numpy() == pytest.approx(copies["lift"].to_numpy())
+
+
 def test_ranking_by_incremental_margin_puts_the_profitable_offer_first() -> None:
     phone = offers(ranked().rules, "phone").sort_values("rank")
     assert phone.index[0] == "case"
@@ -186,7 +209,8 @@ def test_ranks_are_contiguous_and_scores_never_increase(groups: list[set[str]], 
     config = load_config(values={"mine.min_count": 1, "rules.min_confidence": 0.0, "rank.by": by})
     result = rank(groups, catalog, config).rules
     assert (result["consequent_margin"] >= 0).all()  # min_margin 0 by default
-    for _, group in result.groupby("antecedent_key"):
+    # Groups by placement too: a page ordered by rank.page_by lends the cart block its other candidates.
+    for _, group in result.groupby(["placement", "antecedent_key"]):
         assert group["rank"].tolist() == list(range(1, len(group) + 1))
         assert group["score"].is_monotonic_decreasing
         assert not group["consequent"].duplicated().any()

@@ -246,6 +246,13 @@ def test_same_tables_on_the_sample(sample_runs: Both) -> None:
     # The same includes the colour and size variants the engines move from product pages to cart rows.
     offers = pd.read_parquet(sample_runs.spark.run_dir / "recommendations.parquet")
     assert ((offers["placement"] == "cart") & (offers["antecedent_size"] == 1)).sum() > 10
+    # And the offers the item model ranks first that the page, ordered by rank.page_by, does not show.
+    rules = pd.read_parquet(
+        sample_runs.spark.run_dir / "rules.parquet", columns=["placement", "antecedent_key", "consequent"]
+    )
+    singles = offers[(offers["placement"] == "cart") & (offers["antecedent_size"] == 1)]
+    on_pages = rules[rules["placement"] == "product"]
+    assert len(singles.merge(on_pages, on=["antecedent_key", "consequent"])) > 10
 
 
 @pytest.mark.slow

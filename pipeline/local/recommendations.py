@@ -24,7 +24,14 @@ from pipeline.local.catalog import knows_margins
 from pipeline.local.itemsets import Itemsets
 from pipeline.policy.model import ItemModel
 from pipeline.policy.names import described_products
-from pipeline.policy.offers import RULE_ORDER, expected_margin, margin_too_low, placement_scores, shown
+from pipeline.policy.offers import (
+    RULE_ORDER,
+    cart_candidates,
+    expected_margin,
+    margin_too_low,
+    placement_scores,
+    shown,
+)
 from pipeline.policy.variants import Keys, variant_offers, variant_placements
 
 log = logging.getLogger(__name__)
@@ -117,7 +124,7 @@ def rank_rules(
     has_margins = knows_margins(catalog)
     if not has_margins and config.rank.by.endswith("_margin"):
         log.info("rank.by = %s without catalog margins: scoring by the probability factor alone", config.rank.by)
-    frame["score"] = placement_scores(
+    frame["score"], cart_score = placement_scores(
         config.rank,
         frame["placement"].to_numpy(dtype=object),
         frame["confidence"].to_numpy(dtype=np.float64),
@@ -128,6 +135,8 @@ def rank_rules(
         frame["jaccard"].to_numpy(dtype=np.float64),
         None if model is None else frame["model_weight"].to_numpy(dtype=np.float64),
     )
+    if config.rank.page != config.rank.by:
+        frame = _with_cart_candidates(frame.assign(_cart_score=cart_score), config.output.top_k)
     frame = rank_offers(frame, RULE_ORDER)
     log.info(
         "ranked %d %s rules for %d antecedents by %s (dropped: %s)",
@@ -138,6 +147,18 @@ def rank_rules(
         ", ".join(f"{k} {v}" for k, v in dropped.items()) or "none",
     )
     return RankedRules(rules=frame.drop(columns=["consequent_support"]), dropped=dropped, labels=labels)
+
+
+def _with_cart_candidates(frame: pd.DataFrame, top_k: int) -> pd.DataFrame:
+    """``frame`` and, as ``cart`` rows of their one product scored by ``rank.by`` (``_cart_score``), the
+    product-page offers the cart block needs besides the page's (:func:`cart_candidates`)."""
+    pages = frame[(frame["placement"] == PRODUCT).to_numpy()]
+    by_page = rank_offers(pages, RULE_ORDER)
+    by_cart = rank_offers(by_page.assign(_page_rank=by_page["rank"], score=by_page["_cart_score"]), RULE_ORDER)
+    picked = by_cart[cart_candidates(by_cart["_page_rank"].to_numpy(), by_cart["rank"].to_numpy(), top_k)]
+    copies = picked.drop(columns=["rank", "_page_rank"]).assign(placement=CART)
+    copies["placement"] = copies["placement"].astype(frame["placement"].dtype)
+    return pd.concat([frame, copies], ignore_index=True).drop(columns="_cart_score")
 
 
 def rank_offers(frame: pd.DataFrame, order: tuple[tuple[str, bool], ...]) -> pd.DataFrame:

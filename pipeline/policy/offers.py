@@ -131,18 +131,32 @@ def placement_scores(
     has_margins: bool,
     jaccard: np.ndarray,
     weight: np.ndarray | None,
-) -> np.ndarray:
-    """Each offer's score where it is published: ``rank.page_by``'s on a product page (``placement``
-    ``product``), ``rank.by``'s elsewhere (the cart block, the follow-up e-mail), at ``rank.margin_power``.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each offer's score where it is published, and its score in the cart block.
 
-    Both engines score every rule through this one function.
+    The first: ``rank.page_by``'s on a product page (``placement`` ``product``), ``rank.by``'s elsewhere
+    (the cart block, the follow-up e-mail); the second: ``rank.by``'s everywhere, which orders a page's
+    offers as the cart block's candidates (:func:`cart_candidates`). At ``rank.margin_power``. Both
+    engines score every rule through this one function.
     """
     measures = (confidence, consequent_support, lift, margin, has_margins, rank.margin_power, jaccard)
     scores = offer_scores(rank.by, *measures, weight=weight)
     if rank.page == rank.by:
-        return scores
+        return scores, scores
     page = np.asarray(placement, dtype=object) == PRODUCT
-    return np.where(page, offer_scores(rank.page, *measures, weight=weight), scores)
+    return np.where(page, offer_scores(rank.page, *measures, weight=weight), scores), scores
+
+
+def cart_candidates(page_rank: np.ndarray, cart_rank: np.ndarray, top_k: int) -> np.ndarray:
+    """The product-page offers that are also published as ``cart`` rows of their one product.
+
+    When ``rank.page_by`` orders a page, its ``top_k`` (``page_rank``) may leave out offers that
+    ``rank.by`` ranks among the first ``top_k`` (``cart_rank``): the cart block draws its candidates from
+    the published rows, so those become ``cart`` rows of the product, ranked by ``rank.by`` with its
+    variants there. The page keeps the offers that sell on a page; a cart keeps the candidates the item
+    model judges best with the rest of the cart.
+    """
+    return ~shown(page_rank, top_k) & shown(cart_rank, top_k)
 
 
 def valued(probability: np.ndarray, margin: np.ndarray, has_margins: bool, margin_power: float) -> np.ndarray:

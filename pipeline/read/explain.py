@@ -53,10 +53,11 @@ def explain(output_dir: Path, antecedent: list[str], consequent: str, segment: s
         for row in rules.drop(columns=["antecedent"]).to_dict(orient="records")
     ]
     top_k = config.output.top_k
+    on_page = any(row["placement"] == PRODUCT for row in facts["rules"])
     verdicts = [
         f"rank {row['rank']} of the {row['placement']} offers"
         + ("" if shown(row["rank"], top_k) else f" (not shown: only the top {top_k} are published)")
-        + (_CART_VARIANT if row["placement"] == CART and len(items) == 1 else "")
+        + ((_CART_CANDIDATE if on_page else _CART_VARIANT) if row["placement"] == CART and len(items) == 1 else "")
         for row in facts["rules"]
     ]
     if not any(row["placement"] in (PRODUCT, CART) for row in facts["rules"]):
@@ -73,6 +74,12 @@ def explain(output_dir: Path, antecedent: list[str], consequent: str, segment: s
     return facts
 
 
+#: Why a one-product antecedent has a cart offer that is also one of its page's: rank.by ranks it among the
+#: first, rank.page_by does not (pipeline.policy.offers.cart_candidates).
+_CART_CANDIDATE = (
+    ", a candidate for a cart holding the antecedent: among the first by rank.by, which orders the cart block, "
+    "though its product page, ordered by rank.page_by, does not show it"
+)
 #: Why a one-product antecedent has a cart offer: the offer is a colour or size variant of it.
 _CART_VARIANT = (
     ", a colour or size variant of the antecedent: never on its product page, and in a cart holding it "

@@ -27,6 +27,7 @@ from pipeline.policy.names import DESCRIBED_COLUMNS
 from pipeline.policy.offers import (
     BUY_AGAIN_ORDER,
     RULE_ORDER,
+    cart_candidates,
     expected_margin,
     margin_too_low,
     placement_scores,
@@ -140,23 +141,48 @@ def ranked_rules(
         weight = None if model is None else model.rule_weights(antecedent, consequent)
         variant = variant_offers(antecedent, consequent, known) if config.rank.drop_variants else none
         placed = variant_placements(placement, variant, config.rank.cart_variants)
+        score, cart_score = placement_scores(
+            config.rank, placed, confidence, support, lift, margin, has_margins, jaccard, weight
+        )
         return {
             "_low": margin_too_low(margin, price, config.margin) if has_catalog else none,
             "_placement": placed,
             "model_weight": np.full(confidence.size, np.nan) if weight is None else weight,
             "expected_margin": expected_margin(confidence, margin),
-            "score": placement_scores(
-                config.rank, placed, confidence, support, lift, margin, has_margins, jaccard, weight
-            ),
-        }
+            "score": score,
+        } | ({"_cart_score": cart_score} if paged else {})
 
+    paged = config.rank.page != config.rank.by
     inputs = ["confidence", "consequent_support", "lift", "consequent_margin", "consequent_price", "jaccard"]
     outputs = {"_low": "boolean", "_placement": "string"} | dict.fromkeys(
-        ["model_weight", "expected_margin", "score"], "double"
+        ["model_weight", "expected_margin", "score", *(["_cart_score"] if paged else [])], "double"
     )
     frame = with_kernel(frame, judged, [*inputs, "antecedent_key", "consequent", "placement"], outputs)
     frame, dropped = _filtered(frame.cache(), has_catalog, config)
-    return rank_offers(frame, RULE_ORDER).drop("consequent_support"), dropped
+    ranked = rank_offers(frame, RULE_ORDER)
+    if paged:
+        ranked = _with_cart_candidates(ranked, config.output.top_k)
+    return ranked.drop("consequent_support"), dropped
+
+
+def _with_cart_candidates(ranked: DataFrame, top_k: int) -> DataFrame:
+    """``ranked`` with, as ``cart`` rows of their one product scored by ``rank.by`` (``_cart_score``), the
+    product-page offers the cart block needs besides the page's (:func:`pipeline.policy.offers.cart_candidates`),
+    and the one-product antecedents' ``cart`` groups ranked again, as the local engine's ``rank_rules``."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    # Both orders over the same partitions: one shuffle; the result is read three times below.
+    cart_order = (("_cart_score", False), *RULE_ORDER[1:])
+    ranked = ranked.withColumn("_cart_rank", _row_number(Window.partitionBy(*GROUP), cart_order)).cache()
+    # Only the rows rank.by puts in a page's first top_k can be candidates: the kernel sees those alone.
+    best = ranked.where((F.col("placement") == PRODUCT) & (F.col("_cart_rank") <= top_k))
+    picked = where_kernel(best, partial(cart_candidates, top_k=top_k), ["rank", "_cart_rank"])
+    copies = picked.withColumns({"placement": F.lit(CART), "score": F.col("_cart_score")})
+    single_cart = (F.col("placement") == CART) & (F.col("antecedent_size") == 1)
+    singles = ranked.where(single_cart).unionByName(copies).drop("rank")
+    others = ranked.where(~single_cart)
+    return others.unionByName(rank_offers(singles, RULE_ORDER)).drop("_cart_score", "_cart_rank")
 
 
 def _filtered(frame: DataFrame, has_catalog: bool, config: Config) -> tuple[DataFrame, dict[str, int]]:
