@@ -526,8 +526,8 @@ Examples:
     "--evaluate",
     "evaluated",
     is_flag=True,
-    help="Judge each value by basket evaluate's hit rate and margin per cart on the evaluation split "
-    "(set --as-of and evaluate.cutoff to a validation period) instead of counting offers.",
+    help="Judge each value by basket evaluate's hit rate and margin per cart, and per product page view, on the "
+    "evaluation split (set --as-of and evaluate.cutoff to a validation period) instead of counting offers.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON records.")
 def tune_command(sweep_text: str, evaluated: bool, as_json: bool, **options: Any) -> None:

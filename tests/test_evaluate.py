@@ -454,10 +454,12 @@ def test_tune_judges_each_margin_weight_by_the_evaluation_of_that_config(tmp_pat
         alone = evaluate(
             config.model_copy(update={"rank": config.rank.model_copy(update={"margin_power": float(value)})})
         )
-        row = alone.metrics[(alone.metrics["strategy"] == "rules by model_margin") & (alone.metrics["k"] == 3)]
-        row = row[row["placement"] == "cart"].iloc[0]
+        rows = alone.metrics[(alone.metrics["strategy"] == "rules by model_margin") & (alone.metrics["k"] == 3)]
+        row, page = (rows[rows["placement"] == placement].iloc[0] for placement in ("cart", "product"))
         assert table.loc[value, "hit_rate"] == pytest.approx(row["hit_rate"])
         assert table.loc[value, "attach_margin"] == pytest.approx(row["attach_margin"])
+        assert table.loc[value, "page_hit_rate"] == pytest.approx(page["hit_rate"])
+        assert table.loc[value, "page_margin"] == pytest.approx(page["attach_margin"])
     assert table["chosen"].sum() == 1
     assert "chosen" not in tune_offers(config, Sweep.parse("rules.min_confidence=0.1,0.5"))
     # A value that is not one is refused before any candidate is evaluated.

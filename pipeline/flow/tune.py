@@ -123,28 +123,29 @@ def tune(config: Config, sweep: Sweep) -> pd.DataFrame:
 
 #: The share of the hit rate at margin weight 0 that the chosen margin weight keeps (docs/evaluation.md).
 KEPT_HITS = 0.9
-#: What :func:`tune_offers` reports of each candidate: ``basket evaluate``'s metrics of the cart block.
+#: What :func:`tune_offers` reports of each candidate: ``basket evaluate``'s metrics of the cart block...
 EVALUATED = ("hit_rate", "hit_rate_low", "hit_rate_high", "order_hit_rate", "attach_margin", "coverage")
+#: ... and of the product page, as (column, metric).
+EVALUATED_PAGE = (("page_hit_rate", "hit_rate"), ("page_margin", "attach_margin"))
 
 
 def tune_offers(config: Config, sweep: Sweep) -> pd.DataFrame:
     """One row per candidate value: the cart block's hit rate and margin per cart (:data:`EVALUATED`,
-    ``rules by rank.by`` at ``output.top_k`` offers) on the config's evaluation split, the share of
-    product pages with offers, and seconds. Sweeping ``rank.margin_power`` (0 among the values), the
-    column ``chosen`` marks the value :func:`chosen_margin_power` picks."""
+    ``rules by rank.by`` at ``output.top_k`` offers) on the config's evaluation split, the product page's
+    (:data:`EVALUATED_PAGE`), the share of product pages with offers, and seconds. Sweeping
+    ``rank.margin_power`` (0 among the values), the column ``chosen`` marks the value
+    :func:`chosen_margin_power` picks."""
     candidates = [(value, _with(config, sweep.key, value)) for value in sweep.values]  # every value checked first
     rows = []
     for value, candidate in candidates:
         started = time.perf_counter()
         result = evaluate(candidate)
         metrics = result.metrics
-        mine = metrics[
-            (metrics["placement"] == CART)
-            & (metrics["strategy"] == f"rules by {candidate.rank.by}")
-            & (metrics["k"] == result.k)
-        ]
+        ours = metrics[(metrics["strategy"] == f"rules by {candidate.rank.by}") & (metrics["k"] == result.k)]
+        mine, page = (ours[ours["placement"] == placement] for placement in (CART, PRODUCT))
         row: dict[str, Any] = {sweep.key: value, "k": result.k, "carts": result.carts}
         row.update({name: mine[name].iloc[0] if len(mine) else float("nan") for name in EVALUATED})
+        row.update({name: page[of].iloc[0] if len(page) else float("nan") for name, of in EVALUATED_PAGE})
         row.update(product_pages=result.product_pages, seconds=time.perf_counter() - started)
         rows.append(row)
     frame = pd.DataFrame(rows)
