@@ -18,6 +18,7 @@ from pipeline.cli import main
 from pipeline.config import Config, load_config
 from pipeline.contract.schema import EVALUATION
 from pipeline.errors import ConfigError, InputDataError
+from pipeline.flow.cases import Carts
 from pipeline.flow.evaluate import (
     BEST_SELLERS,
     BUY_AGAIN,
@@ -26,7 +27,6 @@ from pipeline.flow.evaluate import (
     MODEL_ALONE_UNDER_VARIANT_RULE,
     SAR_ALONE,
     STOREFRONT,
-    Carts,
     _History,
     evaluate,
     write_evaluation,

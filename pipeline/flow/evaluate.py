@@ -15,6 +15,10 @@ rules, filled up with best sellers of the cart's categories, then overall);
 and a best-sellers baseline (the most bought products of the training period
 not already in the cart).
 
+The product page is replayed too (``placement = "product"``): each product of
+each replayed order viewed in turn, its page's published offers, a hit an
+offer of any other product of that order.
+
 The follow-up e-mail is replayed as well (``placement = "post_purchase"``):
 each test order followed by the same customer's next order within
 ``post_purchase.max_days`` gets the post-purchase offers for its products; a
@@ -33,6 +37,9 @@ post-purchase, read "case" for "cart"):
   (one unit), per cart: the simulated extra revenue and margin if every hit
   sold; ``attach_value_share`` is ``attach_value`` over the average test order
   value (the AOV uplift the offers could bring).
+
+The cases are built in :mod:`pipeline.flow.cases`, measured in
+:mod:`pipeline.flow.replay`; this module trains and states the strategies.
 """
 
 from __future__ import annotations
@@ -40,7 +47,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from pathlib import Path
@@ -57,14 +63,15 @@ from pipeline.contract.schema import EVALUATION, SCHEMA_VERSION, to_table
 from pipeline.contract.vocabulary import ALL_SEGMENTS, CART, CROSS_SELL, POST_PURCHASE, PRODUCT
 from pipeline.engine import SegmentTables
 from pipeline.errors import InputDataError, OutputError
+from pipeline.flow.cases import Carts, cart_cases, next_order_cases
 from pipeline.flow.offers import offer_segments, rank_cross_sells
+from pipeline.flow.replay import CHUNK_CASES, Replay, Strategy
 from pipeline.local.baskets import Baskets, baskets_from_lines
 from pipeline.local.budget import check_budget
 from pipeline.local.catalog import knows_margins, read_catalog
 from pipeline.local.clean import clean_transactions
 from pipeline.local.engine import LocalEngine, offer_tables
 from pipeline.local.ingest import read_transactions
-from pipeline.local.postpurchase import transitions
 from pipeline.policy.model import ItemModel, cosine_weights, jaccard_weights
 from pipeline.policy.offers import CART_ORDER, cart_block, sorted_by
 from pipeline.policy.variants import VariantIndex, not_first
@@ -95,80 +102,6 @@ MODEL_ALONE_UNDER_VARIANT_RULE = {
 VARIANT_DEPTH = 4
 #: Strategies besides the configured ``rank.by``.
 _COMPARED = ("incremental_margin", "similar_margin", "lift")
-#: Cases replayed at a time: bounds the memory of the candidate offers (best sellers list k + cart size each).
-CHUNK_CASES = 5_000
-#: A strategy: the cases in, its offers out (columns case, code, position; at most the largest k per case).
-Strategy = Callable[["Carts"], pd.DataFrame]
-
-
-@dataclass(frozen=True)
-class Carts:
-    """The replayed cases: case ``i`` comes from test order ``order[i]``.
-
-    ``case``/``item`` list each case's products in hand (the cart, or the
-    order just bought), ``target_case``/``target`` the products that count as
-    hits (the held-out product, or the customer's next order), in training
-    codes (``-1`` for a product never sold in training); ``target_price`` is
-    each target's price; ``customer`` each case's customer id (None: unknown);
-    ``segment`` each case's order's segment (None or null: none known).
-    """
-
-    order: np.ndarray
-    case: np.ndarray
-    item: np.ndarray
-    target_case: np.ndarray
-    target: np.ndarray
-    target_price: np.ndarray
-    customer: np.ndarray | None = None
-    segment: np.ndarray | None = None
-
-    def __len__(self) -> int:
-        return int(self.order.size)
-
-    def chunks(self, size: int) -> Iterator[tuple[int, Carts]]:
-        """About ``size`` consecutive cases at a time, never splitting an order: (first case, chunk).
-
-        A chunk's cases are numbered from 0; its first case is case ``start`` of the whole.
-        """
-        breaks = np.flatnonzero(np.diff(self.order) != 0) + 1
-        start, n = 0, len(self)
-        while start < n:
-            stop = start + size
-            if stop < n:
-                after = breaks[breaks >= stop]
-                stop = int(after[0]) if after.size else n
-            stop = min(stop, n)
-            yield start, self._slice(start, stop)
-            start = stop
-
-    def subset(self, kept: np.ndarray) -> Carts:
-        """The cases where ``kept`` (a flag per case) is set, numbered from 0 in their order."""
-        number = np.cumsum(kept) - 1
-        inside, targets = kept[self.case], kept[self.target_case]
-        return Carts(
-            order=self.order[kept],
-            case=number[self.case[inside]],
-            item=self.item[inside],
-            target_case=number[self.target_case[targets]],
-            target=self.target[targets],
-            target_price=self.target_price[targets],
-            customer=None if self.customer is None else self.customer[kept],
-            segment=None if self.segment is None else self.segment[kept],
-        )
-
-    def _slice(self, start: int, stop: int) -> Carts:
-        low, high = np.searchsorted(self.case, [start, stop])
-        first, last = np.searchsorted(self.target_case, [start, stop])
-        return Carts(
-            order=self.order[start:stop],
-            case=self.case[low:high] - start,
-            item=self.item[low:high],
-            target_case=self.target_case[first:last] - start,
-            target=self.target[first:last],
-            target_price=self.target_price[first:last],
-            customer=None if self.customer is None else self.customer[start:stop],
-            segment=None if self.segment is None else self.segment[start:stop],
-        )
 
 
 @dataclass(frozen=True)
@@ -224,13 +157,13 @@ def evaluate(config: Config) -> Evaluation:
             f"{test_lines['order_id'].nunique()} test orders; pick a cut-off inside the data"
         )
     catalog = read_catalog(config.catalog, config.clean.id_case)
-    carts, views = _carts(test_lines, train, catalog, config.evaluate.max_orders)
+    carts, views = cart_cases(test_lines, train, catalog, config.evaluate.max_orders)
     ks = config.evaluate.k
     deepest = max(ks)
     engine = LocalEngine(config, train.items, catalog, train.names)
     segments = offer_segments(engine, train, config, "evaluation")
     trained = offer_tables(segments)
-    replay = _Replay(train, catalog, ks, config.evaluate.bootstrap)
+    replay = Replay(train, catalog, ks, config.evaluate.bootstrap)
     variants = VariantIndex.of(train.items, engine.variants) if config.rank.drop_variants else None
     model = _trained_model(trained, config)
     offered = {
@@ -342,12 +275,12 @@ def _post_purchase_rows(
     test_lines: pd.DataFrame,
     catalog: pd.DataFrame | None,
     config: Config,
-    replay: _Replay,
+    replay: Replay,
 ) -> list[pd.DataFrame]:
     """The follow-up e-mail replayed: each test order's post-purchase offers against the customer's next order."""
     deepest = max(config.evaluate.k)
     table = _shown(trained["recommendations"], [POST_PURCHASE])
-    cases = _next_orders(test_lines, train, catalog, config.post_purchase.max_days, config.evaluate.max_orders)
+    cases = next_order_cases(test_lines, train, catalog, config.post_purchase.max_days, config.evaluate.max_orders)
     if table.num_rows == 0 or len(cases) == 0:
         log.info("evaluate: no post-purchase rules or no repeat orders in the test period")
         return []
@@ -580,99 +513,6 @@ def _cutoff(config: Config, started: pd.Series) -> datetime:
     return firsts.iloc[int(len(firsts) * (1 - config.evaluate.test_share))].to_pydatetime()
 
 
-def _carts(
-    test_lines: pd.DataFrame, train: Baskets, catalog: pd.DataFrame | None, max_orders: int | None
-) -> tuple[Carts, Carts]:
-    """Every (test order, held-out product) case with the rest of the order as the cart; and the same
-    cases seen from the product page: the held-out product viewed, the rest of its order the targets
-    (the two share their arrays)."""
-    test = baskets_from_lines(test_lines)
-    matrix = test.matrix.tocsr()
-    sizes = np.diff(matrix.indptr)
-    orders = np.flatnonzero(sizes >= 2)
-    if max_orders is not None and orders.size > max_orders:
-        # A systematic sample over order ids: deterministic, spread over the period.
-        orders = orders[np.linspace(0, orders.size - 1, max_orders).astype(np.int64)]
-    to_train = pd.Index(train.items).get_indexer(test.items)
-    # Cases: every product of every replayed order.
-    case_order = np.repeat(orders, sizes[orders])
-    target = matrix.indices[np.repeat(matrix.indptr[orders], sizes[orders]) + ragged_arange(sizes[orders])]
-    # Cart members: the other products of the case's order.
-    per_case = sizes[case_order]
-    case = np.repeat(np.arange(case_order.size), per_case)
-    item = matrix.indices[np.repeat(matrix.indptr[case_order], per_case) + ragged_arange(per_case)]
-    keep = item != target[case]
-    prices = _unit_prices(test_lines, test, catalog)
-    carts = Carts(
-        order=case_order,
-        case=case[keep],
-        item=to_train[item[keep]],
-        target_case=np.arange(case_order.size),
-        target=to_train[target],
-        target_price=prices[target],
-        customer=test.order_info["customer_id"].astype(object).to_numpy()[case_order],
-        segment=test.order_info["segment"].astype(object).to_numpy()[case_order],
-    )
-    pages = replace(
-        carts,
-        case=carts.target_case,
-        item=carts.target,
-        target_case=carts.case,
-        target=carts.item,
-        target_price=prices[item[keep]],
-    )
-    return carts, pages
-
-
-def _next_orders(
-    test_lines: pd.DataFrame, train: Baskets, catalog: pd.DataFrame | None, max_days: int, max_orders: int | None
-) -> Carts:
-    """Every test order followed by the same customer's next order within ``max_days``:
-    the first order is in hand, the products of the next one are the targets."""
-    test = baskets_from_lines(test_lines)
-    first, second = transitions(test, max_days)
-    if max_orders is not None and first.size > max_orders:
-        pick = np.linspace(0, first.size - 1, max_orders).astype(np.int64)
-        first, second = first[pick], second[pick]
-    matrix = test.matrix.tocsr()
-    sizes = np.diff(matrix.indptr)
-    to_train = pd.Index(train.items).get_indexer(test.items)
-    prices = _unit_prices(test_lines, test, catalog)
-
-    def members(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        case = np.repeat(np.arange(rows.size), sizes[rows])
-        return case, matrix.indices[np.repeat(matrix.indptr[rows], sizes[rows]) + ragged_arange(sizes[rows])]
-
-    case, item = members(first)
-    target_case, target = members(second)
-    return Carts(
-        order=first,
-        case=case,
-        item=to_train[item],
-        target_case=target_case,
-        target=to_train[target],
-        target_price=prices[target],
-        customer=test.order_info["customer_id"].astype(object).to_numpy()[first],
-    )
-
-
-def _unit_prices(lines: pd.DataFrame, baskets: Baskets, catalog: pd.DataFrame | None) -> np.ndarray:
-    """Each product's price: the catalog's, else its median unit price in these lines."""
-    paid = lines.groupby(lines["product_id"].astype(str))["unit_price"].median()
-    price = paid.reindex(baskets.items).to_numpy(dtype=np.float64)
-    if catalog is not None:
-        listed = catalog.set_index("product_id")["price"].reindex(baskets.items).to_numpy(dtype=np.float64)
-        price = np.where(np.isnan(listed), price, listed)
-    return price
-
-
-def _margins(train: Baskets, catalog: pd.DataFrame | None) -> np.ndarray:
-    """Catalog unit margin per training product code (NaN where unknown)."""
-    if catalog is None:
-        return np.full(len(train.items), np.nan)
-    return catalog.set_index("product_id")["margin"].reindex(train.items).to_numpy(dtype=np.float64)
-
-
 @dataclass(frozen=True)
 class _Rules:
     """A strategy's shown rule offers, prepared once for every chunk of cases: each rule's antecedent
@@ -880,106 +720,6 @@ def _first(offers: pd.DataFrame, k: int) -> pd.DataFrame:
     """The first ``k`` offers of each case, in the order given."""
     position = offers.groupby("case", sort=False).cumcount()
     return offers[position.to_numpy() < k].assign(position=position[position < k].to_numpy() + 1)
-
-
-class _Replay:
-    """Replays a strategy over every case, a chunk of cases at a time, and measures it at each k.
-
-    Offers are made once at the largest k; a case's hit at ``k`` is an offer of
-    one of its targets among its first ``k``. Chunks bound the memory: a chunk's
-    candidate offers never exceed :data:`CHUNK_CASES` cases' worth.
-    """
-
-    def __init__(self, train: Baskets, catalog: pd.DataFrame | None, ks: tuple[int, ...], bootstrap: int) -> None:
-        self.ks = ks
-        self.margin = _margins(train, catalog)
-        self.products = len(catalog) if catalog is not None else len(train.items)
-        # A catalog without prices or costs knows no margin: unknown, not zero.
-        self.has_margins = bool(np.isfinite(self.margin).any())
-        self.bootstrap = bootstrap
-
-    def rows(self, name: str, placement: str, strategy: Strategy, carts: Carts) -> pd.DataFrame:
-        """One row of metrics per k for ``strategy`` on ``carts``."""
-        n, ks = len(carts), np.asarray(self.ks)
-        first_hit = np.full(n, np.iinfo(np.int64).max)
-        offers = np.zeros(n, dtype=np.int64)
-        hits, value, margin = (np.zeros((n, ks.size)) for _ in range(3))
-        offered = np.zeros((ks.size, self.margin.size), dtype=bool)
-        for start, part in carts.chunks(CHUNK_CASES):
-            shown = strategy(part)
-            case, code, position = (shown[c].to_numpy(dtype=np.int64) for c in ("case", "code", "position"))
-            offers += np.bincount(case + start, minlength=n)
-            targets = pd.DataFrame({"case": part.target_case, "code": part.target, "price": part.target_price})
-            # A target counts once, however often the order held it.
-            targets = targets.drop_duplicates(["case", "code"])
-            hit = shown[["case", "code", "position"]].merge(targets, on=["case", "code"])
-            hit_case = hit["case"].to_numpy(dtype=np.int64) + start
-            hit_position = hit["position"].to_numpy(dtype=np.int64)
-            np.minimum.at(first_hit, hit_case, hit_position)
-            hit_price = np.nan_to_num(hit["price"].to_numpy(dtype=np.float64))
-            hit_margin = np.nan_to_num(self.margin[hit["code"].to_numpy(dtype=np.int64)])
-            for j, k in enumerate(ks):
-                within = hit_position <= k
-                np.add.at(hits[:, j], hit_case[within], 1)
-                np.add.at(value[:, j], hit_case[within], hit_price[within])
-                np.add.at(margin[:, j], hit_case[within], hit_margin[within])
-                offered[j, code[(position <= k) & (code >= 0)]] = True
-        order = pd.factorize(carts.order)[0]
-        orders = int(order.max(initial=-1)) + 1
-        # Without any price (an export with no unit_price and no catalog) there is no value to attach.
-        priced = bool(np.isfinite(carts.target_price).any())
-        size = max(n, 1)
-        rows = []
-        for j, k in enumerate(ks):
-            hit = first_hit <= k
-            low, high = self._interval(hit, order, orders)
-            rows.append(
-                {
-                    "strategy": name,
-                    "placement": placement,
-                    "k": int(k),
-                    "carts": n,
-                    "orders": orders,
-                    "hit_rate": hit.sum() / size,
-                    "hit_rate_low": low,
-                    "hit_rate_high": high,
-                    "order_hit_rate": _per_order(hit, order, orders),
-                    "precision": hits[:, j].sum() / (k * size),
-                    "carts_with_offer": (offers > 0).sum() / size,
-                    "orders_with_offer": _per_order_any(offers > 0, order, orders),
-                    "coverage": offered[j].sum() / max(self.products, 1),
-                    "offers_per_cart": np.minimum(offers, k).sum() / size,
-                    "attach_value": value[:, j].sum() / size if priced else np.nan,
-                    "attach_margin": margin[:, j].sum() / size if self.has_margins else np.nan,
-                }
-            )
-        return pd.DataFrame(rows)
-
-    def _interval(self, hit: np.ndarray, order: np.ndarray, orders: int) -> tuple[float, float]:
-        """A 95% bootstrap interval of the hit rate, resampling whole orders (their carts are not independent)."""
-        if self.bootstrap == 0 or orders == 0:
-            return np.nan, np.nan
-        hits = np.bincount(order, weights=hit, minlength=orders)
-        cases = np.bincount(order, minlength=orders).astype(np.float64)
-        picks = np.random.default_rng(0).integers(0, orders, size=(self.bootstrap, orders))
-        rates = hits[picks].sum(axis=1) / np.maximum(cases[picks].sum(axis=1), 1)
-        low, high = np.percentile(rates, [2.5, 97.5])
-        return float(low), float(high)
-
-
-def _per_order(hit: np.ndarray, order: np.ndarray, orders: int) -> float:
-    """The hit rate of each order's carts, averaged over orders: a large order counts as much as a small one."""
-    if orders == 0:
-        return 0.0
-    cases = np.bincount(order, minlength=orders)
-    return float(np.mean(np.bincount(order, weights=hit, minlength=orders) / np.maximum(cases, 1)))
-
-
-def _per_order_any(flag: np.ndarray, order: np.ndarray, orders: int) -> float:
-    """The share of orders with the flag on any of their carts."""
-    if orders == 0:
-        return 0.0
-    return float(np.mean(np.bincount(order, weights=flag, minlength=orders) > 0))
 
 
 def _average_order_value(lines: pd.DataFrame) -> float:
