@@ -54,7 +54,13 @@ def test_recommendations_honour_the_contract(config: Config) -> None:
     }
     basket_rules = recs[recs["placement"].isin(["product", "cart"]) & (recs["kind"] == "cross_sell")]
     assert (basket_rules["lift"] > 1).all() and (basket_rules["confidence"] >= config.rules.min_confidence).all()
-    assert (basket_rules["antecedent_size"].gt(1) == basket_rules["placement"].eq("cart")).all()
+    assert basket_rules.loc[basket_rules["antecedent_size"] > 1, "placement"].eq("cart").all()
+    # A one-product antecedent's cart rows: its colour or size variants, or its page's offers that rank.by
+    # ranks among its first output.top_k and rank.page_by does not (ranked beyond it on the page).
+    singles = basket_rules[(basket_rules["antecedent_size"] == 1) & (basket_rules["placement"] == "cart")]
+    pages = rules[rules["placement"] == "product"].set_index(["antecedent_key", "consequent"])["rank"]
+    on_page = pages.reindex(pd.MultiIndex.from_frame(singles[["antecedent_key", "consequent"]]))
+    assert on_page.dropna().gt(config.output.top_k).all()
     later = recs[recs["placement"] == "post_purchase"]
     assert (later["lift"] > 1).all() and (later["confidence"] >= config.post_purchase.min_confidence).all()
     upsell = recs[recs["kind"] == "upsell"]

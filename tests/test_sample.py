@@ -50,16 +50,24 @@ def test_sample_rules_are_meaningful(sample_run: RunResult) -> None:
     pages = recs[(recs["placement"] == "product") & (recs["kind"] == "cross_sell")]
     clocks = pages[pages["antecedent_key"].isin(["22726", "22727", "22728"])]
     assert not clocks["consequent"].isin(["22726", "22727", "22728", "22729", "22730"]).any()
-    # They are published for the cart block instead, as cart rows of the one clock: every such row of the
-    # sample is a variant of its product (rank.cart_variants = "not_first").
+    # They are published for the cart block instead, as cart rows of the one clock (rank.cart_variants =
+    # "not_first"). A product's other cart rows are its page's offers that the item model ranks among the
+    # first and the page, ordered by rank.page_by, does not show: ranked there beyond output.top_k.
     alone = recs[(recs["placement"] == "cart") & (recs["antecedent_size"] == 1)]
     assert alone["antecedent_key"].isin(["22726", "22727", "22728"]).any() and len(alone) > 50
     known = published_variants(Path(sample_run.run_dir))
-    assert variant_offers(alone["antecedent_key"].to_numpy(), alone["consequent"].to_numpy(), known).all()
+    variant = variant_offers(alone["antecedent_key"].to_numpy(), alone["consequent"].to_numpy(), known)
+    ruled = pd.read_parquet(
+        Path(sample_run.run_dir) / "rules.parquet", columns=["placement", "antecedent_key", "consequent", "rank"]
+    )
+    paged = ruled[ruled["placement"] == "product"].set_index(["antecedent_key", "consequent"])["rank"]
+    page_rank = paged.reindex(pd.MultiIndex.from_frame(alone[["antecedent_key", "consequent"]])).to_numpy()
+    assert variant.sum() > 50 and (~variant).sum() > 50
+    assert (page_rank[~variant] > 3).all() and pd.isna(page_rank[variant]).all()
     # The teacup's page offers the cake stand it is served on; the teapot of its range is next in line.
     assert ((pages["antecedent_key"] == "22699") & (pages["consequent"] == "22423")).any()
     rules = pd.read_parquet(Path(sample_run.run_dir) / "rules.parquet", filters=[("antecedent_key", "=", "22699")])
-    assert rules.loc[rules["consequent"] == "23173", "rank"].item() <= 5
+    assert rules.loc[(rules["consequent"] == "23173") & (rules["placement"] == "product"), "rank"].item() <= 5
     cross = recs[recs["kind"] == "cross_sell"]
     assert (cross["lift"] > 1).all() and (recs["consequent_margin"].dropna() > 0).all()
     # Every cross-sell placement is served on the sample. Its two months hold no up-sell with evidence of
