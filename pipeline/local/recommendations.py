@@ -139,11 +139,12 @@ def rank_rules(
         frame = _with_cart_candidates(frame.assign(_cart_score=cart_score), config.output.top_k)
     frame = rank_offers(frame, RULE_ORDER)
     log.info(
-        "ranked %d %s rules for %d antecedents by %s (dropped: %s)",
+        "ranked %d %s rules for %d antecedents by %s, product pages by %s (dropped: %s)",
         len(frame),
         segment if segment != ALL_SEGMENTS else "global",
         frame["antecedent_key"].nunique(),
         config.rank.by,
+        config.rank.page,
         ", ".join(f"{k} {v}" for k, v in dropped.items()) or "none",
     )
     return RankedRules(rules=frame.drop(columns=["consequent_support"]), dropped=dropped, labels=labels)
