@@ -69,9 +69,16 @@ def interest_measures(
 
 def jaccard(antecedent: np.ndarray, consequent: np.ndarray, pair: np.ndarray) -> np.ndarray:
     """Jaccard similarity of two products' basket sets: n(A u C) / (n(A) + n(C) - n(A u C)), 0 for two
-    products never sold. SAR's item similarity; the arrays broadcast (a Gram matrix against its diagonal)."""
+    products never sold. SAR's item similarity; the arrays broadcast (a Gram matrix against its diagonal).
+
+    One array of the result's size is allocated, and the arithmetic runs in it: over a Gram matrix of
+    ``model.max_items`` products that is the one dense matrix ``memory_budget`` counts for it.
+    """
     a, c, ac = (np.asarray(x, dtype=np.float64) for x in (antecedent, consequent, pair))
-    return ac / np.maximum(a + c - ac, 1)
+    either = np.add(a, c, out=np.empty(np.broadcast_shapes(a.shape, c.shape, ac.shape)))
+    np.subtract(either, ac, out=either)
+    np.maximum(either, 1, out=either)
+    return np.divide(ac, either, out=either)
 
 
 def fisher_p_values(n: int, antecedent: np.ndarray, consequent: np.ndarray, pair: np.ndarray) -> np.ndarray:
