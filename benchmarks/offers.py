@@ -37,7 +37,7 @@ import pyarrow.compute as pc  # noqa: E402
 
 from pipeline.config import load_config  # noqa: E402
 from pipeline.flow.evaluate import evaluate  # noqa: E402
-from pipeline.flow.tune import KEPT_HITS, chosen_margin_power  # noqa: E402
+from pipeline.flow.tune import chosen_margin_power  # noqa: E402
 from pipeline.policy.variants import variant_keys, variant_offers  # noqa: E402
 
 EXPORT = ROOT.parent / "shared" / "datasets" / "online_retail" / "online_retail.csv.gz"
@@ -107,7 +107,7 @@ def measure(
 CHOSEN = "rules by model_margin"
 
 
-def chosen_alpha(rows: list[dict[str, object]], setting: str) -> float | None:
+def chosen_alpha(rows: list[dict[str, object]], setting: str, kept_hits: float) -> float | None:
     """The alpha the validation rows of one grid ``setting`` choose (:data:`CHOSEN`, 3 offers), by the
     rule ``basket tune --evaluate`` applies (:func:`pipeline.flow.tune.chosen_margin_power`)."""
     mine = [r for r in rows if r["split"] == "validation" and r["setting"] == setting]
@@ -116,6 +116,7 @@ def chosen_alpha(rows: list[dict[str, object]], setting: str) -> float | None:
         [float(r["alpha"]) for r in mine],  # type: ignore[arg-type]
         [float(r["hit_rate"]) for r in mine],  # type: ignore[arg-type]
         [float(r["attach_margin"]) for r in mine],  # type: ignore[arg-type]
+        kept_hits,
     )
 
 
@@ -188,12 +189,13 @@ def main() -> None:
             f"{r['attach_margin']:.3f} | {r['coverage']:.3f} | {r['product_pages']:.3f} | "
             f"{r['rank_one_variants']:.3f} | {r['seconds']} |"
         )
+    kept_hits = load_config(ROOT / "configs" / "default.toml", args.overrides).evaluate.kept_hits
     for setting in dict.fromkeys(str(r["setting"]) for r in rows):
-        alpha = chosen_alpha(rows, setting)
+        alpha = chosen_alpha(rows, setting, kept_hits)
         if alpha is not None:
             lines.append(
                 f"\nChosen on validation ({setting}): alpha {alpha:g}, the most margin per cart that keeps "
-                f"{KEPT_HITS:.0%} of alpha 0's hit rate@3 ({CHOSEN})."
+                f"{kept_hits:.0%} of alpha 0's hit rate@3 ({CHOSEN}; evaluate.kept_hits)."
             )
     (RESULTS / "offers.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -27,7 +27,7 @@ from pipeline.flow.evaluate import evaluate, write_evaluation
 from pipeline.flow.inputs import prepare_inputs
 from pipeline.flow.publish import rollback
 from pipeline.flow.run import RunResult, run
-from pipeline.flow.tune import KEPT_HITS, Sweep, tune, tune_offers
+from pipeline.flow.tune import Sweep, tune, tune_offers
 from pipeline.logs import configure_logging, rich_handler
 from pipeline.read.explain import explain
 from pipeline.read.lookup import offers_after_purchase, offers_for_cart, offers_for_item, rules_table, was_sold
@@ -511,7 +511,7 @@ Examples:
   basket tune --config configs/default.toml --sweep mine.min_support=0.02,0.01,0.005,0.002
   basket tune -c configs/default.toml --sweep rules.min_confidence=0.1,0.3,0.5 --json
   basket tune -c configs/default.toml --input export.csv.gz --as-of 2011-09-30 \\
-      --set evaluate.cutoff=2011-09-01 --sweep rank.margin_power=0,0.1,0.25,0.5 --evaluate
+      --set evaluate.cutoff=2011-09-01 --sweep rank.margin_power=0,0.05,0.1,0.25 --evaluate
 """,
 )
 @config_options
@@ -538,8 +538,8 @@ def tune_command(sweep_text: str, evaluated: bool, as_json: bool, **options: Any
     if evaluated and "chosen" in table and table["chosen"].any() and not as_json:
         value = table.loc[table["chosen"], sweep.key].iloc[0]
         click.echo(
-            f"Chosen: {sweep.key}={value}, the most margin per cart that keeps {KEPT_HITS:.0%} of the hit rate "
-            f"at {sweep.key}=0 (docs/evaluation.md)."
+            f"Chosen: {sweep.key}={value}, the most margin per cart that keeps {config.evaluate.kept_hits:.0%} of the "
+            f"hit rate at {sweep.key}=0 (evaluate.kept_hits; docs/evaluation.md)."
         )
 
 

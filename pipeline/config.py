@@ -223,8 +223,9 @@ class RankConfig(_Section):
     #: orders, a page ordered by the confidence a product adds over its own support sells more
     #: (docs/evaluation.md).
     page_by: RankBy | Literal["same"] = "incremental_margin"
-    #: The weight of margin in the margin-based scores: probability x margin ** margin_power.
-    margin_power: float = Field(0.25, ge=0, le=4)
+    #: The weight of margin in the margin-based scores: probability x margin ** margin_power. Chosen on a
+    #: validation period by evaluate.kept_hits's rule (docs/evaluation.md).
+    margin_power: float = Field(0.05, ge=0, le=4)
     #: No product page (nor follow-up e-mail) offers a colour or size variant of its product; the cart block
     #: follows cart_variants (pipeline.policy.variants).
     drop_variants: bool = True
@@ -312,6 +313,10 @@ class EvaluateConfig(_Section):
     k: tuple[int, ...] = Field((1, 3, 5, 10), min_length=1)
     #: Resamples of the test orders for the 95% intervals of the hit rate; 0 = none.
     bootstrap: int = Field(200, ge=0, le=10_000)
+    #: How ``basket tune --evaluate`` chooses ``rank.margin_power``: the most margin per cart among the
+    #: weights whose hit rate keeps this share of weight 0's. Relevance first: the margin breaks near-ties
+    #: between relevant offers, it does not buy margin with offers that no longer sell (docs/evaluation.md).
+    kept_hits: float = Field(0.99, gt=0, le=1)
 
     @field_validator("k")
     @classmethod

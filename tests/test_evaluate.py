@@ -31,7 +31,7 @@ from pipeline.flow.evaluate import (
     evaluate,
     write_evaluation,
 )
-from pipeline.flow.tune import KEPT_HITS, Sweep, chosen_margin_power, tune_offers
+from pipeline.flow.tune import Sweep, chosen_margin_power, tune_offers
 
 from conftest import SAMPLE_CONFIG
 
@@ -476,18 +476,19 @@ def test_tune_judges_each_margin_weight_by_the_evaluation_of_that_config(tmp_pat
         min_size=1,
         max_size=6,
         unique_by=lambda t: t[0],
-    )
+    ),
+    st.floats(0.5, 1),
 )
-def test_the_chosen_margin_weight_earns_most_among_those_keeping_nine_tenths_of_the_hits(
-    candidates: list[tuple[float, float, float]],
+def test_the_chosen_margin_weight_earns_most_among_those_keeping_the_share_of_the_hits(
+    candidates: list[tuple[float, float, float]], kept_hits: float
 ) -> None:
     powers, hits, margins = (list(c) for c in zip(*candidates, strict=True))
-    chosen = chosen_margin_power(powers, hits, margins)
+    chosen = chosen_margin_power(powers, hits, margins, kept_hits)
     if 0.0 not in powers:
         assert chosen is None
         return
     base = hits[powers.index(0.0)]
-    kept = [(m, p) for p, h, m in candidates if h >= KEPT_HITS * base]
+    kept = [(m, p) for p, h, m in candidates if h >= kept_hits * base]
     assert chosen is not None and (0.0, base) in [(p, h) for p, h, _ in candidates]
     best = max(m for m, _ in kept)
     assert chosen == min(p for m, p in kept if m == best)  # the most margin; ties to the smaller weight

@@ -79,8 +79,10 @@ def test_margins_and_scores_follow_their_definitions() -> None:
     assert case["confidence"] == pytest.approx(10 / 12)
     assert case["consequent_margin"] == 15.0 and case["consequent_price"] == 20.0
     assert case["expected_margin"] == pytest.approx(10 / 12 * 15)
-    # The margin enters as margin ** rank.margin_power: 0.25 by default, 1 for the margin earned.
-    assert case["score"] == pytest.approx((10 / 12 - 11 / n) * 15**0.25)
+    # The margin enters as margin ** rank.margin_power: the default's alpha, 1 for the margin earned.
+    alpha = load_config().rank.margin_power
+    assert 0 < alpha < 1
+    assert case["score"] == pytest.approx((10 / 12 - 11 / n) * 15**alpha)
     assert offers(ranked(**{"rank.margin_power": 1}).rules, "phone").loc["case", "score"] == pytest.approx(
         (10 / 12 - 11 / n) * 15
     )
@@ -88,7 +90,7 @@ def test_margins_and_scores_follow_their_definitions() -> None:
         10 / 12 - 11 / n
     )
     similar = offers(ranked(**{"rank.by": "similar_margin"}).rules, "phone").loc["case"]
-    assert similar["score"] == pytest.approx(similar["jaccard"] * 15**0.25)
+    assert similar["score"] == pytest.approx(similar["jaccard"] * 15**alpha)
     assert case["consequent_name"] == "Case"
 
 
@@ -96,7 +98,7 @@ def test_a_product_page_is_scored_by_rank_page_by_and_a_carts_rules_by_rank_by()
     rules = ranked(**{"mine.max_len": 3, "rank.page_by": "expected_margin"}).rules
     page, cart = rules["placement"] == "product", rules["placement"] == "cart"
     assert page.any() and cart.any()
-    margin = rules["consequent_margin"] ** 0.25
+    margin = rules["consequent_margin"] ** load_config().rank.margin_power
     assert rules.loc[page, "score"].to_numpy() == pytest.approx(
         (rules["confidence"] * margin)[page].to_numpy(), nan_ok=True
     )

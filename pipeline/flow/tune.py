@@ -121,8 +121,6 @@ def tune(config: Config, sweep: Sweep) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-#: The share of the hit rate at margin weight 0 that the chosen margin weight keeps (docs/evaluation.md).
-KEPT_HITS = 0.9
 #: What :func:`tune_offers` reports of each candidate: ``basket evaluate``'s metrics of the cart block...
 EVALUATED = ("hit_rate", "hit_rate_low", "hit_rate_high", "order_hit_rate", "attach_margin", "coverage")
 #: ... and of the product page, as (column, metric).
@@ -151,21 +149,24 @@ def tune_offers(config: Config, sweep: Sweep) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     if sweep.key == "rank.margin_power":
         powers = [candidate.rank.margin_power for _, candidate in candidates]
-        chosen = chosen_margin_power(powers, frame["hit_rate"].tolist(), frame["attach_margin"].tolist())
+        hits, margins = frame["hit_rate"].tolist(), frame["attach_margin"].tolist()
+        chosen = chosen_margin_power(powers, hits, margins, config.evaluate.kept_hits)
         frame["chosen"] = [power == chosen for power in powers]
     return frame
 
 
-def chosen_margin_power(powers: list[float], hit_rates: list[float], margins: list[float]) -> float | None:
-    """The margin weight (``rank.margin_power``) of most margin per cart that keeps :data:`KEPT_HITS` of
-    the hit rate at 0 (ties: the smaller weight), from each weight's validation hit rate and margin per
-    cart; None when 0 is not among ``powers`` or no margin is known (no catalog margins: the weight
-    changes nothing)."""
+def chosen_margin_power(
+    powers: list[float], hit_rates: list[float], margins: list[float], kept_hits: float
+) -> float | None:
+    """The margin weight (``rank.margin_power``) of most margin per cart that keeps ``kept_hits``
+    (``evaluate.kept_hits``) of the hit rate at 0 (ties: the smaller weight), from each weight's
+    validation hit rate and margin per cart; None when 0 is not among ``powers`` or no margin is known
+    (no catalog margins: the weight changes nothing)."""
     base = [hit for power, hit in zip(powers, hit_rates, strict=True) if power == 0]
     kept = [
         (margin, -power)
         for power, hit, margin in zip(powers, hit_rates, margins, strict=True)
-        if base and hit >= KEPT_HITS * base[0] and math.isfinite(margin)
+        if base and hit >= kept_hits * base[0] and math.isfinite(margin)
     ]
     return -max(kept)[1] if kept else None
 
