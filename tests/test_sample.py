@@ -64,8 +64,16 @@ def test_sample_rules_are_meaningful(sample_run: RunResult) -> None:
     page_rank = paged.reindex(pd.MultiIndex.from_frame(alone[["antecedent_key", "consequent"]])).to_numpy()
     assert variant.sum() > 50 and (~variant).sum() > 50
     assert (page_rank[~variant] > 3).all() and pd.isna(page_rank[variant]).all()
-    # The teacup's page offers the cake stand it is served on; the teapot of its range is next in line.
-    assert ((pages["antecedent_key"] == "22699") & (pages["consequent"] == "22423")).any()
+    # The teacup's page offers the cake stand it is served on; the teapot of its range is next in line. The
+    # green and pink teacups of its range are colourways of it ("ROSES" is a colour word in the plural): they
+    # are its cart rows, never on its page.
+    teacup = pages[pages["antecedent_key"] == "22699"]
+    assert (teacup["consequent"] == "22423").any() and not teacup["consequent"].isin(["22697", "22698"]).any()
+    assert (
+        recs.loc[(recs["antecedent_key"] == "22699") & (recs["placement"] == "cart"), "consequent"]
+        .isin(["22697", "22698"])
+        .all()
+    )
     rules = pd.read_parquet(Path(sample_run.run_dir) / "rules.parquet", filters=[("antecedent_key", "=", "22699")])
     assert rules.loc[(rules["consequent"] == "23173") & (rules["placement"] == "product"), "rank"].item() <= 5
     cross = recs[recs["kind"] == "cross_sell"]

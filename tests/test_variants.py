@@ -40,9 +40,20 @@ def test_base_codes_names_and_declared_groups_make_variants() -> None:
     assert variant_offers(np.array(["23084A"]), np.array(["23084B"]), {}).tolist() == [True]
     # A name of one word besides colours says nothing.
     assert variant_keys("1", "RED") == frozenset()
+    # A colour word in the plural is one too: the rose colourway of a range of teacups is a variant of the green.
+    roses, green = (
+        variant_keys("22699", "ROSES REGENCY TEACUP AND SAUCER"),
+        variant_keys("22697", "GREEN REGENCY TEACUP"),
+    )
+    assert roses & variant_keys("22698", "PINK REGENCY TEACUP AND SAUCER") and not roses & green
+    # ... but not a word that only ends like one ("MS" is not the size M), nor a plural of another word.
+    assert variant_keys("7", "MS TEA") == frozenset({"name:MS TEA"})
+    assert variant_keys("8", "TEA CUPS") == frozenset({"name:TEA CUPS"})
 
 
-words = st.lists(st.sampled_from(["RED", "PINK", "LARGE", "MUG", "HEART", "TIN", "SET", "3"]), min_size=1, max_size=5)
+words = st.lists(
+    st.sampled_from(["RED", "PINKS", "LARGE", "MUG", "HEART", "TIN", "SET", "3", "MS"]), min_size=1, max_size=5
+)
 
 
 @given(first=words, second=words)

@@ -7,8 +7,10 @@ variants when they share a *variant key*:
 - a group the catalog declares (``catalog.columns.variant_group``);
 - the same base code: the digits of an id made of digits and a letter suffix
   (``85099B`` and ``85099C`` are the base ``85099``);
-- the same name up to colour and size words (``ALARM CLOCK BAKELIKE GREEN``
-  and ``ALARM CLOCK BAKELIKE PINK``), when at least two words remain.
+- the same name up to colour and size words, in the singular or the plural
+  (``ALARM CLOCK BAKELIKE GREEN`` and ``ALARM CLOCK BAKELIKE PINK``; ``ROSES
+  REGENCY TEACUP AND SAUCER`` and ``GREEN REGENCY TEACUP AND SAUCER``), when
+  at least two words remain.
 
 With ``rank.drop_variants`` (default on) no product page offers a variant of
 the viewed product: :func:`variant_offers` marks them, on every engine, and
@@ -80,7 +82,19 @@ def content_words(name: object) -> list[str]:
     """A name's words that are not colour or size words, upper-cased, in order (none for a missing name)."""
     if not isinstance(name, str):
         return []
-    return [w for w in _WORD.findall(name.upper()) if w not in VARIANT_WORDS]
+    return [w for w in _WORD.findall(name.upper()) if not variant_word(w)]
+
+
+def variant_word(word: str) -> bool:
+    """Whether an upper-case ``word`` names a colour or a size (:data:`VARIANT_WORDS`), also in the plural:
+    ``ROSES`` is the rose colourway of a range as ``ROSE`` is (the singular has 3 letters or more, so
+    ``MS`` is not ``M``)."""
+    if word in VARIANT_WORDS:
+        return True
+    singular = [word[:-1]] if word.endswith("S") else []
+    if word.endswith("ES"):
+        singular.append(word[:-2])
+    return any(len(w) >= 3 and w in VARIANT_WORDS for w in singular)
 
 
 def catalog_variant_keys(
