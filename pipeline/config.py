@@ -220,9 +220,8 @@ class RankConfig(_Section):
     by: RankBy = "model_margin"
     #: The score of a product page's offers (one product in, placement "product"); "same": ``by``'s. The item
     #: model weighs a product against the rest of a cart, which a page does not have: measured on held-out
-    #: orders, a page ordered by the confidence a product adds over its own support sells more
-    #: (docs/evaluation.md).
-    page_by: RankBy | Literal["same"] = "incremental_margin"
+    #: orders, a page ordered by the offer's confidence x margin ** margin_power sells more (docs/evaluation.md).
+    page_by: RankBy | Literal["same"] = "expected_margin"
     #: The weight of margin in the margin-based scores: probability x margin ** margin_power. Chosen on a
     #: validation period by evaluate.kept_hits's rule (docs/evaluation.md).
     margin_power: float = Field(0.05, ge=0, le=4)

@@ -68,10 +68,7 @@ def test_explain_says_which_score_ordered_the_offer(export: Export, tmp_path: Pa
     rank.page_by existed (its manifest has no such key) ordered its pages by rank.by."""
     result = run(export_config(export, tmp_path / "out"))
     page = explain(result.output_dir, ["00124"], "00123")["rules"][0]
-    assert (
-        page["ranked_by"].startswith("incremental_margin: (confidence - the offer's support)")
-        and "rank.page_by" in page["ranked_by"]
-    )
+    assert page["ranked_by"].startswith("expected_margin: confidence x margin^") and "rank.page_by" in page["ranked_by"]
     cart = pq.read_table(result.run_dir / "rules.parquet", filters=[("placement", "=", "cart")]).to_pandas()
     row = cart[cart["antecedent_size"] == 2].iloc[0]
     judged = explain(result.output_dir, list(row["antecedent"]), row["consequent"])["rules"]

@@ -132,13 +132,12 @@ def test_the_storefront_scores_a_cart_with_the_published_weights(export: Export,
     recommendations = pq.read_table(result.run_dir / "recommendations.parquet").to_pandas()
     pages = recommendations[(recommendations["placement"] == "product") & (recommendations["kind"] == "cross_sell")]
     assert pages["model_weight"].notna().all()
-    # A product page's score is its (confidence - the offer's support) x margin ^ alpha (rank.page_by), a
-    # cart's rule's its weight x margin ^ alpha.
+    # A product page's score is its confidence x margin ^ alpha (rank.page_by), a cart's rule's its weight x
+    # margin ^ alpha.
     alpha = config.rank.margin_power
-    assert config.rank.page_by == "incremental_margin"
-    # The offer's support is confidence / lift.
-    added = pages["confidence"].to_numpy() * (1 - 1 / pages["lift"].to_numpy())
-    assert pages["score"].to_numpy() == pytest.approx(added * pages["consequent_margin"].to_numpy() ** alpha)
+    assert config.rank.page_by == "expected_margin"
+    probability = pages["confidence"].to_numpy()
+    assert pages["score"].to_numpy() == pytest.approx(probability * pages["consequent_margin"].to_numpy() ** alpha)
     carts = recommendations[(recommendations["placement"] == "cart") & (recommendations["kind"] == "cross_sell")]
     assert len(carts) > 0 and carts["model_weight"].notna().all()
     assert carts["score"].to_numpy() == pytest.approx(
