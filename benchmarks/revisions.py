@@ -8,8 +8,9 @@ as the ``basket`` command sets it. ``script`` gets the input path and a config
 file as arguments and prints one JSON line with ``seconds``, ``peak_mb`` and a
 ``hash`` of what it produced; the two revisions must produce the same hash, or
 the benchmark stops, unless ``--answers-differ`` says the change means to alter
-the answer (a scoring change): then time and memory alone are compared, and
-both hashes are written beside them. Medians; ratios (working tree / base)
+the answer (a scoring change): then time and memory alone are compared, both
+hashes are written beside them, and a config file of the project runs as each
+revision has it (a change of defaults is measured as each revision ships). Medians; ratios (working tree / base)
 within the run.
 """
 
@@ -90,8 +91,9 @@ def compare(
         try:
             for name, path, config in inputs:
                 runs: dict[str, list[dict[str, float | str]]] = {"tree": [], "base": []}
+                own = _at(checkout, config) if answers_differ else config
                 for _ in range(repeats):
-                    runs["base"].append(measure(checkout, script, path, config))
+                    runs["base"].append(measure(checkout, script, path, own))
                     runs["tree"].append(measure(ROOT, script, path, config))
                 hashes = {label: {str(r["hash"]) for r in found} for label, found in runs.items()}
                 if any(len(found) != 1 for found in hashes.values()):
@@ -111,6 +113,12 @@ def compare(
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(checkout)], cwd=ROOT, check=False)
     return rows
+
+
+def _at(checkout: Path, config: str) -> str:
+    """``config`` as the revision at ``checkout`` has it when it is a file of the project, else as it is."""
+    inside = Path(config).resolve().is_relative_to(ROOT)
+    return str(checkout / Path(config).resolve().relative_to(ROOT)) if inside else config
 
 
 def compared(
