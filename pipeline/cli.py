@@ -538,7 +538,7 @@ def tune_command(sweep_text: str, evaluated: bool, as_json: bool, **options: Any
     if evaluated and "chosen" in table and table["chosen"].any() and not as_json:
         value = table.loc[table["chosen"], sweep.key].iloc[0]
         click.echo(
-            f"Chosen: {sweep.key}={value}, the most margin per cart that keeps {config.evaluate.kept_hits:.0%} of the "
+            f"Chosen: {sweep.key}={value}, the most margin that keeps {config.evaluate.kept_hits:.0%} of the "
             f"hit rate at {sweep.key}=0 (evaluate.kept_hits; docs/evaluation.md)."
         )
 

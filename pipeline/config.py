@@ -225,6 +225,9 @@ class RankConfig(_Section):
     #: The weight of margin in the margin-based scores: probability x margin ** margin_power. Chosen on a
     #: validation period by evaluate.kept_hits's rule (docs/evaluation.md).
     margin_power: float = Field(0.05, ge=0, le=4)
+    #: The margin weight of a product page's scores (``page_by``); None: ``margin_power``. A page's curve of
+    #: hits against margin is flatter than a cart's, so the same rule may choose a larger weight there.
+    page_margin_power: float | None = Field(0.1, ge=0, le=4)
     #: No product page (nor follow-up e-mail) offers a colour or size variant of its product; the cart block
     #: follows cart_variants (pipeline.policy.variants).
     drop_variants: bool = True
@@ -242,6 +245,16 @@ class RankConfig(_Section):
     def page(self) -> RankBy:
         """The score of a product page's offers: ``page_by``, or ``by`` when that is "same"."""
         return self.by if self.page_by == "same" else self.page_by
+
+    @property
+    def page_power(self) -> float:
+        """The margin weight of a product page's scores: ``page_margin_power``, else ``margin_power``."""
+        return self.margin_power if self.page_margin_power is None else self.page_margin_power
+
+    @property
+    def paged(self) -> bool:
+        """Whether product pages are ordered otherwise than the cart block: their own score or margin weight."""
+        return self.page != self.by or self.page_power != self.margin_power
 
 
 class OutputConfig(_Section):

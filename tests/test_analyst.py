@@ -66,6 +66,7 @@ def test_explain_names_the_filter_that_decided(export: Export, tmp_path: Path) -
 def test_explain_says_which_score_ordered_the_offer(export: Export, tmp_path: Path) -> None:
     """A product page's offer by rank.page_by, a cart's rule by rank.by; a run published before
     rank.page_by existed (its manifest has no such key) ordered its pages by rank.by."""
+    config = export_config(export, tmp_path / "out").rank
     result = run(export_config(export, tmp_path / "out"))
     page = explain(result.output_dir, ["00124"], "00123")["rules"][0]
     assert page["ranked_by"].startswith("expected_margin: confidence x margin^") and "rank.page_by" in page["ranked_by"]
@@ -82,6 +83,11 @@ def test_explain_says_which_score_ordered_the_offer(export: Export, tmp_path: Pa
     told = explain(result.output_dir, [copy["antecedent_key"]], copy["consequent"])["verdict"]
     assert "of the cart offers, a candidate for a cart holding the antecedent" in told
     manifest = json.loads((result.run_dir / "manifest.json").read_text())
+    assert f"x margin^{config.page_power:g} " in page["ranked_by"] and config.page_power != config.margin_power
+    del manifest["config"]["rank"]["page_margin_power"]
+    (result.run_dir / "manifest.json").write_text(json.dumps(manifest))
+    unweighed = explain(result.output_dir, ["00124"], "00123")["rules"][0]
+    assert f"x margin^{config.margin_power:g} " in unweighed["ranked_by"]  # a run before the page's own weight
     del manifest["config"]["rank"]["page_by"]
     (result.run_dir / "manifest.json").write_text(json.dumps(manifest))
     before = explain(result.output_dir, ["00124"], "00123")["rules"][0]

@@ -462,6 +462,11 @@ def test_tune_judges_each_margin_weight_by_the_evaluation_of_that_config(tmp_pat
         assert table.loc[value, "page_margin"] == pytest.approx(page["attach_margin"])
     assert table["chosen"].sum() == 1
     assert "chosen" not in tune_offers(config, Sweep.parse("rules.min_confidence=0.1,0.5"))
+    # A product page's margin weight is chosen by the page's columns.
+    pages = tune_offers(config, Sweep.parse("rank.page_margin_power=0,1"))
+    powers, hits, margins = [0.0, 1.0], pages["page_hit_rate"].tolist(), pages["page_margin"].tolist()
+    picked = chosen_margin_power(powers, hits, margins, config.evaluate.kept_hits)
+    assert pages["chosen"].tolist() == [p == picked for p in powers]
     # A value that is not one is refused before any candidate is evaluated.
     with pytest.raises(ConfigError, match=r"rank\.margin_power=abc"):
         tune_offers(

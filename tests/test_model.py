@@ -132,12 +132,12 @@ def test_the_storefront_scores_a_cart_with_the_published_weights(export: Export,
     recommendations = pq.read_table(result.run_dir / "recommendations.parquet").to_pandas()
     pages = recommendations[(recommendations["placement"] == "product") & (recommendations["kind"] == "cross_sell")]
     assert pages["model_weight"].notna().all()
-    # A product page's score is its confidence x margin ^ alpha (rank.page_by), a cart's rule's its weight x
-    # margin ^ alpha.
-    alpha = config.rank.margin_power
-    assert config.rank.page_by == "expected_margin"
+    # A product page's score is its confidence x margin ^ its own alpha (rank.page_by, rank.page_margin_power),
+    # a cart's rule's its weight x margin ^ alpha.
+    alpha, page_alpha = config.rank.margin_power, config.rank.page_power
+    assert config.rank.page_by == "expected_margin" and page_alpha != alpha
     probability = pages["confidence"].to_numpy()
-    assert pages["score"].to_numpy() == pytest.approx(probability * pages["consequent_margin"].to_numpy() ** alpha)
+    assert pages["score"].to_numpy() == pytest.approx(probability * pages["consequent_margin"].to_numpy() ** page_alpha)
     carts = recommendations[(recommendations["placement"] == "cart") & (recommendations["kind"] == "cross_sell")]
     assert len(carts) > 0 and carts["model_weight"].notna().all()
     assert carts["score"].to_numpy() == pytest.approx(

@@ -45,8 +45,9 @@ def ranked(catalog: pd.DataFrame | None = CATALOG, **values: object):
             "mine.max_len": 2,
             "rules.min_confidence": 0.0,
             "margin.min_margin": None,
-            # rank.by's definitions on every placement; rank.page_by has its own test.
+            # rank.by's definitions on every placement; rank.page_by and rank.page_margin_power have their own.
             "rank.page_by": "same",
+            "rank.page_margin_power": "none",
             **values,
         }
     )
@@ -107,6 +108,26 @@ def test_a_product_page_is_scored_by_rank_page_by_and_a_carts_rules_by_rank_by()
     merged = rules[cart].merge(same, on=["antecedent_key", "consequent"], suffixes=("", "_same"))
     assert len(merged) == cart.sum()
     assert merged["score"].to_numpy() == pytest.approx(merged["score_same"].to_numpy(), nan_ok=True)
+
+
+def test_a_product_page_weighs_the_margin_by_rank_page_margin_power_and_a_cart_by_rank_margin_power() -> None:
+    values = {"mine.max_len": 3, "rank.margin_power": 0.5, "rank.page_margin_power": 2.0}
+    rules = ranked(**values).rules
+    page, cart = rules["placement"] == "product", rules["placement"] == "cart"
+    added = rules["confidence"] - rules["confidence"] / rules["lift"]  # incremental margin: no item model here
+    assert rules.loc[page, "score"].to_numpy() == pytest.approx(
+        (added * rules["consequent_margin"] ** 2.0)[page].to_numpy(), nan_ok=True
+    )
+    # The cart rows keep rank.margin_power's score, and with "none" the page follows rank.margin_power too.
+    same = ranked(**{**values, "rank.page_margin_power": "none"}).rules
+    merged = rules[cart].merge(same, on=["antecedent_key", "consequent", "placement"], suffixes=("", "_same"))
+    assert len(merged) == cart.sum()
+    assert merged["score"].to_numpy() == pytest.approx(merged["score_same"].to_numpy(), nan_ok=True)
+    on_page = same["placement"] == "product"
+    assert same.loc[on_page, "score"].to_numpy() == pytest.approx(
+        (same["confidence"] - same["confidence"] / same["lift"]).mul(same["consequent_margin"] ** 0.5)[on_page],
+        nan_ok=True,
+    )
 
 
 @settings(max_examples=40, deadline=None)

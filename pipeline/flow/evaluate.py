@@ -451,9 +451,10 @@ def _storefront_strategy(
 
 def _ranked_by(engine: LocalEngine, trained: SegmentTables, by: str) -> pa.Table:
     """The cross-sell offers of all customers with the trained run's rules ranked by ``by`` instead, on
-    product pages too."""
+    product pages too (at ``rank.margin_power`` there as well)."""
     config = engine.config
-    variant = config.model_copy(update={"rank": config.rank.model_copy(update={"by": by, "page_by": "same"})})
+    one_order = {"by": by, "page_by": "same", "page_margin_power": None}
+    variant = config.model_copy(update={"rank": config.rank.model_copy(update=one_order)})
     assert trained.mined is not None, "offer_segments keeps every segment's mined rules"
     ranked, _ = rank_cross_sells(engine.with_config(variant), trained.mined, ALL_SEGMENTS, None)
     return pa.concat_tables(engine.recommendations(r, "evaluation") for r in ranked)

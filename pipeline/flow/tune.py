@@ -125,14 +125,20 @@ def tune(config: Config, sweep: Sweep) -> pd.DataFrame:
 EVALUATED = ("hit_rate", "hit_rate_low", "hit_rate_high", "order_hit_rate", "attach_margin", "coverage")
 #: ... and of the product page, as (column, metric).
 EVALUATED_PAGE = (("page_hit_rate", "hit_rate"), ("page_margin", "attach_margin"))
+#: The margin weights :func:`chosen_margin_power` chooses, each by its placement's (hit rate, margin) columns.
+CHOSEN_BY = {
+    "rank.margin_power": ("hit_rate", "attach_margin"),
+    "rank.page_margin_power": ("page_hit_rate", "page_margin"),
+}
 
 
 def tune_offers(config: Config, sweep: Sweep) -> pd.DataFrame:
     """One row per candidate value: the cart block's hit rate and margin per cart (:data:`EVALUATED`,
     ``rules by rank.by`` at ``output.top_k`` offers) on the config's evaluation split, the product page's
-    (:data:`EVALUATED_PAGE`), the share of product pages with offers, and seconds. Sweeping
-    ``rank.margin_power`` (0 among the values), the column ``chosen`` marks the value
-    :func:`chosen_margin_power` picks."""
+    (:data:`EVALUATED_PAGE`), the share of product pages with offers, and seconds. Sweeping a margin weight
+    (:data:`CHOSEN_BY`: the cart's ``rank.margin_power`` or the page's ``rank.page_margin_power``, 0 among
+    the values), the column ``chosen`` marks the value :func:`chosen_margin_power` picks on that placement's
+    columns."""
     candidates = [(value, _with(config, sweep.key, value)) for value in sweep.values]  # every value checked first
     rows = []
     for value, candidate in candidates:
@@ -147,9 +153,10 @@ def tune_offers(config: Config, sweep: Sweep) -> pd.DataFrame:
         row.update(product_pages=result.product_pages, seconds=time.perf_counter() - started)
         rows.append(row)
     frame = pd.DataFrame(rows)
-    if sweep.key == "rank.margin_power":
-        powers = [candidate.rank.margin_power for _, candidate in candidates]
-        hits, margins = frame["hit_rate"].tolist(), frame["attach_margin"].tolist()
+    if sweep.key in CHOSEN_BY:
+        on_page = sweep.key == "rank.page_margin_power"
+        powers = [c.rank.page_power if on_page else c.rank.margin_power for _, c in candidates]
+        hits, margins = (frame[column].tolist() for column in CHOSEN_BY[sweep.key])
         chosen = chosen_margin_power(powers, hits, margins, config.evaluate.kept_hits)
         frame["chosen"] = [power == chosen for power in powers]
     return frame
@@ -158,7 +165,7 @@ def tune_offers(config: Config, sweep: Sweep) -> pd.DataFrame:
 def chosen_margin_power(
     powers: list[float], hit_rates: list[float], margins: list[float], kept_hits: float
 ) -> float | None:
-    """The margin weight (``rank.margin_power``) of most margin per cart that keeps ``kept_hits``
+    """The margin weight (``rank.margin_power``, or a page's) of most margin per case that keeps ``kept_hits``
     (``evaluate.kept_hits``) of the hit rate at 0 (ties: the smaller weight), from each weight's
     validation hit rate and margin per cart; None when 0 is not among ``powers`` or no margin is known
     (no catalog margins: the weight changes nothing)."""

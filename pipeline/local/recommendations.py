@@ -135,7 +135,7 @@ def rank_rules(
         frame["jaccard"].to_numpy(dtype=np.float64),
         None if model is None else frame["model_weight"].to_numpy(dtype=np.float64),
     )
-    if config.rank.page != config.rank.by:
+    if config.rank.paged:
         frame = _with_cart_candidates(frame.assign(_cart_score=cart_score), config.output.top_k)
     frame = rank_offers(frame, RULE_ORDER)
     log.info(

@@ -136,15 +136,16 @@ def placement_scores(
 
     The first: ``rank.page_by``'s on a product page (``placement`` ``product``), ``rank.by``'s elsewhere
     (the cart block, the follow-up e-mail); the second: ``rank.by``'s everywhere, which orders a page's
-    offers as the cart block's candidates (:func:`cart_candidates`). At ``rank.margin_power``. Both
-    engines score every rule through this one function.
+    offers as the cart block's candidates (:func:`cart_candidates`). At ``rank.margin_power``, a page's at
+    ``rank.page_power``. Both engines score every rule through this one function.
     """
-    measures = (confidence, consequent_support, lift, margin, has_margins, rank.margin_power, jaccard)
-    scores = offer_scores(rank.by, *measures, weight=weight)
-    if rank.page == rank.by:
+    measures = (confidence, consequent_support, lift, margin, has_margins)
+    scores = offer_scores(rank.by, *measures, rank.margin_power, jaccard, weight=weight)
+    if not rank.paged:
         return scores, scores
     page = np.asarray(placement, dtype=object) == PRODUCT
-    return np.where(page, offer_scores(rank.page, *measures, weight=weight), scores), scores
+    paged = offer_scores(rank.page, *measures, rank.page_power, jaccard, weight=weight)
+    return np.where(page, paged, scores), scores
 
 
 def cart_candidates(page_rank: np.ndarray, cart_rank: np.ndarray, top_k: int) -> np.ndarray:

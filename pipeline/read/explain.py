@@ -97,10 +97,12 @@ _FACTORS = {
 
 def _ranked_by(row: dict[str, Any], config: Config, margins: bool) -> str:
     """What the rule's score is made of, in words (``margins``: whether the run's catalog knew any)."""
-    power = config.rank.margin_power
-    value = f" x margin^{power:g}" if margins else ""
-    # Runs before schema 2.9 (no rank.page_by in their manifest) ordered product pages by rank.by.
+    # Runs before schema 2.9 (no rank.page_by in their manifest) ordered product pages by rank.by, and runs
+    # before rank.page_margin_power weighed a page's margin by rank.margin_power.
     page = row["placement"] == PRODUCT and "page_by" in config.rank.model_fields_set
+    paged_power = "page_margin_power" in config.rank.model_fields_set
+    power = config.rank.page_power if page and paged_power else config.rank.margin_power
+    value = f" x margin^{power:g}" if margins else ""
     by = config.rank.page if page else config.rank.by
     where = " (a product page's score: rank.page_by)" if page and config.rank.page_by != "same" else ""
     weight = row.get("model_weight")

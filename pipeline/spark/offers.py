@@ -152,7 +152,7 @@ def ranked_rules(
             "score": score,
         } | ({"_cart_score": cart_score} if paged else {})
 
-    paged = config.rank.page != config.rank.by
+    paged = config.rank.paged
     inputs = ["confidence", "consequent_support", "lift", "consequent_margin", "consequent_price", "jaccard"]
     outputs = {"_low": "boolean", "_placement": "string"} | dict.fromkeys(
         ["model_weight", "expected_margin", "score", *(["_cart_score"] if paged else [])], "double"
