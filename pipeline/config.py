@@ -326,8 +326,9 @@ class EvaluateConfig(_Section):
     #: Resamples of the test orders for the 95% intervals of the hit rate; 0 = none.
     bootstrap: int = Field(200, ge=0, le=10_000)
     #: How ``basket tune --evaluate`` chooses ``rank.margin_power`` (and a page's ``rank.page_margin_power``):
-    #: the most margin among the weights whose hit rate keeps this share of weight 0's. Relevance first: the margin breaks near-ties
-    #: between relevant offers, it does not buy margin with offers that no longer sell (docs/evaluation.md).
+    #: the most margin among the weights whose hit rate keeps this share of weight 0's. Relevance first: the
+    #: margin breaks near-ties between relevant offers, it does not buy margin with offers that no longer sell
+    #: (docs/evaluation.md).
     kept_hits: float = Field(0.99, gt=0, le=1)
 
     @field_validator("k")

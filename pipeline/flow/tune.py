@@ -165,10 +165,10 @@ def tune_offers(config: Config, sweep: Sweep) -> pd.DataFrame:
 def chosen_margin_power(
     powers: list[float], hit_rates: list[float], margins: list[float], kept_hits: float
 ) -> float | None:
-    """The margin weight (``rank.margin_power``, or a page's) of most margin per case that keeps ``kept_hits``
-    (``evaluate.kept_hits``) of the hit rate at 0 (ties: the smaller weight), from each weight's
-    validation hit rate and margin per case (cart or page view); None when 0 is not among ``powers`` or no margin is known
-    (no catalog margins: the weight changes nothing)."""
+    """The margin weight (``rank.margin_power``, or a page's) of most margin per case that keeps
+    ``kept_hits`` (``evaluate.kept_hits``) of the hit rate at 0 (ties: the smaller weight), from each
+    weight's validation hit rate and margin per case (cart or page view); None when 0 is not among
+    ``powers`` or no margin is known (no catalog margins: the weight changes nothing)."""
     base = [hit for power, hit in zip(powers, hit_rates, strict=True) if power == 0]
     kept = [
         (margin, -power)
