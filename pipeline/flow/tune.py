@@ -125,10 +125,11 @@ def tune(config: Config, sweep: Sweep) -> pd.DataFrame:
 EVALUATED = ("hit_rate", "hit_rate_low", "hit_rate_high", "order_hit_rate", "attach_margin", "coverage")
 #: ... and of the product page, as (column, metric).
 EVALUATED_PAGE = (("page_hit_rate", "hit_rate"), ("page_margin", "attach_margin"))
-#: The margin weights :func:`chosen_margin_power` chooses, each by its placement's (hit rate, margin) columns.
+#: The margin weights :func:`chosen_margin_power` chooses: the weight each candidate ranks with (a
+#: ``RankConfig`` attribute: a page's "none" is ``margin_power``), and its placement's (hit rate, margin) columns.
 CHOSEN_BY = {
-    "rank.margin_power": ("hit_rate", "attach_margin"),
-    "rank.page_margin_power": ("page_hit_rate", "page_margin"),
+    "rank.margin_power": ("margin_power", "hit_rate", "attach_margin"),
+    "rank.page_margin_power": ("page_power", "page_hit_rate", "page_margin"),
 }
 
 
@@ -154,9 +155,9 @@ def tune_offers(config: Config, sweep: Sweep) -> pd.DataFrame:
         rows.append(row)
     frame = pd.DataFrame(rows)
     if sweep.key in CHOSEN_BY:
-        on_page = sweep.key == "rank.page_margin_power"
-        powers = [c.rank.page_power if on_page else c.rank.margin_power for _, c in candidates]
-        hits, margins = (frame[column].tolist() for column in CHOSEN_BY[sweep.key])
+        weight, hit_column, margin_column = CHOSEN_BY[sweep.key]
+        powers = [float(getattr(candidate.rank, weight)) for _, candidate in candidates]
+        hits, margins = frame[hit_column].tolist(), frame[margin_column].tolist()
         chosen = chosen_margin_power(powers, hits, margins, config.evaluate.kept_hits)
         frame["chosen"] = [power == chosen for power in powers]
     return frame
